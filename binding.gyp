@@ -1,0 +1,18 @@
+{
+  "targets": [
+    {
+      "target_name": "olympus_native",
+      "sources": [
+        "slave/native/module.c",
+        "slave/native/fds.c",
+        "slave/native/poller.c",
+        "slave/native/pty.c",
+        "slave/native/process.c"
+      ],
+      "cflags_c": ["-std=gnu11", "-Wall", "-Wextra"],
+      "conditions": [
+        ["OS!='linux'", {"type": "none"}]
+      ]
+    }
+  ]
+}

@@ -1,0 +1,64 @@
+import { performance } from "node:perf_hooks";
+import { connect, type Session } from "../shared/connect.js";
+import type { Link } from "../shared/link.js";
+import { findMasterFile, type MasterFile } from "../shared/master-file.js";
+import { listSlaves, ping } from "../shared/messages.js";
+import { socketUrl } from "../shared/url.js";
+
+export interface MasterAddress {
+  url: string;
+  token: string;
+}
+
+/** Where the master is: flags, then OLYMPUS_MASTER / OLYMPUS_TOKEN, then `.olympus/master.json` upward from cwd. */
+export function resolveMaster(flags: { master?: string; token?: string }, cwd = process.cwd()): MasterAddress {
+  let file: MasterFile | null | undefined;
+  const fromFile = () => (file === undefined ? (file = findMasterFile(cwd)?.contents ?? null) : file);
+  const url = flags.master ?? process.env.OLYMPUS_MASTER ?? fromFile()?.url;
+  if (url === undefined) {
+    throw new Error("no master given: pass --master URL, set OLYMPUS_MASTER, or run where `olympus start` wrote .olympus/master.json");
+  }
+  const token = flags.token ?? process.env.OLYMPUS_TOKEN ?? fromFile()?.token;
+  if (token === undefined) throw new Error("no token given: pass --token or set OLYMPUS_TOKEN");
+  return { url: socketUrl(url), token };
+}
+
+/** A control session: the library behind the `control` CLI, for any program. */
+export class OlympusClient {
+  private constructor(private readonly session: Session) {}
+
+  static async connect(address: MasterAddress, options: { agent?: string; setup?: (link: Link) => void } = {}): Promise<OlympusClient> {
+    const session = await connect({
+      url: address.url,
+      token: address.token,
+      agent: options.agent ?? "Olympus control",
+      registration: { role: "control" },
+      setup: options.setup,
+    });
+    return new OlympusClient(session);
+  }
+
+  get link(): Link {
+    return this.session.link;
+  }
+
+  /** Resolves with the reason when the session ends. */
+  get ended(): Promise<string> {
+    return this.session.ended;
+  }
+
+  async listSlaves() {
+    return (await this.link.request(listSlaves, {})).slaves;
+  }
+
+  /** Round trip in milliseconds, to the master or through it to a slave. */
+  async ping(slave?: string): Promise<number> {
+    const started = performance.now();
+    await this.link.request(ping, slave === undefined ? {} : { slave });
+    return performance.now() - started;
+  }
+
+  close(): void {
+    this.session.close("control done");
+  }
+}

@@ -1,0 +1,124 @@
+import type { WebSocket } from "ws";
+import { encodeFrame } from "../shared/codec.js";
+import { ProtocolError } from "../shared/errors.js";
+import { MAX_FRAME_BYTES } from "../shared/limits.js";
+import { Link } from "../shared/link.js";
+import type { Role } from "../shared/definitions.js";
+import type { Logger } from "../shared/log.js";
+import { close, hello, ready } from "../shared/messages.js";
+import { PROTOCOL_VERSION } from "../shared/version.js";
+import type { TokenAuth } from "./auth.js";
+import { serveControl } from "./control-requests.js";
+import { parseRegistration, type Registration } from "./handshake.js";
+import type { SlaveRegistry, SlaveSession } from "./registry.js";
+
+export interface PeerContext {
+  auth: TokenAuth;
+  registry: SlaveRegistry;
+  /** Every open connection, so the master can close them all when it stops. */
+  peers: Set<PeerConnection>;
+  handshakeTimeoutMs: number;
+  log: Logger;
+}
+
+const CLOSE_NORMAL = 1000;
+const CLOSE_POLICY_VIOLATION = 1008;
+
+/** One WebSocket on `/api/socket`, from `hello` to close. */
+export class PeerConnection {
+  private link: Link | null = null;
+  private slave: SlaveSession | null = null;
+  private readonly handshakeTimer: NodeJS.Timeout;
+
+  constructor(
+    private readonly socket: WebSocket,
+    private readonly address: string,
+    private readonly context: PeerContext,
+  ) {
+    context.peers.add(this);
+    socket.send(encodeFrame(1, hello.type, { version: PROTOCOL_VERSION }));
+    this.handshakeTimer = setTimeout(
+      () => this.reject(`no register_slave or register_control within ${context.handshakeTimeoutMs} ms`),
+      context.handshakeTimeoutMs,
+    );
+    socket.on("message", (payload: Buffer, isBinary: boolean) => this.onFrame(payload, isBinary));
+    socket.on("close", () => this.onClose());
+    socket.on("error", (error) => context.log(`${address}: socket error: ${error.message}`));
+  }
+
+  private onFrame(payload: Buffer, isBinary: boolean): void {
+    try {
+      if (isBinary) throw new ProtocolError("binary frames are not part of the protocol");
+      if (payload.length > MAX_FRAME_BYTES) {
+        throw new ProtocolError(`frame of ${payload.length} bytes exceeds the limit of ${MAX_FRAME_BYTES} bytes`);
+      }
+      const text = payload.toString("utf8");
+      if (this.link === null) this.register(parseRegistration(text, this.context.auth));
+      else this.link.receive(text);
+    } catch (error) {
+      if (error instanceof ProtocolError) this.reject(error.message);
+      else this.reject(`internal error: ${(error as Error).message}`);
+    }
+  }
+
+  private register(registration: Registration): void {
+    clearTimeout(this.handshakeTimer);
+    const link = new Link({
+      send: (text) => this.socket.send(text),
+      localRole: "master",
+      peerRole: registration.role,
+      firstSeq: 2,
+      log: (line) => this.context.log(`${this.describe()}: ${line}`),
+    });
+    this.link = link;
+    link.onMessage(close, ({ reason }) => {
+      this.context.log(`${this.describe()} closed the session: ${reason}`);
+      link.connectionLost(reason);
+      this.socket.close(CLOSE_NORMAL);
+    });
+    if (registration.role === "slave") {
+      const { agent, version, name, id } = registration.data;
+      const info = { id, name, agent, version, address: this.address, connected_at: new Date().toISOString() };
+      this.slave = { info, link, close: (reason) => this.end(reason, CLOSE_NORMAL) };
+      this.context.registry.add(this.slave);
+    } else {
+      serveControl(link, this.context.registry);
+    }
+    link.send(ready, {});
+    this.context.log(`${this.describe()} registered`);
+  }
+
+  private describe(): string {
+    if (this.slave !== null) return `slave ${this.slave.info.name} (id ${this.slave.info.id}, ${this.address})`;
+    return this.link === null ? this.address : `control ${this.address}`;
+  }
+
+  /** The peer broke a rule: say why, then close. */
+  private reject(reason: string): void {
+    this.context.log(`closing ${this.describe()}: ${reason}`);
+    this.end(reason, CLOSE_POLICY_VIOLATION);
+  }
+
+  get role(): Role | null {
+    return this.link?.peerRole ?? null;
+  }
+
+  /** Ends the session with `close {reason}`. */
+  end(reason: string, code = CLOSE_NORMAL): void {
+    if (this.socket.readyState !== this.socket.OPEN) return;
+    if (this.link !== null) this.link.close(reason);
+    else this.socket.send(encodeFrame(2, "close", { reason }));
+    this.socket.close(code);
+  }
+
+  private onClose(): void {
+    clearTimeout(this.handshakeTimer);
+    this.context.peers.delete(this);
+    if (this.link === null) return;
+    this.link.connectionLost("connection closed");
+    if (this.slave !== null) {
+      this.context.registry.remove(this.slave);
+      this.context.log(`${this.describe()} disconnected`);
+    }
+  }
+}

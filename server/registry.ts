@@ -1,0 +1,49 @@
+import type { Link } from "../shared/link.js";
+import type { slaveInfo } from "../shared/messages.js";
+import type { z } from "zod";
+
+export type SlaveInfo = z.infer<typeof slaveInfo>;
+
+export interface SlaveSession {
+  info: SlaveInfo;
+  link: Link;
+  /** Ends the session: `close {reason}` then the socket. */
+  close(reason: string): void;
+}
+
+/** The slaves connected now, by id. */
+export class SlaveRegistry {
+  private readonly byId = new Map<number, SlaveSession>();
+
+  /** Adds a slave; one already connected with the same id is replaced. */
+  add(session: SlaveSession): void {
+    const previous = this.byId.get(session.info.id);
+    this.byId.set(session.info.id, session);
+    previous?.close("replaced by a new connection");
+  }
+
+  /** Removes the session only if it is still the current one for its id. */
+  remove(session: SlaveSession): void {
+    if (this.byId.get(session.info.id) === session) this.byId.delete(session.info.id);
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  list(): SlaveInfo[] {
+    return [...this.byId.values()].map((session) => session.info);
+  }
+
+  /** Finds a slave by name, or by id written as a string. */
+  find(selector: string): SlaveSession {
+    for (const session of this.byId.values()) {
+      if (session.info.name === selector || String(session.info.id) === selector) return session;
+    }
+    throw new Error(`no slave named ${JSON.stringify(selector)} is connected`);
+  }
+
+  closeAll(reason: string): void {
+    for (const session of this.byId.values()) session.close(reason);
+  }
+}

@@ -1,0 +1,74 @@
+import { z } from "zod";
+
+/** The three kinds of peer on the wire. */
+export const roles = ["master", "slave", "control"] as const;
+export type Role = (typeof roles)[number];
+
+type DataSchema = z.ZodObject;
+
+/** A handshake or session message: `hello`, `register_*`, `ready`, `close`. */
+export interface PlainDefinition<T extends string = string, D extends DataSchema = DataSchema> {
+  kind: "plain";
+  type: T;
+  from: readonly Role[];
+  data: D;
+}
+
+/** `<name>_event`: one-way, never answered. */
+export interface EventDefinition<N extends string = string, D extends DataSchema = DataSchema> {
+  kind: "event";
+  type: `${N}_event`;
+  from: readonly Role[];
+  data: D;
+}
+
+/** `<name>_request`, answered by `<name>_response {seq, ...}` or `{seq, error}`. */
+export interface RequestDefinition<
+  N extends string = string,
+  Q extends DataSchema = DataSchema,
+  R extends DataSchema = DataSchema,
+> {
+  kind: "request";
+  type: `${N}_request`;
+  responseType: `${N}_response`;
+  from: readonly Role[];
+  /** A control's request naming `data.slave` is relayed by the master to that slave. */
+  forwardToSlave: boolean;
+  request: Q;
+  response: R;
+}
+
+export type Definition = PlainDefinition | EventDefinition | RequestDefinition;
+
+export function plain<const T extends string, D extends DataSchema>(
+  type: T,
+  spec: { from: readonly Role[]; data: D },
+): PlainDefinition<T, D> {
+  return { kind: "plain", type, ...spec };
+}
+
+export function event<const N extends string, D extends DataSchema>(
+  name: N,
+  spec: { from: readonly Role[]; data: D },
+): EventDefinition<N, D> {
+  return { kind: "event", type: `${name}_event`, ...spec };
+}
+
+export function request<const N extends string, Q extends DataSchema, R extends DataSchema>(
+  name: N,
+  spec: { from: readonly Role[]; forwardToSlave?: boolean; request: Q; response: R },
+): RequestDefinition<N, Q, R> {
+  return {
+    kind: "request",
+    type: `${name}_request`,
+    responseType: `${name}_response`,
+    forwardToSlave: spec.forwardToSlave ?? false,
+    from: spec.from,
+    request: spec.request,
+    response: spec.response,
+  };
+}
+
+export type DataOf<D extends PlainDefinition | EventDefinition> = z.output<D["data"]>;
+export type RequestOf<D extends RequestDefinition> = z.output<D["request"]>;
+export type ResponseOf<D extends RequestDefinition> = z.output<D["response"]>;

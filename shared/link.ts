@@ -1,0 +1,235 @@
+import type { z } from "zod";
+import { decodeFrame, describeIssue, encodeFrame, type Frame } from "./codec.js";
+import type {
+  DataOf,
+  Definition,
+  EventDefinition,
+  PlainDefinition,
+  RequestDefinition,
+  RequestOf,
+  ResponseOf,
+  Role,
+} from "./definitions.js";
+import { LinkClosedError, ProtocolError, RequestError, RequestTimeoutError } from "./errors.js";
+import { definitionsByType } from "./messages.js";
+
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
+export interface LinkOptions {
+  /** Writes one text frame to the socket. */
+  send: (text: string) => void;
+  /** This side, named in errors. */
+  localRole: Role;
+  /** Who is on the other end; messages it may not send are refused. */
+  peerRole: Role;
+  requestTimeoutMs?: number;
+  /** The seq of this side's first frame, when the handshake already sent some. */
+  firstSeq?: number;
+  log?: (line: string) => void;
+}
+
+type RequestHandler = (data: never) => unknown;
+type EventHandler = (data: never) => void;
+
+interface PendingRequest {
+  definition: RequestDefinition;
+  resolve: (data: unknown) => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * One side of a session: numbers outgoing frames, validates every frame both
+ * ways, matches responses to requests, and dispatches to registered handlers.
+ * It owns no socket: the owner feeds it frames and closes the socket on
+ * ProtocolError.
+ */
+export class Link {
+  private nextSeq: number;
+  private readonly pending = new Map<number, PendingRequest>();
+  private readonly requestHandlers = new Map<string, RequestHandler>();
+  private readonly eventHandlers = new Map<string, EventHandler>();
+  private readonly plainHandlers = new Map<string, EventHandler>();
+  private closedReason: string | null = null;
+  readonly peerRole: Role;
+
+  constructor(private readonly options: LinkOptions) {
+    this.peerRole = options.peerRole;
+    this.nextSeq = options.firstSeq ?? 1;
+  }
+
+  get closed(): boolean {
+    return this.closedReason !== null;
+  }
+
+  get pendingRequests(): number {
+    return this.pending.size;
+  }
+
+  onMessage<D extends PlainDefinition>(definition: D, handler: (data: DataOf<D>) => void): void {
+    this.plainHandlers.set(definition.type, handler);
+  }
+
+  onEvent<D extends EventDefinition>(definition: D, handler: (data: DataOf<D>) => void): void {
+    this.eventHandlers.set(definition.type, handler);
+  }
+
+  /** The handler's return value is the response; a thrown error becomes an error response. */
+  onRequest<D extends RequestDefinition>(
+    definition: D,
+    handler: (data: RequestOf<D>) => z.input<D["response"]> | Promise<z.input<D["response"]>>,
+  ): void {
+    this.requestHandlers.set(definition.type, handler);
+  }
+
+  send<D extends PlainDefinition>(definition: D, data: z.input<D["data"]>): void {
+    this.write(definition.type, validateOutgoing(definition.type, definition.data, data));
+  }
+
+  event<D extends EventDefinition>(definition: D, data: z.input<D["data"]>): void {
+    this.write(definition.type, validateOutgoing(definition.type, definition.data, data));
+  }
+
+  request<D extends RequestDefinition>(
+    definition: D,
+    data: z.input<D["request"]>,
+    timeoutMs = this.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+  ): Promise<ResponseOf<D>> {
+    if (this.closedReason !== null) {
+      return Promise.reject(new LinkClosedError(`${definition.type} not sent: ${this.closedReason}`));
+    }
+    const seq = this.write(definition.type, validateOutgoing(definition.type, definition.request, data));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(seq);
+        reject(new RequestTimeoutError(`${definition.type} got no response within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(seq, { definition, resolve: resolve as (data: unknown) => void, reject, timer });
+    });
+  }
+
+  /** Sends `close {reason}` and ends the session; the owner closes the socket. */
+  close(reason: string): void {
+    if (this.closedReason !== null) return;
+    this.write("close", { reason });
+    this.connectionLost(reason);
+  }
+
+  /** The socket is gone: fail every waiting request. */
+  connectionLost(reason: string): void {
+    if (this.closedReason !== null) return;
+    this.closedReason = reason;
+    for (const [seq, request] of this.pending) {
+      clearTimeout(request.timer);
+      request.reject(new LinkClosedError(`${request.definition.type} failed: ${reason}`));
+      this.pending.delete(seq);
+    }
+  }
+
+  /** Handles one incoming text frame. Throws ProtocolError when the peer broke the protocol. */
+  receive(text: string): void {
+    this.dispatch(decodeFrame(text));
+  }
+
+  dispatch(frame: Frame): void {
+    if (this.closedReason !== null) return;
+    if (frame.type.endsWith("_response")) return this.settle(frame);
+
+    const definition = definitionsByType.get(frame.type);
+    if (definition === undefined) return this.unknown(frame);
+    if (!definition.from.includes(this.peerRole)) {
+      const refusal = `a ${this.peerRole} may not send ${frame.type}`;
+      if (definition.kind !== "request") throw new ProtocolError(refusal);
+      return this.respondError(frame, definition.responseType, refusal);
+    }
+    if (definition.kind === "request") return this.answer(frame, definition);
+    const data = validateIncoming(definition, frame);
+    const handlers = definition.kind === "event" ? this.eventHandlers : this.plainHandlers;
+    const handler = handlers.get(definition.type);
+    if (handler !== undefined) return handler(data as never);
+    if (definition.kind === "event") return this.log(`dropped ${frame.type}: no handler on this side`);
+    throw new ProtocolError(`unexpected ${frame.type}`);
+  }
+
+  private unknown(frame: Frame): void {
+    if (frame.type.endsWith("_request")) {
+      return this.respondError(frame, frame.type.replace(/_request$/, "_response"), `unknown request type ${frame.type}`);
+    }
+    if (frame.type.endsWith("_event")) return this.log(`dropped unknown event ${frame.type}`);
+    throw new ProtocolError(`unknown message type ${JSON.stringify(frame.type)}`);
+  }
+
+  private answer(frame: Frame, definition: RequestDefinition): void {
+    const data = validateIncoming(definition, frame);
+    const handler = this.requestHandlers.get(definition.type);
+    if (handler === undefined) {
+      return this.respondError(frame, definition.responseType, `${definition.type} is not handled by the ${this.options.localRole}`);
+    }
+    const requestSeq = frame.seq as number;
+    Promise.resolve()
+      .then(() => handler(data as never))
+      .then(
+        (response) => {
+          if (this.closedReason !== null) return;
+          const valid = validateOutgoing(definition.responseType, definition.response, response);
+          this.write(definition.responseType, { ...valid, seq: requestSeq });
+        },
+        (error: unknown) => this.respondError(frame, definition.responseType, errorMessage(error)),
+      )
+      .catch((error: unknown) => this.respondError(frame, definition.responseType, errorMessage(error)));
+  }
+
+  private settle(frame: Frame): void {
+    const requestSeq = frame.data.seq;
+    const request = typeof requestSeq === "number" ? this.pending.get(requestSeq) : undefined;
+    if (request === undefined) return this.log(`dropped ${frame.type}: no request is waiting for seq ${String(requestSeq)}`);
+    if (frame.type !== request.definition.responseType) {
+      throw new ProtocolError(`${frame.type} answers seq ${requestSeq}, which was a ${request.definition.type}`);
+    }
+    this.pending.delete(requestSeq as number);
+    clearTimeout(request.timer);
+    if (typeof frame.data.error === "string") return request.reject(new RequestError(frame.data.error));
+    const result = request.definition.response.safeParse(frame.data);
+    if (!result.success) {
+      const reason = describeIssue(frame.type, result.error);
+      request.reject(new ProtocolError(reason));
+      throw new ProtocolError(reason);
+    }
+    request.resolve(result.data);
+  }
+
+  private respondError(frame: Frame, responseType: string, error: string): void {
+    if (frame.seq === null) throw new ProtocolError(`${frame.type} has no seq to answer`);
+    if (this.closedReason !== null) return;
+    this.write(responseType, { seq: frame.seq, error });
+  }
+
+  private write(type: string, data: object): number {
+    const seq = this.nextSeq++;
+    this.options.send(encodeFrame(seq, type, data));
+    return seq;
+  }
+
+  private log(line: string): void {
+    this.options.log?.(line);
+  }
+}
+
+function validateIncoming(definition: Definition, frame: Frame): unknown {
+  if (definition.kind === "request" && frame.seq === null) throw new ProtocolError(`${frame.type} has no seq`);
+  const schema = definition.kind === "request" ? definition.request : definition.data;
+  const result = schema.safeParse(frame.data);
+  if (!result.success) throw new ProtocolError(describeIssue(frame.type, result.error));
+  return result.data;
+}
+
+/** Outgoing data that fails its schema is a bug on this side, not the peer's. */
+function validateOutgoing(type: string, schema: z.ZodType, data: unknown): object {
+  const result = schema.safeParse(data);
+  if (!result.success) throw new Error(`refusing to send invalid ${describeIssue(type, result.error)}`);
+  return result.data as object;
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

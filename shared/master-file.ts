@@ -1,0 +1,55 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { z } from "zod";
+
+/** `.olympus/master.json`: where a local master listens and how to get in. */
+export const MASTER_FILE = join(".olympus", "master.json");
+
+export const masterFileSchema = z.object({
+  url: z.string(),
+  token: z.string(),
+  pid: z.number().int().optional(),
+});
+export type MasterFile = z.infer<typeof masterFileSchema>;
+
+function readMasterFile(path: string): MasterFile {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, "utf8"));
+  } catch (error) {
+    throw new Error(`${path} is not valid JSON: ${(error as Error).message}`);
+  }
+  const parsed = masterFileSchema.safeParse(json);
+  if (!parsed.success) throw new Error(`${path} is not a valid master file: ${parsed.error.issues[0]?.message}`);
+  return parsed.data;
+}
+
+/** Finds `.olympus/master.json` in `start` or the nearest directory above it. */
+export function findMasterFile(start: string): { path: string; contents: MasterFile } | null {
+  for (let directory = start; ; directory = dirname(directory)) {
+    const path = join(directory, MASTER_FILE);
+    if (existsSync(path)) {
+      return { path, contents: readMasterFile(path) };
+    }
+    if (dirname(directory) === directory) return null;
+  }
+}
+
+/** Writes the master file readable by its owner only, replacing any older one atomically. */
+export function writeMasterFile(directory: string, contents: MasterFile): string {
+  const path = join(directory, MASTER_FILE);
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeFileSync(temporary, `${JSON.stringify(contents, null, 2)}\n`, { mode: 0o600 });
+  renameSync(temporary, path);
+  return path;
+}
+
+/** Removes the master file if it still names this process, so a newer master's claim survives. */
+export function removeMasterFile(path: string): void {
+  try {
+    if (readMasterFile(path).pid === process.pid) unlinkSync(path);
+  } catch {
+    // Already gone or replaced by something unreadable: not ours to remove.
+  }
+}

@@ -1,0 +1,85 @@
+import { createHash } from "node:crypto";
+import { ConnectError, connect, type Session } from "../shared/connect.js";
+import type { Link } from "../shared/link.js";
+import type { Logger } from "../shared/log.js";
+import { ping } from "../shared/messages.js";
+
+export const AGENT_NAME = "Olympus slave agent";
+
+export interface MasterConnectionOptions {
+  url: string;
+  token: string;
+  name: string;
+  id: number;
+  /** Registers this agent's handlers on every new session. */
+  setup?: (link: Link) => void;
+  /** The master refused us (bad token, wrong version): retrying will not help. */
+  onRefused: (reason: string) => void;
+  log: Logger;
+}
+
+const FIRST_RETRY_MS = 250;
+const MAX_RETRY_MS = 10_000;
+
+/** A stable id for a slave name, so a restarted agent replaces its old session. */
+export function idForName(name: string): number {
+  return createHash("sha256").update(name).digest().readUInt32BE(0) >>> 1;
+}
+
+/** Keeps one session with the master, reconnecting with jittered exponential backoff. */
+export class MasterConnection {
+  private session: Session | null = null;
+  private stopped = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private failures = 0;
+
+  constructor(private readonly options: MasterConnectionOptions) {}
+
+  get link(): Link | null {
+    return this.session?.link ?? null;
+  }
+
+  start(): void {
+    void this.attempt();
+  }
+
+  stop(reason: string): void {
+    this.stopped = true;
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.session?.close(reason);
+  }
+
+  private async attempt(): Promise<void> {
+    const { url, token, name, id, log } = this.options;
+    try {
+      this.session = await connect({
+        url,
+        token,
+        agent: AGENT_NAME,
+        registration: { role: "slave", name, id },
+        setup: (link) => {
+          link.onRequest(ping, () => ({}));
+          this.options.setup?.(link);
+        },
+        log,
+      });
+    } catch (error) {
+      if (error instanceof ConnectError && error.refused) return this.options.onRefused(error.message);
+      return this.retry((error as Error).message);
+    }
+    if (this.stopped) return this.session.close("agent stopping");
+    this.failures = 0;
+    log(`connected to ${url} as ${name} (id ${id})`);
+    const reason = await this.session.ended;
+    this.session = null;
+    if (!this.stopped) this.retry(reason);
+  }
+
+  private retry(reason: string): void {
+    if (this.stopped) return;
+    const ceiling = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** this.failures++);
+    const delay = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+    this.options.log(`master ${this.options.url} unavailable (${reason}); reconnecting in ${(delay / 1000).toFixed(1)} s`);
+    this.retryTimer = setTimeout(() => void this.attempt(), delay);
+  }
+}

@@ -1,0 +1,398 @@
+/*
+ * UNIX sockets with fd passing (SCM_RIGHTS), pipes, and reads and writes that
+ * never block the event loop.
+ *
+ * Why no O_NONBLOCK: that flag lives on the open file description, which a
+ * socket end or pipe end shares with every process holding a copy of it (a
+ * worker we sent it to, a worker that sent it to us). Setting it would change
+ * the fd under the other process's feet. So we never set it:
+ * - sockets use MSG_DONTWAIT on each call;
+ * - read() and write() ask poll() with a zero timeout first, and write() of a
+ *   blocking fd sends at most PIPE_BUF bytes, which a writable pipe always
+ *   takes at once (fds that already have O_NONBLOCK, such as our PTY master,
+ *   just get EAGAIN from the kernel).
+ */
+#define _GNU_SOURCE
+#include "olympus_native.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define RECV_BUFFER_SIZE (64 * 1024)
+#define RECV_MAX_FDS 64  /* more in one message is MSG_CTRUNC, an error */
+#define SEND_MAX_FDS 253 /* SCM_MAX_FD, the kernel's limit per message */
+#define READ_BUFFER_SIZE (64 * 1024)
+
+static bool is_again(int err) {
+  return err == EAGAIN || err == EWOULDBLOCK;
+}
+
+static void close_all(const int* fds, int count) {
+  for (int i = 0; i < count; i++) {
+    close(fds[i]);
+  }
+}
+
+/* Throws an Error with our own code, for conditions that have no errno. */
+static napi_value throw_coded(napi_env env, const char* code, const char* message) {
+  napi_throw_error(env, code, message);
+  return NULL;
+}
+
+static napi_value make_null(napi_env env) {
+  napi_value result;
+  CHECK(env, napi_get_null(env, &result));
+  return result;
+}
+
+/* {eof: true}: the peer closed a stream, a pipe's writers are gone, or a PTY
+ * master reported EIO because no slave fd is open any more. */
+static napi_value make_eof(napi_env env) {
+  napi_value result, yes;
+  CHECK(env, napi_create_object(env, &result));
+  CHECK(env, napi_get_boolean(env, true, &yes));
+  CHECK(env, napi_set_named_property(env, result, "eof", yes));
+  return result;
+}
+
+/* Returns 1 if fd is ready for `events` (or hung up or in error: the next
+ * syscall reports which), 0 if not, -1 with errno set on failure. */
+static int poll_now(int fd, short events) {
+  struct pollfd entry = {.fd = fd, .events = events};
+  int ready;
+  do {
+    ready = poll(&entry, 1, 0);
+  } while (ready < 0 && errno == EINTR);
+  if (ready > 0 && (entry.revents & POLLNVAL)) {
+    errno = EBADF;
+    return -1;
+  }
+  return ready;
+}
+
+/* socketpair("stream" | "dgram") -> [fd, fd]: AF_UNIX, CLOEXEC, both blocking. */
+napi_value js_socketpair(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) {
+    return napi_failure(env);
+  }
+  char type[8] = "";
+  size_t length = 0;
+  napi_get_value_string_utf8(env, argv[0], type, sizeof type, &length);
+  int kind;
+  if (strcmp(type, "stream") == 0) {
+    kind = SOCK_STREAM;
+  } else if (strcmp(type, "dgram") == 0) {
+    kind = SOCK_DGRAM;
+  } else {
+    napi_throw_type_error(env, NULL, "socketpair type must be \"stream\" or \"dgram\"");
+    return NULL;
+  }
+
+  int fds[2];
+  if (socketpair(AF_UNIX, kind | SOCK_CLOEXEC, 0, fds) < 0) {
+    return throw_errno(env, "socketpair", -1, errno);
+  }
+  return make_fd_pair(env, fds[0], fds[1]);
+}
+
+/* pipe() -> [readFd, writeFd], both CLOEXEC and blocking. */
+napi_value js_pipe(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) < 0) {
+    return throw_errno(env, "pipe2", -1, errno);
+  }
+  return make_fd_pair(env, fds[0], fds[1]);
+}
+
+/* dup(fd) -> a new CLOEXEC fd for the same open file description. */
+napi_value js_dup(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int fd;
+  if (!get_args(env, info, 1, argv) || !get_fd(env, argv[0], &fd)) {
+    return NULL;
+  }
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) {
+    return throw_errno(env, "dup", fd, errno);
+  }
+  return make_int(env, copy);
+}
+
+/* sendmsg(fd, data, fds) -> bytes sent, or -1 if the socket is full.
+ *
+ * The fds are copied into the kernel: the caller still owns its fds and may
+ * close them as soon as this returns. Fds need at least one byte of data to
+ * ride on (a stream socket drops fds sent with zero bytes), so that is an
+ * error. On a stream socket a partial send is possible; the fds then went
+ * with the first byte. */
+napi_value js_sendmsg(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int fd;
+  if (!get_args(env, info, 3, argv) || !get_fd(env, argv[0], &fd)) {
+    return NULL;
+  }
+
+  void* data;
+  size_t length;
+  bool is_buffer = false;
+  napi_is_buffer(env, argv[1], &is_buffer);
+  if (!is_buffer) {
+    napi_throw_type_error(env, NULL, "sendmsg data must be a Buffer");
+    return NULL;
+  }
+  CHECK(env, napi_get_buffer_info(env, argv[1], &data, &length));
+
+  uint32_t fd_count = 0;
+  bool is_array = false;
+  napi_is_array(env, argv[2], &is_array);
+  if (is_array) {
+    CHECK(env, napi_get_array_length(env, argv[2], &fd_count));
+  }
+  if (fd_count > SEND_MAX_FDS) {
+    napi_throw_range_error(env, NULL, "sendmsg: at most 253 fds fit in one message");
+    return NULL;
+  }
+  if (fd_count > 0 && length == 0) {
+    napi_throw_range_error(env, NULL, "sendmsg: fds need at least one byte of data to travel with");
+    return NULL;
+  }
+
+  union {
+    struct cmsghdr align;
+    char bytes[CMSG_SPACE(sizeof(int) * SEND_MAX_FDS)];
+  } control;
+  struct iovec iov = {.iov_base = data, .iov_len = length};
+  struct msghdr message = {.msg_iov = &iov, .msg_iovlen = 1};
+
+  if (fd_count > 0) {
+    memset(&control, 0, sizeof control);
+    message.msg_control = control.bytes;
+    message.msg_controllen = CMSG_SPACE(sizeof(int) * fd_count);
+    struct cmsghdr* header = CMSG_FIRSTHDR(&message);
+    header->cmsg_level = SOL_SOCKET;
+    header->cmsg_type = SCM_RIGHTS;
+    header->cmsg_len = CMSG_LEN(sizeof(int) * fd_count);
+    unsigned char* slot = CMSG_DATA(header);
+    for (uint32_t i = 0; i < fd_count; i++) {
+      napi_value element;
+      int passed;
+      CHECK(env, napi_get_element(env, argv[2], i, &element));
+      if (!get_fd(env, element, &passed)) {
+        return NULL;
+      }
+      memcpy(slot + i * sizeof(int), &passed, sizeof(int));
+    }
+  }
+
+  ssize_t sent;
+  do {
+    sent = sendmsg(fd, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
+  } while (sent < 0 && errno == EINTR);
+  if (sent < 0) {
+    return is_again(errno) ? make_int(env, -1) : throw_errno(env, "sendmsg", fd, errno);
+  }
+  return make_int(env, sent);
+}
+
+/* Builds {data, fds} (plus eof: true when asked). The caller closes the fds
+ * if this fails. */
+static napi_value make_message(napi_env env, const char* data, size_t length, const int* fds, int fd_count,
+                               bool eof) {
+  napi_value result, buffer, list;
+  CHECK(env, napi_create_object(env, &result));
+  CHECK(env, napi_create_buffer_copy(env, length, data, NULL, &buffer));
+  CHECK(env, napi_create_array_with_length(env, fd_count, &list));
+  for (int i = 0; i < fd_count; i++) {
+    napi_value number;
+    CHECK(env, napi_create_int32(env, fds[i], &number));
+    CHECK(env, napi_set_element(env, list, i, number));
+  }
+  CHECK(env, napi_set_named_property(env, result, "data", buffer));
+  CHECK(env, napi_set_named_property(env, result, "fds", list));
+  if (eof) {
+    napi_value yes;
+    CHECK(env, napi_get_boolean(env, true, &yes));
+    CHECK(env, napi_set_named_property(env, result, "eof", yes));
+  }
+  return result;
+}
+
+/* recvmsg(fd) -> {data, fds}, null if nothing is waiting, or
+ * {data: <empty>, fds: [], eof: true} when a stream's peer has closed.
+ *
+ * Received fds are CLOEXEC (MSG_CMSG_CLOEXEC), so no child we spawn later
+ * inherits them by accident. They belong to the caller. */
+napi_value js_recvmsg(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int fd;
+  if (!get_args(env, info, 1, argv) || !get_fd(env, argv[0], &fd)) {
+    return NULL;
+  }
+
+  char data[RECV_BUFFER_SIZE];
+  union {
+    struct cmsghdr align;
+    char bytes[CMSG_SPACE(sizeof(int) * RECV_MAX_FDS)];
+  } control;
+  struct iovec iov = {.iov_base = data, .iov_len = sizeof data};
+  struct msghdr message = {
+    .msg_iov = &iov,
+    .msg_iovlen = 1,
+    .msg_control = control.bytes,
+    .msg_controllen = sizeof control.bytes,
+  };
+
+  ssize_t received;
+  do {
+    received = recvmsg(fd, &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  } while (received < 0 && errno == EINTR);
+  if (received < 0) {
+    return is_again(errno) ? make_null(env) : throw_errno(env, "recvmsg", fd, errno);
+  }
+
+  /* Take every fd that arrived before deciding anything, so none can leak. */
+  int fds[RECV_MAX_FDS];
+  int fd_count = 0;
+  bool too_many = false;
+  for (struct cmsghdr* header = CMSG_FIRSTHDR(&message); header != NULL;
+       header = CMSG_NXTHDR(&message, header)) {
+    if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) {
+      continue;
+    }
+    size_t count = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; i++) {
+      int passed;
+      memcpy(&passed, CMSG_DATA(header) + i * sizeof(int), sizeof(int));
+      if (fd_count < RECV_MAX_FDS) {
+        fds[fd_count++] = passed;
+      } else {
+        close(passed);
+        too_many = true;
+      }
+    }
+  }
+
+  char text[256];
+  if ((message.msg_flags & MSG_CTRUNC) || too_many) {
+    /* The kernel sets MSG_CTRUNC when more fds came than we have room for, or
+     * when it could not install them (fd limit). Either way the sender's fds
+     * are incomplete; keeping half of them would only confuse the caller. */
+    close_all(fds, fd_count);
+    snprintf(text, sizeof text,
+             "recvmsg(fd %d): fds truncated (MSG_CTRUNC): more than %d fds in one message or the fd limit "
+             "reached; the %d that arrived were closed",
+             fd, RECV_MAX_FDS, fd_count);
+    return throw_coded(env, "ERR_FDS_TRUNCATED", text);
+  }
+  if (message.msg_flags & MSG_TRUNC) {
+    close_all(fds, fd_count);
+    snprintf(text, sizeof text, "recvmsg(fd %d): datagram larger than %d bytes was truncated", fd,
+             RECV_BUFFER_SIZE);
+    return throw_coded(env, "ERR_MESSAGE_TRUNCATED", text);
+  }
+
+  /* Zero bytes is end-of-stream on a stream socket, but a real (empty)
+   * message on a datagram socket. */
+  bool eof = false;
+  if (received == 0 && fd_count == 0) {
+    int type = 0;
+    socklen_t type_length = sizeof type;
+    eof = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_length) == 0 && type == SOCK_STREAM;
+  }
+
+  napi_value result = make_message(env, data, (size_t)received, fds, fd_count, eof);
+  if (result == NULL) {
+    close_all(fds, fd_count);
+  }
+  return result;
+}
+
+/* read(fd, maxBytes) -> Buffer, null if nothing is waiting, or {eof: true}. */
+napi_value js_read(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int fd, max_bytes;
+  if (!get_args(env, info, 2, argv) || !get_fd(env, argv[0], &fd) ||
+      !get_int(env, argv[1], "maxBytes", 1, READ_BUFFER_SIZE, &max_bytes)) {
+    return NULL;
+  }
+
+  int ready = poll_now(fd, POLLIN);
+  if (ready < 0) {
+    return throw_errno(env, "read", fd, errno);
+  }
+  if (ready == 0) {
+    return make_null(env);
+  }
+
+  char buffer[READ_BUFFER_SIZE];
+  ssize_t count;
+  do {
+    count = read(fd, buffer, (size_t)max_bytes);
+  } while (count < 0 && errno == EINTR);
+  if (count < 0) {
+    if (is_again(errno)) {
+      return make_null(env);
+    }
+    if (errno == EIO) {
+      return make_eof(env); /* PTY master: the slave side is closed */
+    }
+    return throw_errno(env, "read", fd, errno);
+  }
+  if (count == 0) {
+    return make_eof(env);
+  }
+  napi_value result;
+  CHECK(env, napi_create_buffer_copy(env, (size_t)count, buffer, NULL, &result));
+  return result;
+}
+
+/* write(fd, data) -> bytes written (possibly fewer than asked), or -1 if the
+ * fd cannot take any now. */
+napi_value js_write(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int fd;
+  if (!get_args(env, info, 2, argv) || !get_fd(env, argv[0], &fd)) {
+    return NULL;
+  }
+  void* data;
+  size_t length;
+  bool is_buffer = false;
+  napi_is_buffer(env, argv[1], &is_buffer);
+  if (!is_buffer) {
+    napi_throw_type_error(env, NULL, "write data must be a Buffer");
+    return NULL;
+  }
+  CHECK(env, napi_get_buffer_info(env, argv[1], &data, &length));
+
+  int ready = poll_now(fd, POLLOUT);
+  if (ready < 0) {
+    return throw_errno(env, "write", fd, errno);
+  }
+  if (ready == 0) {
+    return make_int(env, -1);
+  }
+
+  /* A blocking write larger than the free space would wait for the reader;
+   * PIPE_BUF bytes always fit once poll says writable. */
+  int flags = fcntl(fd, F_GETFL);
+  if (flags >= 0 && !(flags & O_NONBLOCK) && length > PIPE_BUF) {
+    length = PIPE_BUF;
+  }
+
+  ssize_t count;
+  do {
+    count = write(fd, data, length);
+  } while (count < 0 && errno == EINTR);
+  if (count < 0) {
+    return is_again(errno) ? make_int(env, -1) : throw_errno(env, "write", fd, errno);
+  }
+  return make_int(env, count);
+}

@@ -1,0 +1,70 @@
+/*
+ * Shared declarations of the olympus_native addon.
+ *
+ * The C side is thin on purpose: each exported function is one or two
+ * syscalls plus argument checks. All policy (queues, ownership, events) lives
+ * in slave/native/index.ts.
+ */
+#ifndef OLYMPUS_NATIVE_H
+#define OLYMPUS_NATIVE_H
+
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Returns NULL from the current function when an N-API call fails; a JS
+ * exception is then pending. */
+#define CHECK(env, call)                  \
+  do {                                    \
+    if ((call) != napi_ok) {              \
+      return napi_failure(env);           \
+    }                                     \
+  } while (0)
+
+/* --- helpers (module.c) --- */
+
+/* Makes sure an exception is pending after a failed N-API call. Returns NULL. */
+napi_value napi_failure(napi_env env);
+
+/* Throws Error "<syscall>(fd N): ENAME (description)" with code, errno and
+ * syscall set as Node does. Pass fd -1 when no fd is involved. Returns NULL. */
+napi_value throw_errno(napi_env env, const char* syscall, int fd, int err);
+
+/* Reads argument values; missing ones are undefined. */
+bool get_args(napi_env env, napi_callback_info info, size_t count, napi_value* argv);
+
+/* Reads an integer in [min, max]; throws a TypeError naming `what` otherwise. */
+bool get_int(napi_env env, napi_value value, const char* what, int32_t min, int32_t max, int32_t* out);
+
+/* Reads a file descriptor (a non-negative integer). */
+bool get_fd(napi_env env, napi_value value, int* fd);
+
+napi_value make_int(napi_env env, int64_t value);
+
+/* Returns [a, b]; closes both fds if the array cannot be built. */
+napi_value make_fd_pair(napi_env env, int a, int b);
+
+/* --- fds.c: sockets, pipes, reads and writes --- */
+napi_value js_socketpair(napi_env env, napi_callback_info info);
+napi_value js_pipe(napi_env env, napi_callback_info info);
+napi_value js_dup(napi_env env, napi_callback_info info);
+napi_value js_sendmsg(napi_env env, napi_callback_info info);
+napi_value js_recvmsg(napi_env env, napi_callback_info info);
+napi_value js_read(napi_env env, napi_callback_info info);
+napi_value js_write(napi_env env, napi_callback_info info);
+
+/* --- poller.c: uv_poll_t wrapped as a JS class --- */
+napi_value define_poller_class(napi_env env);
+
+/* --- pty.c: terminals --- */
+napi_value js_openpty(napi_env env, napi_callback_info info);
+napi_value js_set_window_size(napi_env env, napi_callback_info info);
+napi_value js_get_window_size(napi_env env, napi_callback_info info);
+napi_value js_foreground_process_group(napi_env env, napi_callback_info info);
+
+/* --- process.c: process lifetime --- */
+napi_value js_pidfd_open(napi_env env, napi_callback_info info);
+napi_value js_set_child_subreaper(napi_env env, napi_callback_info info);
+
+#endif

@@ -1,0 +1,261 @@
+/*
+ * Poller: a uv_poll_t on Node's own event loop, as a JS class.
+ *
+ *   const poller = new Poller(fd);
+ *   poller.start(readable, writable, (status, readable, writable) => { ... });
+ *   poller.stop();   // keeps the handle, stops watching; the loop may exit
+ *   poller.close();  // for good; call it before closing the fd
+ *
+ * Lifetime: the JS object owns the C struct. While started, the object holds
+ * a strong reference to itself, so an active poller is never collected; when
+ * stopped or closed it is an ordinary object again. The struct is freed only
+ * when both the uv handle has finished closing and the JS object is gone,
+ * whichever comes last. close() may be called from inside the callback: uv
+ * frees nothing until its close callback, which runs later.
+ */
+#include "olympus_native.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <uv.h>
+
+typedef struct {
+  uv_poll_t handle;
+  int fd;
+  napi_env env;
+  napi_ref self;     /* weak, or strong while started */
+  napi_ref callback; /* the function given to start(), NULL when stopped */
+  napi_async_context async_context;
+  bool started;
+  bool closing;       /* uv_close() was called */
+  bool handle_closed; /* uv's close callback has run */
+  bool finalized;     /* the JS object was collected */
+} poller_t;
+
+static void destroy_async_context(poller_t* poller) {
+  if (poller->async_context != NULL) {
+    napi_async_destroy(poller->env, poller->async_context);
+    poller->async_context = NULL;
+  }
+}
+
+static void on_handle_closed(uv_handle_t* handle) {
+  poller_t* poller = handle->data;
+  poller->handle_closed = true;
+  if (poller->finalized) {
+    free(poller); /* finalize() already destroyed the async context */
+  } else {
+    /* Destroyed here, not in close(): close() may run inside a callback
+     * that is still using the context. */
+    destroy_async_context(poller);
+  }
+}
+
+/* Mirrors a stopped uv handle in our bookkeeping: no callback, weak self. */
+static void mark_stopped(poller_t* poller) {
+  if (poller->callback != NULL) {
+    napi_delete_reference(poller->env, poller->callback);
+    poller->callback = NULL;
+  }
+  if (poller->started) {
+    poller->started = false;
+    napi_reference_unref(poller->env, poller->self, NULL);
+  }
+}
+
+static void close_handle(poller_t* poller) {
+  if (poller->closing) {
+    return;
+  }
+  uv_poll_stop(&poller->handle);
+  mark_stopped(poller);
+  poller->closing = true;
+  uv_close((uv_handle_t*)&poller->handle, on_handle_closed);
+}
+
+static void on_poll(uv_poll_t* handle, int status, int events) {
+  poller_t* poller = handle->data;
+  napi_env env = poller->env;
+  if (poller->callback == NULL) {
+    return;
+  }
+
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) {
+    return;
+  }
+  napi_value self, callback, argv[3];
+  bool ok = napi_get_reference_value(env, poller->self, &self) == napi_ok &&
+            napi_get_reference_value(env, poller->callback, &callback) == napi_ok &&
+            napi_create_int32(env, status, &argv[0]) == napi_ok &&
+            napi_get_boolean(env, (events & UV_READABLE) != 0, &argv[1]) == napi_ok &&
+            napi_get_boolean(env, (events & UV_WRITABLE) != 0, &argv[2]) == napi_ok;
+
+  /* On an error (POLLERR) libuv has already stopped the handle. Record that
+   * before JS runs, so the callback can start() again. Keep `callback` alive
+   * in this scope first: mark_stopped() drops our reference to it. */
+  if (ok && !uv_is_active((uv_handle_t*)handle)) {
+    mark_stopped(poller);
+  }
+
+  if (ok) {
+    /* make_callback (not call_function) runs process.nextTick and promise
+     * jobs afterwards and keeps async_hooks context, as Node's own I/O does. */
+    napi_status result = napi_make_callback(env, poller->async_context, self, callback, 3, argv, NULL);
+    if (result == napi_pending_exception) {
+      napi_value error;
+      napi_get_and_clear_last_exception(env, &error);
+      napi_fatal_exception(env, error);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static poller_t* unwrap(napi_env env, napi_callback_info info, size_t count, napi_value* argv) {
+  size_t argc = count;
+  napi_value self;
+  poller_t* poller = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, &self, NULL) != napi_ok ||
+      napi_unwrap(env, self, (void**)&poller) != napi_ok) {
+    napi_throw_type_error(env, NULL, "not a Poller");
+    return NULL;
+  }
+  return poller;
+}
+
+static void finalize(napi_env env, void* data, void* hint) {
+  (void)hint;
+  poller_t* poller = data;
+  close_handle(poller); /* no-op if close() was called */
+  destroy_async_context(poller);
+  napi_delete_reference(env, poller->self);
+  poller->self = NULL;
+  poller->finalized = true;
+  if (poller->handle_closed) {
+    free(poller);
+  } /* else on_handle_closed frees it */
+}
+
+/* new Poller(fd) */
+static napi_value poller_new(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], self, target;
+  CHECK(env, napi_get_new_target(env, info, &target));
+  if (target == NULL) {
+    napi_throw_type_error(env, NULL, "Poller must be called with new");
+    return NULL;
+  }
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, &self, NULL));
+  int fd;
+  if (!get_fd(env, argv[0], &fd)) {
+    return NULL;
+  }
+
+  uv_loop_t* loop;
+  CHECK(env, napi_get_uv_event_loop(env, &loop));
+  poller_t* poller = calloc(1, sizeof *poller);
+  if (poller == NULL) {
+    return throw_errno(env, "Poller", fd, ENOMEM);
+  }
+
+  /* uv_poll_init sets O_NONBLOCK, which is shared with every process holding
+   * this open file description. We never rely on it (see fds.c), so put the
+   * flags back as they were. */
+  int flags = fcntl(fd, F_GETFL);
+  int err = uv_poll_init(loop, &poller->handle, fd);
+  if (err != 0) {
+    free(poller);
+    return throw_errno(env, "uv_poll_init", fd, -err);
+  }
+  if (flags >= 0 && !(flags & O_NONBLOCK)) {
+    fcntl(fd, F_SETFL, flags);
+  }
+  poller->handle.data = poller;
+  poller->fd = fd;
+  poller->env = env;
+
+  napi_value name;
+  if (napi_create_string_utf8(env, "OlympusPoller", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_async_init(env, NULL, name, &poller->async_context) != napi_ok ||
+      napi_wrap(env, self, poller, finalize, NULL, &poller->self) != napi_ok) {
+    /* Not wrapped, so no finalizer will run: close and free right here. */
+    destroy_async_context(poller);
+    poller->finalized = true;
+    poller->closing = true;
+    uv_close((uv_handle_t*)&poller->handle, on_handle_closed);
+    return napi_failure(env);
+  }
+  return self;
+}
+
+/* start(readable, writable, callback): replaces any earlier start(). */
+static napi_value poller_start(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  poller_t* poller = unwrap(env, info, 3, argv);
+  if (poller == NULL) {
+    return NULL;
+  }
+  if (poller->closing) {
+    napi_throw_error(env, NULL, "Poller.start: the poller is closed");
+    return NULL;
+  }
+  bool readable = false, writable = false;
+  napi_valuetype type;
+  CHECK(env, napi_get_value_bool(env, argv[0], &readable));
+  CHECK(env, napi_get_value_bool(env, argv[1], &writable));
+  CHECK(env, napi_typeof(env, argv[2], &type));
+  if (type != napi_function) {
+    napi_throw_type_error(env, NULL, "Poller.start: callback must be a function");
+    return NULL;
+  }
+  if (!readable && !writable) {
+    uv_poll_stop(&poller->handle);
+    mark_stopped(poller);
+    return NULL;
+  }
+
+  int events = (readable ? UV_READABLE : 0) | (writable ? UV_WRITABLE : 0);
+  int err = uv_poll_start(&poller->handle, events, on_poll);
+  if (err != 0) {
+    return throw_errno(env, "uv_poll_start", poller->fd, -err);
+  }
+  if (poller->callback != NULL) {
+    napi_delete_reference(env, poller->callback);
+  }
+  CHECK(env, napi_create_reference(env, argv[2], 1, &poller->callback));
+  if (!poller->started) {
+    poller->started = true;
+    napi_reference_ref(env, poller->self, NULL);
+  }
+  return NULL;
+}
+
+static napi_value poller_stop(napi_env env, napi_callback_info info) {
+  poller_t* poller = unwrap(env, info, 0, NULL);
+  if (poller != NULL && !poller->closing) {
+    uv_poll_stop(&poller->handle);
+    mark_stopped(poller);
+  }
+  return NULL;
+}
+
+static napi_value poller_close(napi_env env, napi_callback_info info) {
+  poller_t* poller = unwrap(env, info, 0, NULL);
+  if (poller != NULL) {
+    close_handle(poller);
+  }
+  return NULL;
+}
+
+napi_value define_poller_class(napi_env env) {
+  napi_property_descriptor methods[] = {
+    {"start", NULL, poller_start, NULL, NULL, NULL, napi_default_method, NULL},
+    {"stop", NULL, poller_stop, NULL, NULL, NULL, napi_default_method, NULL},
+    {"close", NULL, poller_close, NULL, NULL, NULL, napi_default_method, NULL},
+  };
+  napi_value constructor;
+  CHECK(env, napi_define_class(env, "Poller", NAPI_AUTO_LENGTH, poller_new, NULL,
+                               sizeof methods / sizeof methods[0], methods, &constructor));
+  return constructor;
+}
