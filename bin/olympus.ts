@@ -17,8 +17,9 @@ program
   .option("--host <host>", "address to bind", "127.0.0.1")
   .option("--port <port>", "port to bind", integer, 7400)
   .option("--token <token>", "shared token (env OLYMPUS_TOKEN; else one is generated into .olympus/master.json)")
-  .action((options: { host: string; port: number; token?: string }) =>
-    runMasterCommand({ ...options, token: options.token ?? process.env.OLYMPUS_TOKEN }),
+  .option("--handshake-timeout <ms>", "time a new connection has to register", integer, 10_000)
+  .action((options: { host: string; port: number; token?: string; handshakeTimeout: number }) =>
+    runMasterCommand({ ...options, handshakeTimeoutMs: options.handshakeTimeout, token: options.token ?? process.env.OLYMPUS_TOKEN }),
   );
 
 program

@@ -7,6 +7,7 @@ export interface MasterCommandOptions {
   host: string;
   port: number;
   token?: string;
+  handshakeTimeoutMs: number;
 }
 
 /** `olympus master`: serve until a signal, then close every peer with a reason. */

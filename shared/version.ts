@@ -1,5 +1,5 @@
 /** The protocol version every side announces. Peers must share the major number. */
-export const PROTOCOL_VERSION = "1.0.0";
+export const PROTOCOL_VERSION = "2.0.0";
 
 /** Returns why `theirs` cannot talk to `ours`, or null when the major versions agree. */
 export function versionMismatch(ours: string, theirs: string): string | null {

@@ -1,0 +1,121 @@
+/**
+ * bench/relay: `ping_request` control → master → slave → back, at 1, 16 and
+ * 128 requests in flight, next to a bare `ws` relay measured in the same run.
+ * The load generator is the same raw-ws client for both, so the difference is
+ * the master and agent.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import WebSocket from "ws";
+import { quantile, report } from "./report.js";
+
+const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 3000);
+const WARMUP_MS = 500;
+const TOKEN = "bench-token";
+const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
+const children: ChildProcess[] = [];
+
+function startProcess(args: string[], ready: RegExp): Promise<RegExpMatchArray> {
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+  children.push(child);
+  let output = "";
+  return new Promise((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = output.match(ready);
+      if (match !== null) resolve(match);
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    child.on("exit", (code) => reject(new Error(`${args.join(" ")} exited with ${code}:\n${output}`)));
+  });
+}
+
+function nextFrame(socket: WebSocket): Promise<{ type: string; data: Record<string, unknown> }> {
+  return new Promise((resolve) => socket.once("message", (text) => resolve(JSON.parse(text.toString()))));
+}
+
+interface Result {
+  rps: number;
+  p50: number;
+  p99: number;
+}
+
+/** Keeps `inFlight` requests outstanding for the duration and records each round trip. */
+async function load(socket: WebSocket, inFlight: number, frame: (seq: number) => string): Promise<Result> {
+  const sentAt = new Map<number, number>();
+  const latencies: number[] = [];
+  let seq = 1000;
+  let measuring = false;
+  let stopping = false;
+  let completed = 0;
+  const send = () => {
+    const id = ++seq;
+    sentAt.set(id, performance.now());
+    socket.send(frame(id));
+  };
+  const onMessage = (text: WebSocket.RawData) => {
+    const { data } = JSON.parse(text.toString()) as { data: { seq: number } };
+    const started = sentAt.get(data.seq);
+    if (started === undefined) return;
+    sentAt.delete(data.seq);
+    if (measuring) {
+      latencies.push(performance.now() - started);
+      completed++;
+    }
+    if (!stopping) send();
+  };
+  socket.on("message", onMessage);
+  for (let i = 0; i < inFlight; i++) send();
+  await new Promise((resolve) => setTimeout(resolve, WARMUP_MS));
+  measuring = true;
+  const began = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, DURATION_MS));
+  const elapsed = performance.now() - began;
+  measuring = false;
+  stopping = true;
+  while (sentAt.size > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+  socket.off("message", onMessage);
+  return { rps: (completed / elapsed) * 1000, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) };
+}
+
+async function olympusSocket(): Promise<WebSocket> {
+  const olympus = here("../bin/olympus.js");
+  const [, url] = (await startProcess([olympus, "master", "--port", "0", "--token", TOKEN], /listening on (\S+)/)) as string[];
+  await startProcess([olympus, "slave", "--master", url as string, "--name", "bench", "--token", TOKEN], /connected to/);
+  const socket = new WebSocket(url as string);
+  await nextFrame(socket);
+  socket.send(JSON.stringify({ seq: 1, type: "register_control", data: { agent: "bench", version: "2.0.0", token: TOKEN } }));
+  await nextFrame(socket);
+  return socket;
+}
+
+async function bareSocket(): Promise<WebSocket> {
+  const relay = here("bare-relay.js");
+  const [, port] = (await startProcess([relay, "relay"], /listening (\d+)/)) as string[];
+  const url = `ws://127.0.0.1:${port}`;
+  await startProcess([relay, "responder", url], /connected/);
+  const socket = new WebSocket(`${url}/control`);
+  await new Promise((resolve) => socket.once("open", resolve));
+  return socket;
+}
+
+try {
+  const olympus = await olympusSocket();
+  const bare = await bareSocket();
+  const rows: (string | number)[][] = [];
+  for (const inFlight of [1, 16, 128]) {
+    const baseline = await load(bare, inFlight, (seq) => JSON.stringify({ seq, type: "ping_request", data: {} }));
+    const ours = await load(olympus, inFlight, (seq) => JSON.stringify({ seq, type: "ping_request", data: { slave: "bench" } }));
+    rows.push([inFlight, ours.rps, baseline.rps, ours.rps / baseline.rps, ours.p50, ours.p99, baseline.p50, baseline.p99, ours.p99 / baseline.p99]);
+  }
+  report(
+    "relay",
+    ["in flight", "olympus req/s", "bare req/s", "throughput ratio", "olympus p50 ms", "olympus p99 ms", "bare p50 ms", "bare p99 ms", "p99 ratio"],
+    rows,
+    ["Targets: throughput ratio ≥ 0.7, p99 ratio ≤ 1.5."],
+  );
+} finally {
+  for (const child of children) child.kill("SIGKILL");
+  process.exit(0);
+}

@@ -1,0 +1,32 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { controlBin, olympusBin, run, startNode, type Started } from "./processes.js";
+
+export const TEST_TOKEN = "test-token-0123456789";
+
+/** A real `olympus master` on a free port. */
+export async function startMaster(extraArgs: string[] = [], port = 0): Promise<{ process: Started; url: string; port: number }> {
+  const master = startNode(olympusBin, ["master", "--port", String(port), "--token", TEST_TOKEN, ...extraArgs]);
+  const [, url, boundPort] = (await master.waitFor(/listening on (ws:\/\/127\.0\.0\.1:(\d+)\/api\/socket)/)) as string[];
+  return { process: master, url: url as string, port: Number(boundPort) };
+}
+
+/** A real `olympus slave`, resolved once the master has accepted it. */
+export async function startSlave(url: string, name: string, extraArgs: string[] = []): Promise<Started> {
+  const slave = startNode(olympusBin, ["slave", "--master", url, "--name", name, "--token", TEST_TOKEN, ...extraArgs]);
+  await slave.waitFor(/connected to/);
+  return slave;
+}
+
+/** Runs `control` against a master with the test token, from an empty directory. */
+export function control(url: string, args: string[]) {
+  const cwd = mkdtempSync(join(tmpdir(), "olympus-control-"));
+  return run(controlBin, ["--master", url, "--token", TEST_TOKEN, ...args], { cwd });
+}
+
+export async function slaveNames(url: string): Promise<string[]> {
+  const result = await control(url, ["slaves", "--json"]);
+  if (result.code !== 0) throw new Error(`control slaves failed: ${result.stderr}`);
+  return (JSON.parse(result.stdout) as { name: string }[]).map((slave) => slave.name).sort();
+}

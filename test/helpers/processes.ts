@@ -1,0 +1,92 @@
+import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+
+export const projectRoot = fileURLToPath(new URL("../../../", import.meta.url));
+export const olympusBin = fileURLToPath(new URL("../../bin/olympus.js", import.meta.url));
+export const controlBin = fileURLToPath(new URL("../../bin/control.js", import.meta.url));
+
+/** A child process whose output is kept, with a way to wait for a line. */
+export class Started {
+  output = "";
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(readonly child: ChildProcess) {
+    child.stdout?.on("data", (chunk: Buffer) => (this.output += chunk.toString()));
+    child.stderr?.on("data", (chunk: Buffer) => (this.output += chunk.toString()));
+    this.exited = once(child, "exit").then(([code, signal]) => ({ code, signal }));
+  }
+
+  /** Resolves with the first match of `pattern` in the output so far or to come. */
+  waitFor(pattern: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const match = this.output.match(pattern);
+        if (match === null) return false;
+        cleanup();
+        resolve(match);
+        return true;
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`timed out waiting for ${pattern} in:\n${this.output}`));
+      }, timeoutMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.child.stdout?.off("data", check);
+        this.child.stderr?.off("data", check);
+      };
+      if (check()) return;
+      this.child.stdout?.on("data", check);
+      this.child.stderr?.on("data", check);
+    });
+  }
+
+  async kill(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    await this.exited;
+  }
+}
+
+/** Every process a test starts, so `stopAll` leaves no orphan behind. */
+const running = new Set<Started>();
+
+export function start(command: string, args: string[], options: SpawnOptions = {}): Started {
+  const started = new Started(spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], ...options }));
+  running.add(started);
+  void started.exited.then(() => running.delete(started));
+  return started;
+}
+
+export function startNode(script: string, args: string[], options: SpawnOptions = {}): Started {
+  return start(process.execPath, [script, ...args], options);
+}
+
+export async function stopAll(): Promise<void> {
+  await Promise.all([...running].map((started) => started.kill("SIGKILL")));
+}
+
+/** Runs a CLI to completion. */
+export async function run(
+  script: string,
+  args: string[],
+  options: SpawnOptions = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ["ignore", "pipe", "pipe"], ...options });
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  const [code] = await once(child, "exit");
+  return { code, stdout, stderr };
+}
+
+/** Polls `probe` until it returns true. */
+export async function eventually(probe: () => Promise<boolean> | boolean, timeoutMs = 10_000, what = "condition"): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await probe()) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}

@@ -1,0 +1,58 @@
+import WebSocket from "ws";
+
+export interface RawFrame {
+  seq?: number | null;
+  type: string;
+  data: Record<string, unknown>;
+}
+
+/** A bare WebSocket to the master that records every frame, for poking at the protocol. */
+export class RawClient {
+  readonly frames: RawFrame[] = [];
+  readonly closed: Promise<number>;
+  private waiters: (() => void)[] = [];
+
+  private constructor(readonly socket: WebSocket) {
+    socket.on("message", (payload) => {
+      this.frames.push(JSON.parse(payload.toString()) as RawFrame);
+      for (const wake of this.waiters.splice(0)) wake();
+    });
+    this.closed = new Promise((resolve) => socket.on("close", (code) => resolve(code)));
+  }
+
+  static async open(url: string): Promise<RawClient> {
+    const socket = new WebSocket(url);
+    const client = new RawClient(socket);
+    await new Promise((resolve, reject) => {
+      socket.once("open", resolve);
+      socket.once("error", reject);
+    });
+    await client.next("hello");
+    return client;
+  }
+
+  /** Waits for the first frame of `type` not yet taken. */
+  async next(type: string, timeoutMs = 5000): Promise<RawFrame> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const index = this.frames.findIndex((frame) => frame.type === type);
+      if (index >= 0) return this.frames.splice(index, 1)[0] as RawFrame;
+      if (Date.now() > deadline) throw new Error(`no ${type} frame within ${timeoutMs} ms; got ${JSON.stringify(this.frames)}`);
+      await new Promise<void>((resolve) => {
+        this.waiters.push(resolve);
+        setTimeout(resolve, 100);
+      });
+    }
+  }
+
+  send(frame: RawFrame | string): void {
+    this.socket.send(typeof frame === "string" ? frame : JSON.stringify(frame));
+  }
+
+  /** Expects the master to end the session: returns the `close` reason. */
+  async closeReason(): Promise<string> {
+    const close = await this.next("close");
+    await this.closed;
+    return close.data.reason as string;
+  }
+}

@@ -1,0 +1,90 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { ProtocolError, RequestError, RequestTimeoutError, LinkClosedError } from "../shared/errors.js";
+import { Link } from "../shared/link.js";
+import { listSlaves, ping } from "../shared/messages.js";
+
+/** Two links wired back to back, as master and control. */
+function pair() {
+  const sent: { fromControl: string[]; fromMaster: string[] } = { fromControl: [], fromMaster: [] };
+  const master: Link = new Link({
+    send: (text) => {
+      sent.fromMaster.push(text);
+      setImmediate(() => control.receive(text));
+    },
+    localRole: "master",
+    peerRole: "control",
+  });
+  const control: Link = new Link({
+    send: (text) => {
+      sent.fromControl.push(text);
+      setImmediate(() => master.receive(text));
+    },
+    localRole: "control",
+    peerRole: "master",
+    requestTimeoutMs: 100,
+  });
+  return { master, control, sent };
+}
+
+describe("Link", () => {
+  it("numbers frames and matches responses to requests", async () => {
+    const { master, control, sent } = pair();
+    master.onRequest(listSlaves, () => ({ slaves: [] }));
+    master.onRequest(ping, () => ({}));
+    const [slaves] = await Promise.all([control.request(listSlaves, {}), control.request(ping, {})]);
+    assert.deepEqual(slaves, { slaves: [] });
+    assert.deepEqual(sent.fromControl.map((text) => JSON.parse(text).seq), [1, 2]);
+    assert.deepEqual(sent.fromMaster.map((text) => JSON.parse(text).data.seq).sort(), [1, 2]);
+  });
+
+  it("turns a thrown error into an error response", async () => {
+    const { master, control } = pair();
+    master.onRequest(ping, () => {
+      throw new Error("the slave is on fire");
+    });
+    await assert.rejects(control.request(ping, {}), new RequestError("the slave is on fire"));
+  });
+
+  it("answers a request nobody handles with an error", async () => {
+    const { control } = pair();
+    await assert.rejects(control.request(ping, {}), new RequestError("ping_request is not handled by the master"));
+  });
+
+  it("times out a request with a clear error", async () => {
+    const silent = new Link({ send: () => {}, localRole: "control", peerRole: "master" });
+    const waiting = silent.request(ping, {}, 50);
+    assert.equal(silent.pendingRequests, 1);
+    await assert.rejects(waiting, new RequestTimeoutError("ping_request got no response within 50 ms"));
+    assert.equal(silent.pendingRequests, 0);
+  });
+
+  it("fails waiting requests when the connection is lost", async () => {
+    const silent = new Link({ send: () => {}, localRole: "control", peerRole: "master" });
+    const waiting = silent.request(ping, {});
+    silent.connectionLost("socket closed");
+    await assert.rejects(waiting, new LinkClosedError("ping_request failed: socket closed"));
+    await assert.rejects(silent.request(ping, {}), LinkClosedError);
+  });
+
+  it("refuses to send invalid data", () => {
+    const silent = new Link({ send: () => {}, localRole: "control", peerRole: "master" });
+    assert.throws(() => silent.request(ping, { slave: 5 } as never), /refusing to send invalid ping_request data\.slave/);
+  });
+
+  it("throws ProtocolError on a schema failure, a wrong-role plain message and an unknown type", () => {
+    const link = new Link({ send: () => {}, localRole: "master", peerRole: "control" });
+    const frame = (type: string, data: object) => JSON.stringify({ seq: 1, type, data });
+    assert.throws(() => link.receive(frame("ping_request", { slave: 7 })), ProtocolError);
+    assert.throws(() => link.receive(frame("hello", { version: "2.0.0" })), new ProtocolError("a control may not send hello"));
+    assert.throws(() => link.receive(frame("explode", {})), new ProtocolError('unknown message type "explode"'));
+  });
+
+  it("drops unknown events and late responses without failing", () => {
+    const lines: string[] = [];
+    const link = new Link({ send: () => {}, localRole: "master", peerRole: "control", log: (line) => lines.push(line) });
+    link.receive(JSON.stringify({ seq: 1, type: "confetti_event", data: {} }));
+    link.receive(JSON.stringify({ seq: 2, type: "ping_response", data: { seq: 77 } }));
+    assert.deepEqual(lines, ["dropped unknown event confetti_event", "dropped ping_response: no request is waiting for seq 77"]);
+  });
+});
