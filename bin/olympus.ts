@@ -1,7 +1,20 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from "commander";
 import { runMasterCommand } from "../server/run-master.js";
+import { DEFAULT_BOOT_TIMEOUT_MS } from "../slave/agent.js";
+import { DEFAULT_FILE_CHANGE_DELAY_MS } from "../slave/file-monitor.js";
 import { runSlaveCommand } from "../slave/run-agent.js";
+import { runStart } from "./start.js";
+
+interface SlaveFlags {
+  master: string;
+  name: string;
+  id?: number;
+  token?: string;
+  config?: string;
+  fileChangeDelay: number;
+  bootTimeout: number;
+}
 
 function integer(value: string): number {
   const parsed = Number(value);
@@ -29,11 +42,32 @@ program
   .requiredOption("--name <name>", "this slave's name")
   .option("--id <id>", "this slave's numeric id (default: derived from the name)", integer)
   .option("--token <token>", "shared token (env OLYMPUS_TOKEN)")
-  .action((options: { master: string; name: string; id?: number; token?: string }) => {
+  .option("--config <path>", "the plan (default: ./zeus.json when present)")
+  .option("--file-change-delay <ms>", "wait this long after a file change for more", integer, DEFAULT_FILE_CHANGE_DELAY_MS)
+  .option("--boot-timeout <ms>", "a phase that reports no result in this time is crashed", integer, DEFAULT_BOOT_TIMEOUT_MS)
+  .action((options: SlaveFlags) => {
     const token = options.token ?? process.env.OLYMPUS_TOKEN;
     if (token === undefined) return program.error("olympus slave: no token given: pass --token or set OLYMPUS_TOKEN");
-    runSlaveCommand({ ...options, token });
+    runSlaveCommand({ ...options, token, fileChangeDelayMs: options.fileChangeDelay, bootTimeoutMs: options.bootTimeout });
   });
+
+program
+  .command("start")
+  .description("run a master on loopback and an agent for this directory, with a live status chart")
+  .option("--config <path>", "the plan", "zeus.json")
+  .option("--host <host>", "address the master binds", "127.0.0.1")
+  .option("--port <port>", "port the master binds (0: any free port)", integer, 0)
+  .option("--token <token>", "shared token (env OLYMPUS_TOKEN; else one is generated)")
+  .option("--file-change-delay <ms>", "wait this long after a file change for more", integer, DEFAULT_FILE_CHANGE_DELAY_MS)
+  .option("--boot-timeout <ms>", "a phase that reports no result in this time is crashed", integer, DEFAULT_BOOT_TIMEOUT_MS)
+  .action((options: { config: string; host: string; port: number; token?: string; fileChangeDelay: number; bootTimeout: number }) =>
+    runStart({
+      ...options,
+      token: options.token ?? process.env.OLYMPUS_TOKEN,
+      fileChangeDelayMs: options.fileChangeDelay,
+      bootTimeoutMs: options.bootTimeout,
+    }),
+  );
 
 try {
   await program.parseAsync(process.argv);

@@ -1,5 +1,7 @@
 import { Command } from "commander";
+import { nodeStateEvent, slaveEvent } from "../shared/messages.js";
 import { age, table } from "./format.js";
+import { renderChange, renderTree } from "./status-chart.js";
 import { OlympusClient, resolveMaster } from "./client.js";
 
 interface ConnectionFlags {
@@ -45,7 +47,50 @@ export function controlProgram(): Command {
       console.log(`${slave === undefined ? "master" : slave}: ${milliseconds.toFixed(2)} ms`);
     });
 
+  program
+    .command("status")
+    .description("show process trees")
+    .argument("[slave]", "slave name or id (default: all)")
+    .option("--json", "print JSON")
+    .option("--errors", "print the crash report under each crashed node")
+    .action(async (slave: string | undefined, options: { json?: boolean; errors?: boolean }) => {
+      const trees = await withClient(program.opts(), (client) => client.status(slave));
+      if (options.json) return console.log(JSON.stringify(trees, null, 2));
+      const chartOptions = { color: colorWanted(), errors: options.errors ?? false };
+      console.log(trees.map((tree) => renderTree(tree, chartOptions)).join("\n\n") || "no slaves connected");
+    });
+
+  program
+    .command("watch")
+    .description("print a line for every state change, until interrupted")
+    .action(async () => {
+      const color = colorWanted();
+      const client = await OlympusClient.connect(resolveMaster(program.opts()), {
+        setup: (link) => {
+          link.onEvent(nodeStateEvent, ({ slave, node }) => console.log(renderChange(slave ?? "?", node, color)));
+          link.onEvent(slaveEvent, ({ slave, connected }) => console.log(`${new Date().toISOString().slice(11, 23)} ${slave.name} ${connected ? "connected" : "disconnected"}`));
+        },
+      });
+      await client.watch();
+      throw new Error(await client.ended);
+    });
+
+  program
+    .command("restart")
+    .description("restart a node and its subtree, or everything")
+    .argument("[slave]", "slave name or id (default: every slave)")
+    .argument("[node]", "phase name (default: the root)")
+    .action(async (slave: string | undefined, node: string | undefined) => {
+      const restarted = await withClient(program.opts(), (client) => client.restart(slave, node));
+      console.log(`restarted ${restarted.join(", ") || "nothing"}`);
+    });
+
   return program;
+}
+
+/** Colour when stdout is a terminal, unless NO_COLOR is set. */
+function colorWanted(): boolean {
+  return process.stdout.isTTY === true && process.env.NO_COLOR === undefined;
 }
 
 /** The CLI's one way out for errors: one line on stderr, exit 1. */

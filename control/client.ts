@@ -2,7 +2,7 @@ import { performance } from "node:perf_hooks";
 import { connect, type Session } from "../shared/connect.js";
 import type { Link } from "../shared/link.js";
 import { findMasterFile, type MasterFile } from "../shared/master-file.js";
-import { listSlaves, ping } from "../shared/messages.js";
+import { listSlaves, ping, restart, status, watch } from "../shared/messages.js";
 import { socketUrl } from "../shared/url.js";
 
 export interface MasterAddress {
@@ -56,6 +56,21 @@ export class OlympusClient {
     const started = performance.now();
     await this.link.request(ping, slave === undefined ? {} : { slave });
     return performance.now() - started;
+  }
+
+  /** Latest process trees: of one slave, or of all. */
+  async status(slave?: string) {
+    return (await this.link.request(status, slave === undefined ? {} : { slave })).trees;
+  }
+
+  /** From now on the link receives tree, node_state and slave events; register handlers with `setup`. */
+  async watch(): Promise<void> {
+    await this.link.request(watch, {});
+  }
+
+  /** Restarts a node and its subtree; without a node the whole tree; without a slave every slave. */
+  async restart(slave?: string, node?: string): Promise<string[]> {
+    return (await this.link.request(restart, { slave, node })).restarted;
   }
 
   close(): void {

@@ -1,9 +1,10 @@
 import type { RequestDefinition } from "../shared/definitions.js";
 import type { Link } from "../shared/link.js";
-import { catalogue, listSlaves, ping } from "../shared/messages.js";
+import { catalogue, listSlaves, ping, restart, status, watch } from "../shared/messages.js";
 import type { SlaveRegistry } from "./registry.js";
+import type { Watchers } from "./watchers.js";
 
-type LocalHandler = (data: unknown) => Record<string, unknown>;
+type LocalHandler = (data: Record<string, unknown>) => Record<string, unknown> | Promise<Record<string, unknown>>;
 
 /**
  * Serves a control's requests. A request whose definition says
@@ -11,10 +12,21 @@ type LocalHandler = (data: unknown) => Record<string, unknown>;
  * its answer comes back under the control's seq; without a slave it is
  * answered here, if the master has an answer of its own.
  */
-export function serveControl(link: Link, registry: SlaveRegistry): void {
+export function serveControl(link: Link, registry: SlaveRegistry, watchers: Watchers): void {
   link.onRequest(listSlaves, () => ({ slaves: registry.list() }));
+  link.onRequest(status, ({ slave }) => {
+    const sessions = slave === undefined ? registry.sessions() : [registry.find(slave)];
+    return { trees: sessions.map((session) => session.tree) };
+  });
+  link.onRequest(watch, () => {
+    watchers.add(link);
+    return {};
+  });
 
-  const answeredByMaster = new Map<string, LocalHandler>([[ping.type, () => ({})]]);
+  const answeredByMaster = new Map<string, LocalHandler>([
+    [ping.type, () => ({})],
+    [restart.type, (data) => restartEverywhere(registry, data)],
+  ]);
   for (const definition of catalogue) {
     if (definition.kind !== "request" || !definition.forwardToSlave) continue;
     link.onRequest(definition, (data) => {
@@ -25,4 +37,15 @@ export function serveControl(link: Link, registry: SlaveRegistry): void {
       return local(data);
     });
   }
+}
+
+/** `restart` without a slave: every slave restarts; the answer names `slave/node`. */
+async function restartEverywhere(registry: SlaveRegistry, data: Record<string, unknown>) {
+  const answers = await Promise.all(
+    registry.sessions().map(async (session) => {
+      const { restarted } = await session.link.request(restart, { ...data, slave: session.info.name });
+      return restarted.map((node) => `${session.info.name}/${node}`);
+    }),
+  );
+  return { restarted: answers.flat() };
 }

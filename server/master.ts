@@ -7,6 +7,7 @@ import { TokenAuth } from "./auth.js";
 import { httpApi } from "./http-api.js";
 import { PeerConnection } from "./peer-connection.js";
 import { SlaveRegistry } from "./registry.js";
+import { Watchers } from "./watchers.js";
 
 export interface MasterOptions {
   host: string;
@@ -37,6 +38,7 @@ export async function startMaster(options: MasterOptions): Promise<Master> {
   const context = {
     auth,
     registry,
+    watchers: new Watchers(),
     peers,
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
     log: options.log,

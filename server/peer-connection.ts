@@ -5,16 +5,19 @@ import { MAX_FRAME_BYTES } from "../shared/limits.js";
 import { Link } from "../shared/link.js";
 import type { Role } from "../shared/definitions.js";
 import type { Logger } from "../shared/log.js";
-import { close, hello, ready } from "../shared/messages.js";
+import { close, hello, ready, slaveEvent } from "../shared/messages.js";
 import { PROTOCOL_VERSION } from "../shared/version.js";
 import type { TokenAuth } from "./auth.js";
 import { serveControl } from "./control-requests.js";
 import { parseRegistration, type Registration } from "./handshake.js";
 import type { SlaveRegistry, SlaveSession } from "./registry.js";
+import { serveSlave } from "./slave-events.js";
+import type { Watchers } from "./watchers.js";
 
 export interface PeerContext {
   auth: TokenAuth;
   registry: SlaveRegistry;
+  watchers: Watchers;
   /** Every open connection, so the master can close them all when it stops. */
   peers: Set<PeerConnection>;
   handshakeTimeoutMs: number;
@@ -79,10 +82,12 @@ export class PeerConnection {
     if (registration.role === "slave") {
       const { agent, version, name, id } = registration.data;
       const info = { id, name, agent, version, address: this.address, connected_at: new Date().toISOString() };
-      this.slave = { info, link, close: (reason) => this.end(reason, CLOSE_NORMAL) };
+      this.slave = { info, link, tree: { slave: name, nodes: [], commands: [] }, close: (reason) => this.end(reason, CLOSE_NORMAL) };
+      serveSlave(link, this.slave, this.context.watchers);
       this.context.registry.add(this.slave);
+      this.context.watchers.broadcast(slaveEvent, { slave: info, connected: true });
     } else {
-      serveControl(link, this.context.registry);
+      serveControl(link, this.context.registry, this.context.watchers);
     }
     link.send(ready, {});
     this.context.log(`${this.describe()} registered`);
@@ -116,8 +121,9 @@ export class PeerConnection {
     this.context.peers.delete(this);
     if (this.link === null) return;
     this.link.connectionLost("connection closed");
+    this.context.watchers.remove(this.link);
     if (this.slave !== null) {
-      this.context.registry.remove(this.slave);
+      if (this.context.registry.remove(this.slave)) this.context.watchers.broadcast(slaveEvent, { slave: this.slave.info, connected: false });
       this.context.log(`${this.describe()} disconnected`);
     }
   }

@@ -1,12 +1,15 @@
 import type { Link } from "../shared/link.js";
-import type { slaveInfo } from "../shared/messages.js";
+import type { slaveInfo, slaveTree } from "../shared/messages.js";
 import type { z } from "zod";
 
 export type SlaveInfo = z.infer<typeof slaveInfo>;
+export type SlaveTree = z.infer<typeof slaveTree>;
 
 export interface SlaveSession {
   info: SlaveInfo;
   link: Link;
+  /** The latest tree the agent reported. */
+  tree: SlaveTree;
   /** Ends the session: `close {reason}` then the socket. */
   close(reason: string): void;
 }
@@ -22,17 +25,21 @@ export class SlaveRegistry {
     previous?.close("replaced by a new connection");
   }
 
-  /** Removes the session only if it is still the current one for its id. */
-  remove(session: SlaveSession): void {
-    if (this.byId.get(session.info.id) === session) this.byId.delete(session.info.id);
+  /** Removes the session only if it is still the current one for its id; says whether it was. */
+  remove(session: SlaveSession): boolean {
+    return this.byId.get(session.info.id) === session && this.byId.delete(session.info.id);
   }
 
   get size(): number {
     return this.byId.size;
   }
 
+  sessions(): SlaveSession[] {
+    return [...this.byId.values()];
+  }
+
   list(): SlaveInfo[] {
-    return [...this.byId.values()].map((session) => session.info);
+    return this.sessions().map((session) => session.info);
   }
 
   /** Finds a slave by name, or by id written as a string. */

@@ -3,7 +3,7 @@
  * docs/protocol.md is the table a person reads; a test keeps the two in step.
  */
 import { z } from "zod";
-import { plain, request, type Definition } from "./definitions.js";
+import { event, plain, request, type Definition } from "./definitions.js";
 
 const version = z.string().min(1).max(64);
 const agent = z.string().min(1).max(200);
@@ -63,7 +63,78 @@ export const ping = request("ping", {
   response: z.object({}),
 });
 
-export const catalogue: readonly Definition[] = [hello, registerSlave, registerControl, ready, close, listSlaves, ping];
+// Process trees: the agent reports, the master keeps the latest and tells watchers.
+
+export const nodeStates = ["unbooted", "booting", "ready", "crashed"] as const;
+
+export const treeNode = z.object({
+  name: z.string(),
+  parent: z.string().nullable(),
+  state: z.enum(nodeStates),
+  pid: z.number().int().nullable(),
+  error: z.string().nullable(),
+});
+
+export const treeCommand = z.object({ name: z.string(), aliases: z.array(z.string()), parent: z.string() });
+
+const tree = { nodes: z.array(treeNode), commands: z.array(treeCommand) };
+
+/** The whole tree: from the agent on connect and when its plan changes; from the master to watchers. */
+export const treeEvent = event("tree", {
+  from: ["slave", "master"],
+  data: z.object({ slave: z.string().optional(), ...tree }),
+});
+
+/** One node changed state. The master adds `slave` when it tells watchers. */
+export const nodeStateEvent = event("node_state", {
+  from: ["slave", "master"],
+  data: z.object({ slave: z.string().optional(), node: treeNode }),
+});
+
+/** A slave joined or left; sent to watchers. */
+export const slaveEvent = event("slave", {
+  from: ["master"],
+  data: z.object({ slave: slaveInfo, connected: z.boolean() }),
+});
+
+export const slaveTree = z.object({ slave: z.string(), ...tree });
+
+export const status = request("status", {
+  from: ["control"],
+  request: z.object({ slave: slaveSelector.optional() }),
+  response: z.object({ trees: z.array(slaveTree) }),
+});
+
+/** Subscribes this control to tree, node_state and slave events. */
+export const watch = request("watch", {
+  from: ["control"],
+  request: z.object({}),
+  response: z.object({}),
+});
+
+/** Restarts a node and its subtree, or the whole tree; without a slave, on every slave. */
+export const restart = request("restart", {
+  from: ["control", "master"],
+  forwardToSlave: true,
+  request: z.object({ slave: slaveSelector.optional(), node: z.string().min(1).max(200).optional() }),
+  response: z.object({ restarted: z.array(z.string()) }),
+});
+
+export const catalogue: readonly Definition[] = [
+  hello,
+  registerSlave,
+  registerControl,
+  ready,
+  close,
+  listSlaves,
+  ping,
+  treeEvent,
+  nodeStateEvent,
+  slaveEvent,
+  status,
+  watch,
+  restart,
+];
 
 export const definitionsByType: ReadonlyMap<string, Definition> = new Map(
   catalogue.map((definition) => [definition.type, definition]),

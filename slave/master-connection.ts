@@ -13,6 +13,8 @@ export interface MasterConnectionOptions {
   id: number;
   /** Registers this agent's handlers on every new session. */
   setup?: (link: Link) => void;
+  /** Called once each new session is ready. */
+  onConnected?: (link: Link) => void;
   /** The master refused us (bad token, wrong version): retrying will not help. */
   onRefused: (reason: string) => void;
   log: Logger;
@@ -70,6 +72,7 @@ export class MasterConnection {
     if (this.stopped) return this.session.close("agent stopping");
     this.failures = 0;
     log(`connected to ${url} as ${name} (id ${id})`);
+    this.options.onConnected?.(this.session.link);
     const reason = await this.session.ended;
     this.session = null;
     if (!this.stopped) this.retry(reason);

@@ -1,29 +1,50 @@
+import { existsSync } from "node:fs";
 import { createLogger } from "../shared/log.js";
 import { onShutdownSignal } from "../shared/shutdown.js";
 import { socketUrl } from "../shared/url.js";
-import { MasterConnection, idForName } from "./master-connection.js";
+import { Agent, DEFAULT_BOOT_TIMEOUT_MS } from "./agent.js";
+import { ConfigError, loadPlan, type Plan } from "./config.js";
+import { idForName } from "./master-connection.js";
 
 export interface SlaveCommandOptions {
   master: string;
   name: string;
   id?: number;
   token: string;
+  /** Explicitly given: it must exist. Otherwise ./zeus.json is used if present. */
+  config?: string;
+  fileChangeDelayMs: number;
+  bootTimeoutMs?: number;
 }
 
-/** `olympus slave`: stay connected to the master until a signal. */
+/** Loads zeus.json, printing its one-line error and exiting 1 when it is wrong. */
+export function loadPlanOrExit(path: string): Plan {
+  try {
+    return loadPlan(path);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`olympus: ${error.message}\n`);
+    process.exit(1);
+  }
+}
+
+/** `olympus slave`: boot the plan and stay connected to the master until a signal. */
 export function runSlaveCommand(options: SlaveCommandOptions): void {
   const log = createLogger(`slave ${options.name}`);
-  const connection = new MasterConnection({
-    url: socketUrl(options.master),
-    token: options.token,
-    name: options.name,
-    id: options.id ?? idForName(options.name),
+  const configPath = options.config ?? (existsSync("zeus.json") ? "zeus.json" : null);
+  const plan = configPath === null ? null : loadPlanOrExit(configPath);
+  if (plan === null) log("no zeus.json here: running without a process tree");
+  const agent = new Agent({
+    plan,
+    fileChangeDelayMs: options.fileChangeDelayMs,
+    bootTimeoutMs: options.bootTimeoutMs ?? DEFAULT_BOOT_TIMEOUT_MS,
+    master: { url: socketUrl(options.master), token: options.token, name: options.name, id: options.id ?? idForName(options.name) },
+    log,
     onRefused: (reason) => {
       log(reason);
-      process.exit(1);
+      void agent.stop(reason).finally(() => process.exit(1));
     },
-    log,
   });
-  connection.start();
-  onShutdownSignal(() => connection.stop("agent shutting down"));
+  agent.start();
+  onShutdownSignal(() => agent.stop("agent shutting down"));
 }

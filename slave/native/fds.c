@@ -102,6 +102,29 @@ napi_value js_socketpair(napi_env env, napi_callback_info info) {
   return make_fd_pair(env, fds[0], fds[1]);
 }
 
+/* socketType(fd) -> "stream" | "dgram", for a socket that arrived from a
+ * worker (the Zeus shims use either). */
+napi_value js_socket_type(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int fd;
+  if (!get_args(env, info, 1, argv) || !get_fd(env, argv[0], &fd)) {
+    return NULL;
+  }
+  int type = 0;
+  socklen_t length = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) < 0) {
+    return throw_errno(env, "getsockopt(SO_TYPE)", fd, errno);
+  }
+  if (type != SOCK_STREAM && type != SOCK_DGRAM) {
+    char text[128];
+    snprintf(text, sizeof text, "socketType(fd %d): socket type %d is neither stream nor dgram", fd, type);
+    return throw_coded(env, "ERR_SOCKET_TYPE", text);
+  }
+  napi_value result;
+  CHECK(env, napi_create_string_utf8(env, type == SOCK_STREAM ? "stream" : "dgram", NAPI_AUTO_LENGTH, &result));
+  return result;
+}
+
 /* pipe() -> [readFd, writeFd], both CLOEXEC and blocking. */
 napi_value js_pipe(napi_env env, napi_callback_info info) {
   (void)info;

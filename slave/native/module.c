@@ -96,6 +96,7 @@ napi_value make_fd_pair(napi_env env, int a, int b) {
 NAPI_MODULE_INIT() {
   napi_property_descriptor functions[] = {
     {"socketpair", NULL, js_socketpair, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"socketType", NULL, js_socket_type, NULL, NULL, NULL, napi_enumerable, NULL},
     {"pipe", NULL, js_pipe, NULL, NULL, NULL, napi_enumerable, NULL},
     {"dup", NULL, js_dup, NULL, NULL, NULL, napi_enumerable, NULL},
     {"sendmsg", NULL, js_sendmsg, NULL, NULL, NULL, napi_enumerable, NULL},

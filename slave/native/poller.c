@@ -1,10 +1,15 @@
 /*
  * Poller: a uv_poll_t on Node's own event loop, as a JS class.
  *
- *   const poller = new Poller(fd);
+ *   const poller = new Poller(fd);  // takes ownership of fd
  *   poller.start(readable, writable, (status, readable, writable) => { ... });
  *   poller.stop();   // keeps the handle, stops watching; the loop may exit
- *   poller.close();  // for good; call it before closing the fd
+ *   poller.close();  // for good: stops watching, then closes the fd
+ *
+ * Why the poller owns its fd: stopping or closing a uv_poll_t removes its fd
+ * NUMBER from epoll. If the fd were closed first and the number reused by
+ * another watcher (any Node socket), that watcher would go deaf. Owning the
+ * fd keeps the order right, even when a forgotten poller is collected.
  *
  * Lifetime: the JS object owns the C struct. While started, the object holds
  * a strong reference to itself, so an active poller is never collected; when
@@ -18,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <uv.h>
 
 typedef struct {
@@ -68,10 +74,12 @@ static void close_handle(poller_t* poller) {
   if (poller->closing) {
     return;
   }
-  uv_poll_stop(&poller->handle);
   mark_stopped(poller);
   poller->closing = true;
+  /* uv_close stops watching at once; only freeing waits for the callback.
+   * So the fd number is no longer in epoll and may be closed now. */
   uv_close((uv_handle_t*)&poller->handle, on_handle_closed);
+  close(poller->fd);
 }
 
 static void on_poll(uv_poll_t* handle, int status, int events) {
@@ -137,7 +145,7 @@ static void finalize(napi_env env, void* data, void* hint) {
   } /* else on_handle_closed frees it */
 }
 
-/* new Poller(fd) */
+/* new Poller(fd): owns fd from now on; if this throws, the caller still does. */
 static napi_value poller_new(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], self, target;
@@ -179,7 +187,8 @@ static napi_value poller_new(napi_env env, napi_callback_info info) {
   if (napi_create_string_utf8(env, "OlympusPoller", NAPI_AUTO_LENGTH, &name) != napi_ok ||
       napi_async_init(env, NULL, name, &poller->async_context) != napi_ok ||
       napi_wrap(env, self, poller, finalize, NULL, &poller->self) != napi_ok) {
-    /* Not wrapped, so no finalizer will run: close and free right here. */
+    /* Not wrapped, so no finalizer will run: close and free right here,
+     * and leave the fd to the caller. */
     destroy_async_context(poller);
     poller->finalized = true;
     poller->closing = true;

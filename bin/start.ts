@@ -1,0 +1,78 @@
+import { hostname } from "node:os";
+import { removeMasterFile, writeMasterFile } from "../shared/master-file.js";
+import { createLogger, type Logger } from "../shared/log.js";
+import { onShutdownSignal } from "../shared/shutdown.js";
+import { renderChange, renderTree } from "../control/status-chart.js";
+import { startMaster } from "../server/master.js";
+import { Agent } from "../slave/agent.js";
+import { idForName } from "../slave/master-connection.js";
+import { loadPlanOrExit } from "../slave/run-agent.js";
+
+export interface StartOptions {
+  config: string;
+  host: string;
+  port: number;
+  token?: string;
+  fileChangeDelayMs: number;
+  bootTimeoutMs: number;
+}
+
+const LOG_LINES_UNDER_CHART = 12;
+
+/**
+ * `olympus start`: a master on loopback and an agent for this directory in
+ * one process, with a live chart on a terminal and a plain log otherwise.
+ */
+export async function runStart(options: StartOptions): Promise<void> {
+  const plan = loadPlanOrExit(options.config);
+  const live = process.stdout.isTTY === true;
+  const name = hostname();
+  const recent: string[] = [];
+  let agent: Agent | null = null;
+
+  const redraw = throttle(() => {
+    if (agent?.monitor == null) return;
+    const chart = renderTree({ slave: name, ...agent.monitor.tree.snapshot() }, { color: process.env.NO_COLOR === undefined, errors: true });
+    process.stdout.write(`\x1b[H\x1b[2J${chart}\n\n${recent.join("\n")}\n`);
+  }, 50);
+  const log: Logger = live
+    ? createLogger("olympus", (text) => {
+        recent.push(text.trimEnd());
+        recent.splice(0, recent.length - LOG_LINES_UNDER_CHART);
+        redraw();
+      })
+    : createLogger("olympus");
+
+  const master = await startMaster({ host: options.host, port: options.port, token: options.token, log });
+  const masterFile = writeMasterFile(process.cwd(), { url: master.url, token: master.auth.token, pid: process.pid });
+  log(`master listening on ${master.url}; token in ${masterFile}`);
+
+  agent = new Agent({
+    plan,
+    fileChangeDelayMs: options.fileChangeDelayMs,
+    bootTimeoutMs: options.bootTimeoutMs,
+    master: { url: master.url, token: master.auth.token, name, id: idForName(name) },
+    log,
+    onRefused: (reason) => log(`agent refused by its own master: ${reason}`),
+    onNodeChange: (node) => (live ? redraw() : console.log(renderChange(name, node.snapshot(), false))),
+  });
+  agent.start();
+
+  onShutdownSignal(async (signal) => {
+    log(`${signal}: stopping`);
+    removeMasterFile(masterFile);
+    await agent?.stop("olympus start stopping");
+    await master.stop("olympus start stopping");
+  });
+}
+
+/** Calls `action` at most once per `milliseconds`, always after the last call. */
+function throttle(action: () => void, milliseconds: number): () => void {
+  let timer: NodeJS.Timeout | null = null;
+  return () => {
+    timer ??= setTimeout(() => {
+      timer = null;
+      action();
+    }, milliseconds);
+  };
+}

@@ -1,0 +1,20 @@
+import type { Link } from "../shared/link.js";
+import { nodeStateEvent, treeEvent } from "../shared/messages.js";
+import type { SlaveSession } from "./registry.js";
+import type { Watchers } from "./watchers.js";
+
+/** Keeps a slave's latest tree from its events and passes every change on to watchers. */
+export function serveSlave(link: Link, session: SlaveSession, watchers: Watchers): void {
+  const slave = session.info.name;
+  link.onEvent(treeEvent, ({ nodes, commands }) => {
+    session.tree = { slave, nodes, commands };
+    watchers.broadcast(treeEvent, session.tree);
+  });
+  link.onEvent(nodeStateEvent, ({ node }) => {
+    const nodes = session.tree.nodes;
+    const index = nodes.findIndex((known) => known.name === node.name);
+    if (index >= 0) nodes[index] = node;
+    else nodes.push(node);
+    watchers.broadcast(nodeStateEvent, { slave, node });
+  });
+}

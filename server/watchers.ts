@@ -1,0 +1,20 @@
+import type { z } from "zod";
+import type { EventDefinition } from "../shared/definitions.js";
+import type { Link } from "../shared/link.js";
+
+/** Controls that asked to watch; each gets every tree, node state and slave event. */
+export class Watchers {
+  private readonly links = new Set<Link>();
+
+  add(link: Link): void {
+    this.links.add(link);
+  }
+
+  remove(link: Link): void {
+    this.links.delete(link);
+  }
+
+  broadcast<D extends EventDefinition>(definition: D, data: z.input<D["data"]>): void {
+    for (const link of this.links) if (!link.closed) link.event(definition, data);
+  }
+}

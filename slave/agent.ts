@@ -1,0 +1,78 @@
+import { fileURLToPath } from "node:url";
+import type { Link } from "../shared/link.js";
+import type { Logger } from "../shared/log.js";
+import { nodeStateEvent, restart, treeEvent } from "../shared/messages.js";
+import type { Plan } from "./config.js";
+import { FileMonitor } from "./file-monitor.js";
+import { MasterConnection } from "./master-connection.js";
+import type { TreeNode } from "./process-tree.js";
+import { SlaveMonitor } from "./slave-monitor.js";
+
+export const PYTHON_SHIM_PATH = fileURLToPath(new URL("../../slave/shims/python", import.meta.url));
+export const DEFAULT_BOOT_TIMEOUT_MS = 120_000;
+
+export interface AgentOptions {
+  /** Without a plan the agent only relays (ping). */
+  plan: Plan | null;
+  fileChangeDelayMs: number;
+  bootTimeoutMs: number;
+  master: { url: string; token: string; name: string; id: number };
+  log: Logger;
+  /** The master refused this agent; retrying will not help. */
+  onRefused: (reason: string) => void;
+  /** Every node state change, e.g. for a live chart. */
+  onNodeChange?: (node: TreeNode) => void;
+}
+
+/** A slave agent: the host's Zeus master, its file monitor, and its session with the Olympus master. */
+export class Agent {
+  readonly monitor: SlaveMonitor | null;
+  private readonly files: FileMonitor | null;
+  private readonly connection: MasterConnection;
+
+  constructor(options: AgentOptions) {
+    const { plan, log } = options;
+    this.files = plan === null ? null : new FileMonitor(options.fileChangeDelayMs, (paths) => this.monitor?.filesChanged(paths));
+    this.monitor =
+      plan === null
+        ? null
+        : new SlaveMonitor({
+            plan,
+            bootTimeoutMs: options.bootTimeoutMs,
+            pythonPath: [PYTHON_SHIM_PATH],
+            log,
+            onFile: (path) => this.files?.watch(path),
+            onNodeChange: (node) => {
+              this.connection.link?.event(nodeStateEvent, { node: node.snapshot() });
+              options.onNodeChange?.(node);
+            },
+          });
+    this.connection = new MasterConnection({
+      ...options.master,
+      log,
+      onRefused: options.onRefused,
+      setup: (link) => this.serve(link),
+      onConnected: (link) => {
+        if (this.monitor !== null) link.event(treeEvent, this.monitor.tree.snapshot());
+      },
+    });
+  }
+
+  start(): void {
+    this.monitor?.start();
+    this.connection.start();
+  }
+
+  async stop(reason: string): Promise<void> {
+    this.connection.stop(reason);
+    this.monitor?.stop();
+    await this.files?.close();
+  }
+
+  private serve(link: Link): void {
+    link.onRequest(restart, ({ node }) => {
+      if (this.monitor === null) throw new Error("this slave has no plan (zeus.json) to restart");
+      return { restarted: this.monitor.restart(node) };
+    });
+  }
+}

@@ -1,0 +1,93 @@
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { z } from "zod";
+
+/** zeus.json as Zeus wrote it: `command` boots the root; `plan` nests phases (objects) and commands (alias arrays or null). */
+const zeusFileSchema = z.object({
+  command: z.string().min(1, "expected the command that boots the root worker"),
+  plan: z.record(z.string(), z.unknown()),
+});
+
+export interface Phase {
+  name: string;
+  parent: string | null;
+}
+
+export interface PlanCommand {
+  name: string;
+  aliases: string[];
+  parent: string;
+}
+
+export interface Plan {
+  /** Shell command that boots the root worker. */
+  command: string;
+  /** The directory of zeus.json: the workers' working directory. */
+  directory: string;
+  /** Phases root first, each after its parent. */
+  phases: Phase[];
+  commands: PlanCommand[];
+}
+
+/** zeus.json is wrong; the message is one line naming the place in the file. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+const IDENTIFIER = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+
+export function loadPlan(path: string): Plan {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new ConfigError(`${path}: cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`${path}: not valid JSON: ${(error as Error).message}`);
+  }
+  return parsePlan(json, path);
+}
+
+export function parsePlan(json: unknown, path: string): Plan {
+  const parsed = zeusFileSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0] as z.core.$ZodIssue;
+    const where = issue.path.length === 0 ? "" : ` ${issue.path.join(".")}`;
+    throw new ConfigError(`${path}:${where}: ${issue.message}`);
+  }
+  const plan: Plan = { command: parsed.data.command, directory: dirname(resolve(path)), phases: [], commands: [] };
+  const roots = Object.keys(parsed.data.plan);
+  if (roots.length !== 1) throw new ConfigError(`${path}: plan: expected exactly one root phase, found ${roots.length}`);
+  const names = new Set<string>();
+  const fail = (at: string[], message: string): never => {
+    throw new ConfigError(`${path}: plan.${at.join(".")}: ${message}`);
+  };
+
+  const walk = (name: string, entry: unknown, parent: string | null, at: string[]) => {
+    if (!IDENTIFIER.test(name)) fail(at, "expected a name of letters, digits, '_', '.' or '-'");
+    if (names.has(name)) fail(at, `the name ${JSON.stringify(name)} is used twice`);
+    names.add(name);
+    if (entry === null || Array.isArray(entry)) {
+      if (parent === null) fail(at, "expected the root to be a phase (an object), not a command");
+      const aliases = (entry ?? []) as unknown[];
+      aliases.forEach((alias, index) => {
+        if (typeof alias !== "string" || !IDENTIFIER.test(alias)) fail([...at, String(index)], "expected an alias name");
+        if (names.has(alias as string)) fail([...at, String(index)], `the name ${JSON.stringify(alias)} is used twice`);
+        names.add(alias as string);
+      });
+      plan.commands.push({ name, aliases: aliases as string[], parent: parent as string });
+    } else if (typeof entry === "object") {
+      plan.phases.push({ name, parent });
+      for (const [child, value] of Object.entries(entry as Record<string, unknown>)) walk(child, value, name, [...at, child]);
+    } else {
+      fail(at, `expected an object (a phase), an array of aliases or null (a command), got ${typeof entry}`);
+    }
+  };
+  const root = roots[0] as string;
+  walk(root, parsed.data.plan[root], null, [root]);
+  return plan;
+}

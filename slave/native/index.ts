@@ -1,0 +1,547 @@
+/**
+ * The olympus_native addon (slave/native/*.c, built by the root binding.gyp)
+ * with types, plus the small classes the agent uses on top of it. Linux only.
+ * Nothing here blocks the event loop.
+ *
+ * Who owns which fd:
+ * - Functions that create fds (socketpair, pipe, openpty, pidfdOpen) give them
+ *   to the caller, who closes them with fs.closeSync.
+ * - Sending never takes your fds. sendmsg() copies them into the kernel, and
+ *   FdChannel.send() keeps duplicates of its own while a message waits in its
+ *   queue. Close your fds whenever you like once the call has returned.
+ * - Received fds (recvmsg, FdChannel 'data') belong to the receiver and are
+ *   close-on-exec. An FdChannel with no 'data' listener closes them itself.
+ * - Poller, FdChannel and FdStream own the fd given to their constructor:
+ *   close() closes it (FdChannel also closes duplicates still queued).
+ */
+import { EventEmitter } from 'node:events';
+import { closeSync, existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export type SocketType = 'stream' | 'dgram';
+
+/** One recvmsg result. `eof` is set (with empty data) when a stream's peer closed. */
+export interface Message {
+  data: Buffer;
+  fds: number[];
+  eof?: true;
+}
+
+/** End of input: 0 bytes read, or EIO from a PTY master whose slave side is closed. */
+export interface Eof {
+  eof: true;
+}
+
+export interface Pty {
+  master: number;
+  slave: number;
+  path: string;
+}
+
+export interface WindowSize {
+  cols: number;
+  rows: number;
+}
+
+/** `status` is 0, or a negative errno (libuv style) when polling failed. */
+export type PollCallback = (status: number, readable: boolean, writable: boolean) => void;
+
+/**
+ * A uv_poll_t on Node's event loop. `new Poller(fd)` takes ownership of fd
+ * (unless it throws): close() stops watching, then closes the fd; do not
+ * close it yourself. Only one Poller may watch an fd. Started, it keeps the
+ * process alive; stopped or closed, it does not. close() is safe inside the
+ * callback, and idempotent.
+ */
+export interface Poller {
+  start(readable: boolean, writable: boolean, callback: PollCallback): void;
+  stop(): void;
+  close(): void;
+}
+
+interface Native {
+  socketpair(type: SocketType): [number, number];
+  socketType(fd: number): SocketType;
+  pipe(): [number, number];
+  dup(fd: number): number;
+  sendmsg(fd: number, data: Buffer, fds: readonly number[]): number;
+  recvmsg(fd: number): Message | null;
+  read(fd: number, maxBytes: number): Buffer | Eof | null;
+  write(fd: number, data: Buffer): number;
+  openpty(): Pty;
+  setWindowSize(fd: number, cols: number, rows: number): void;
+  getWindowSize(fd: number): WindowSize;
+  foregroundProcessGroup(fd: number): number;
+  pidfdOpen(pid: number): number;
+  setChildSubreaper(): void;
+  Poller: new (fd: number) => Poller;
+}
+
+/** This file runs as slave/native/index.ts or dist/slave/native/index.js; the build lives at the package root. */
+function loadAddon(): Native {
+  const start = dirname(fileURLToPath(import.meta.url));
+  let root = start;
+  while (!existsSync(join(root, 'package.json'))) {
+    if (dirname(root) === root) {
+      throw new Error(`olympus_native: no package.json in ${start} or above`);
+    }
+    root = dirname(root);
+  }
+  const path = join(root, 'build', 'Release', 'olympus_native.node');
+  if (!existsSync(path)) {
+    throw new Error(`olympus_native: ${path} is missing; build it with "npm run install" (node-gyp rebuild, which npm install runs)`);
+  }
+  return createRequire(import.meta.url)(path) as Native;
+}
+
+const native = loadAddon();
+
+const READ_SIZE = 64 * 1024;
+/** Reads per readiness callback, so one busy fd cannot starve the loop (polling is level-triggered). */
+const READS_PER_WAKEUP = 16;
+
+export const Poller: new (fd: number) => Poller = native.Poller;
+
+/** AF_UNIX socketpair, both ends CLOEXEC and blocking (a child's end must stay blocking). */
+export function socketpair(type: SocketType): [number, number] {
+  return native.socketpair(type);
+}
+
+/** Whether a socket (say, one a worker sent) is a stream or a datagram socket; throws for any other kind. */
+export function socketType(fd: number): SocketType {
+  return native.socketType(fd);
+}
+
+/** pipe2(O_CLOEXEC) -> [readFd, writeFd]. */
+export function pipe(): [number, number] {
+  return native.pipe();
+}
+
+/**
+ * sendmsg with MSG_DONTWAIT: returns the bytes sent (a stream may take only
+ * part; the fds then went with the first byte) or -1 if the socket is full.
+ * Fds need at least one byte of data. Throws on other errors (EPIPE, ...).
+ */
+export function sendmsg(fd: number, data: Buffer, fds: readonly number[] = []): number {
+  return native.sendmsg(fd, data, fds);
+}
+
+/**
+ * recvmsg with MSG_DONTWAIT into 64 KiB, up to 64 fds: null if nothing is
+ * waiting. Throws code ERR_FDS_TRUNCATED (after closing the fds that did
+ * arrive) when a message carried more fds than that.
+ */
+export function recvmsg(fd: number): Message | null {
+  return native.recvmsg(fd);
+}
+
+/** Reads at most maxBytes (up to 64 KiB) without blocking: null if nothing is waiting. */
+export function readFd(fd: number, maxBytes = READ_SIZE): Buffer | Eof | null {
+  return native.read(fd, maxBytes);
+}
+
+/** Writes without blocking: returns the bytes written (maybe fewer than given), or -1 if the fd is full. */
+export function writeFd(fd: number, data: Buffer): number {
+  return native.write(fd, data);
+}
+
+/** A new PTY pair: master O_NONBLOCK, slave blocking, both CLOEXEC. */
+export function openpty(): Pty {
+  return native.openpty();
+}
+
+export function setWindowSize(fd: number, cols: number, rows: number): void {
+  native.setWindowSize(fd, cols, rows);
+}
+
+export function getWindowSize(fd: number): WindowSize {
+  return native.getWindowSize(fd);
+}
+
+/** The terminal's foreground process group (tcgetpgrp), 0 if none. */
+export function foregroundProcessGroup(fd: number): number {
+  return native.foregroundProcessGroup(fd);
+}
+
+/** An fd that becomes readable when process `pid` exits. Throws code ESRCH if it is gone already. */
+export function pidfdOpen(pid: number): number {
+  return native.pidfdOpen(pid);
+}
+
+/** Orphaned descendants get re-parented to this process, which must then reap them. */
+export function setChildSubreaper(): void {
+  native.setChildSubreaper();
+}
+
+function closeAll(fds: readonly number[]): void {
+  for (const fd of fds) {
+    closeSync(fd);
+  }
+}
+
+function dupAll(fds: readonly number[]): number[] {
+  const copies: number[] = [];
+  try {
+    for (const fd of fds) {
+      copies.push(native.dup(fd));
+    }
+  } catch (error) {
+    closeAll(copies);
+    throw error;
+  }
+  return copies;
+}
+
+/**
+ * One Poller, re-armed only when the wanted events change. libuv reports
+ * POLLERR as a negative status and stops watching; we then pass on the
+ * events that were wanted, so the owner's next syscall finds out what
+ * actually went wrong (EPIPE, ECONNRESET, EOF...).
+ */
+class Readiness {
+  readonly #poller: Poller;
+  #readable = false;
+  #writable = false;
+  readonly #callback: PollCallback;
+
+  constructor(fd: number, onReady: (readable: boolean, writable: boolean) => void) {
+    this.#poller = new native.Poller(fd);
+    this.#callback = (status, readable, writable) => {
+      if (status < 0) {
+        [readable, writable] = [this.#readable, this.#writable];
+        this.#readable = this.#writable = false;
+      }
+      onReady(readable, writable);
+    };
+  }
+
+  want(readable: boolean, writable: boolean): void {
+    if (readable === this.#readable && writable === this.#writable) {
+      return;
+    }
+    this.#readable = readable;
+    this.#writable = writable;
+    if (readable || writable) {
+      this.#poller.start(readable, writable, this.#callback);
+    } else {
+      this.#poller.stop();
+    }
+  }
+
+  /** Stops watching and closes the fd. */
+  close(): void {
+    this.#poller.close();
+  }
+}
+
+interface ChannelEvents {
+  /** `fds` now belong to the listener. */
+  data: [data: Buffer, fds: number[]];
+  /** A stream's peer closed. Reading stops; call close(). */
+  end: [];
+  /** The channel is already closed when this is emitted. */
+  error: [error: Error];
+}
+
+/**
+ * A UNIX socket (stream or dgram) that carries data with fds. Reads every
+ * message as it arrives and emits 'data'. send() never blocks: what the
+ * socket cannot take now waits in order in a queue.
+ */
+export class FdChannel extends EventEmitter<ChannelEvents> {
+  readonly fd: number;
+  readonly #readiness: Readiness;
+  readonly #queue: { data: Buffer; fds: number[] }[] = [];
+  #reading = true;
+  #closed = false;
+
+  /** Takes ownership of `fd`. */
+  constructor(fd: number) {
+    super();
+    this.fd = fd;
+    this.#readiness = new Readiness(fd, (readable, writable) => {
+      if (writable) this.#flush();
+      if (readable) this.#receive();
+      this.#watch();
+    });
+    this.#watch();
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Sends `data` with `fds` (at least one byte if there are fds). Returns true
+   * if the kernel took all of it now, false if it was queued, or dropped
+   * because the channel is closed. Your fds stay yours either way.
+   */
+  send(data: Buffer, fds: readonly number[] = []): boolean {
+    if (this.#closed) {
+      return false;
+    }
+    if (fds.length > 0 && data.length === 0) {
+      throw new RangeError('FdChannel.send: fds need at least one byte of data to travel with');
+    }
+    let rest = data;
+    let restFds = fds;
+    if (this.#queue.length === 0) {
+      let sent: number;
+      try {
+        sent = native.sendmsg(this.fd, data, fds);
+      } catch (error) {
+        this.#fail(error as Error);
+        return false;
+      }
+      if (sent === data.length) {
+        return true;
+      }
+      if (sent > 0) {
+        rest = data.subarray(sent);
+        restFds = [];
+      }
+    }
+    // Copies, so the caller may reuse its buffer and close its fds right away.
+    this.#queue.push({ data: Buffer.from(rest), fds: dupAll(restFds) });
+    this.#watch();
+    return false;
+  }
+
+  /** Closes the socket and any fds still queued. Idempotent. */
+  close(): void {
+    if (this.#closed) {
+      return;
+    }
+    this.#closed = true;
+    this.#readiness.close();
+    for (const entry of this.#queue.splice(0)) {
+      closeAll(entry.fds);
+    }
+  }
+
+  #watch(): void {
+    if (!this.#closed) {
+      this.#readiness.want(this.#reading, this.#queue.length > 0);
+    }
+  }
+
+  #flush(): void {
+    while (this.#queue.length > 0 && !this.#closed) {
+      const head = this.#queue[0]!;
+      let sent: number;
+      try {
+        sent = native.sendmsg(this.fd, head.data, head.fds);
+      } catch (error) {
+        this.#fail(error as Error);
+        return;
+      }
+      if (sent < 0) {
+        return;
+      }
+      closeAll(head.fds); // the kernel holds them now
+      head.fds = [];
+      if (sent === head.data.length) {
+        this.#queue.shift();
+      } else {
+        head.data = head.data.subarray(sent);
+      }
+    }
+  }
+
+  #receive(): void {
+    for (let i = 0; i < READS_PER_WAKEUP && this.#reading && !this.#closed; i++) {
+      let message: Message | null;
+      try {
+        message = native.recvmsg(this.fd);
+      } catch (error) {
+        this.#fail(error as Error);
+        return;
+      }
+      if (message === null) {
+        return;
+      }
+      if (message.eof) {
+        this.#reading = false;
+        this.emit('end');
+        return;
+      }
+      if (!this.emit('data', message.data, message.fds)) {
+        closeAll(message.fds); // nobody to own them
+      }
+    }
+  }
+
+  #fail(error: Error): void {
+    this.close();
+    process.nextTick(() => this.emit('error', error));
+  }
+}
+
+interface StreamEvents {
+  data: [data: Buffer];
+  /** End of input (0 bytes, or EIO on a PTY master). Reading stops; writing may go on. */
+  end: [];
+  /** The stream is already closed when this is emitted. */
+  error: [error: Error];
+}
+
+export type WriteCallback = (error?: Error) => void;
+
+/**
+ * A pipe end or PTY master. Starts paused: call resume() to get 'data'.
+ * pause() takes effect at once, even inside a 'data' listener.
+ */
+export class FdStream extends EventEmitter<StreamEvents> {
+  readonly fd: number;
+  readonly #readiness: Readiness;
+  readonly #queue: { data: Buffer; callback: WriteCallback | undefined }[] = [];
+  #paused = true;
+  #ended = false;
+  #closed = false;
+
+  /** Takes ownership of `fd`. */
+  constructor(fd: number) {
+    super();
+    this.fd = fd;
+    this.#readiness = new Readiness(fd, (readable, writable) => {
+      if (writable) this.#flush();
+      if (readable) this.#read();
+      this.#watch();
+    });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  pause(): void {
+    this.#paused = true;
+    this.#watch();
+  }
+
+  resume(): void {
+    this.#paused = false;
+    this.#watch();
+  }
+
+  /**
+   * Writes all of `data`, queueing what the fd cannot take now. `callback`
+   * runs once every byte is written, or with the error that stopped it.
+   * Returns true if everything was written at once.
+   */
+  write(data: Buffer, callback?: WriteCallback): boolean {
+    if (this.#closed) {
+      if (callback) process.nextTick(callback, new Error(`FdStream(fd ${this.fd}) is closed`));
+      return false;
+    }
+    this.#queue.push({ data: Buffer.from(data), callback }); // a copy: the caller may reuse its buffer
+    this.#flush();
+    this.#watch();
+    return this.#queue.length === 0;
+  }
+
+  /** Closes the fd. Pending write callbacks get an error. Idempotent. */
+  close(): void {
+    this.#shutdown(new Error(`FdStream(fd ${this.fd}) closed before the data was written`));
+  }
+
+  #watch(): void {
+    if (!this.#closed) {
+      this.#readiness.want(!this.#paused && !this.#ended, this.#queue.length > 0);
+    }
+  }
+
+  #flush(): void {
+    while (this.#queue.length > 0 && !this.#closed) {
+      const head = this.#queue[0]!;
+      let written: number;
+      try {
+        written = native.write(this.fd, head.data);
+      } catch (error) {
+        this.#fail(error as Error);
+        return;
+      }
+      if (written < 0) {
+        return;
+      }
+      if (written < head.data.length) {
+        head.data = head.data.subarray(written);
+        continue;
+      }
+      this.#queue.shift();
+      if (head.callback) process.nextTick(head.callback);
+    }
+  }
+
+  #read(): void {
+    for (let i = 0; i < READS_PER_WAKEUP && !this.#paused && !this.#ended && !this.#closed; i++) {
+      let result: Buffer | Eof | null;
+      try {
+        result = native.read(this.fd, READ_SIZE);
+      } catch (error) {
+        this.#fail(error as Error);
+        return;
+      }
+      if (result === null) {
+        return;
+      }
+      if (!Buffer.isBuffer(result)) {
+        this.#ended = true;
+        this.emit('end');
+        return;
+      }
+      this.emit('data', result);
+    }
+  }
+
+  #fail(error: Error): void {
+    this.#shutdown(error);
+    process.nextTick(() => this.emit('error', error));
+  }
+
+  #shutdown(reason: Error): void {
+    if (this.#closed) {
+      return;
+    }
+    this.#closed = true;
+    this.#readiness.close();
+    for (const { callback } of this.#queue.splice(0)) {
+      if (callback) process.nextTick(callback, reason);
+    }
+  }
+}
+
+/**
+ * Calls onExit (once, asynchronously) when process `pid` exits. Works for any
+ * process, not only our children. If it is gone already, onExit still runs.
+ * close() cancels and frees the pidfd.
+ */
+export function watchProcessExit(pid: number, onExit: () => void): { close(): void } {
+  let fd: number;
+  try {
+    fd = native.pidfdOpen(pid);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') {
+      throw error;
+    }
+    const immediate = setImmediate(onExit);
+    return { close: () => clearImmediate(immediate) };
+  }
+
+  let poller: Poller;
+  try {
+    poller = new native.Poller(fd);
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
+  const close = (): void => poller.close();
+  // A pidfd only ever reports readable (exited); any wakeup means the process is gone.
+  poller.start(true, false, () => {
+    close();
+    onExit();
+  });
+  return { close };
+}
