@@ -25,6 +25,8 @@ export interface LinkOptions {
   requestTimeoutMs?: number;
   /** The seq of this side's first frame, when the handshake already sent some. */
   firstSeq?: number;
+  /** Sees every frame's type and size, in and out (for metrics). */
+  onFrame?: (direction: "in" | "out", type: string, bytes: number) => void;
   log?: (line: string) => void;
 }
 
@@ -128,7 +130,9 @@ export class Link {
 
   /** Handles one incoming text frame. Throws ProtocolError when the peer broke the protocol. */
   receive(text: string): void {
-    this.dispatch(decodeFrame(text));
+    const frame = decodeFrame(text);
+    this.options.onFrame?.("in", frame.type, text.length);
+    this.dispatch(frame);
   }
 
   dispatch(frame: Frame): void {
@@ -206,7 +210,9 @@ export class Link {
 
   private write(type: string, data: object): number {
     const seq = this.nextSeq++;
-    this.options.send(encodeFrame(seq, type, data));
+    const text = encodeFrame(seq, type, data);
+    this.options.onFrame?.("out", type, text.length);
+    this.options.send(text);
     return seq;
   }
 

@@ -120,6 +120,97 @@ export const restart = request("restart", {
   response: z.object({ restarted: z.array(z.string()) }),
 });
 
+// Commands: run a plan command (`run`) or any program (`exec`) on a slave, in a PTY or with pipes.
+
+/** Chosen by the control, so the master can route the command's events before the slave answers. */
+const commandId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, "expected 8 to 64 letters, digits, '_' or '-'");
+const windowSize = { cols: z.number().int().min(1).max(10_000), rows: z.number().int().min(1).max(10_000) };
+/** A PTY of this size, or null for pipes (stdout and stderr kept apart). */
+const terminal = z.object({ ...windowSize, term: z.string().max(100).optional() }).nullable();
+const args = z.array(z.string().max(128 * 1024)).max(10_000);
+const base64 = z.string().max(1024 * 1024);
+
+export const run = request("run", {
+  from: ["control", "master"],
+  forwardToSlave: true,
+  request: z.object({ slave: slaveSelector.optional(), command_id: commandId, command: z.string().min(1).max(200), args, terminal }),
+  response: z.object({ pid: z.number().int() }),
+});
+
+export const exec = request("exec", {
+  from: ["control", "master"],
+  forwardToSlave: true,
+  request: z.object({
+    slave: slaveSelector.optional(),
+    command_id: commandId,
+    program: z.string().min(1).max(4096),
+    args,
+    cwd: z.string().max(4096).optional(),
+    terminal,
+  }),
+  response: z.object({ pid: z.number().int() }),
+});
+
+/** Output bytes of a command; the control acknowledges what it has written out. */
+export const commandOutputEvent = event("command_output", {
+  from: ["slave", "master"],
+  data: z.object({ command_id: commandId, stream: z.enum(["stdout", "stderr"]), data: base64 }),
+});
+
+/** Input bytes for a command, or the end of its input. */
+export const commandInputEvent = event("command_input", {
+  from: ["control", "master"],
+  data: z.object({ command_id: commandId, data: base64.optional(), eof: z.literal(true).optional() }),
+});
+
+/** Credit: the receiver has consumed this many more bytes (output at the control, input at the slave). */
+export const commandAckEvent = event("command_ack", {
+  from: ["control", "slave", "master"],
+  data: z.object({ command_id: commandId, bytes: z.number().int().positive() }),
+});
+
+export const commandResizeEvent = event("command_resize", {
+  from: ["control", "master"],
+  data: z.object({ command_id: commandId, ...windowSize }),
+});
+
+export const forwardableSignals = ["SIGINT", "SIGQUIT", "SIGTSTP", "SIGTERM", "SIGHUP", "SIGKILL", "SIGCONT"] as const;
+
+export const commandSignalEvent = event("command_signal", {
+  from: ["control", "master"],
+  data: z.object({ command_id: commandId, signal: z.enum(forwardableSignals) }),
+});
+
+/** The command ended and all its output was sent before this; `error` when it was lost instead (its slave went away). */
+export const commandExitEvent = event("command_exit", {
+  from: ["slave", "master"],
+  data: z.object({
+    command_id: commandId,
+    code: z.number().int().nullable(),
+    signal: z.string().nullable(),
+    error: z.string().optional(),
+  }),
+});
+
+export const runningCommand = z.object({
+  command_id: commandId,
+  slave: z.string(),
+  argv: z.array(z.string()),
+  started_at: z.string(),
+});
+
+export const commands = request("commands", {
+  from: ["control"],
+  request: z.object({}),
+  response: z.object({ commands: z.array(runningCommand) }),
+});
+
+/** A command started or ended; sent to watchers. */
+export const commandEvent = event("command", {
+  from: ["master"],
+  data: z.object({ command: runningCommand, running: z.boolean() }),
+});
+
 export const catalogue: readonly Definition[] = [
   hello,
   registerSlave,
@@ -134,6 +225,16 @@ export const catalogue: readonly Definition[] = [
   status,
   watch,
   restart,
+  run,
+  exec,
+  commandOutputEvent,
+  commandInputEvent,
+  commandAckEvent,
+  commandResizeEvent,
+  commandSignalEvent,
+  commandExitEvent,
+  commands,
+  commandEvent,
 ];
 
 export const definitionsByType: ReadonlyMap<string, Definition> = new Map(

@@ -62,8 +62,15 @@ export function startNode(script: string, args: string[], options: SpawnOptions 
   return start(process.execPath, [script, ...args], options);
 }
 
+/** SIGTERM, so each process can clean up its own children, then SIGKILL what is left after 3 s. */
 export async function stopAll(): Promise<void> {
-  await Promise.all([...running].map((started) => started.kill("SIGKILL")));
+  await Promise.all(
+    [...running].map(async (started) => {
+      const stubborn = setTimeout(() => started.child.kill("SIGKILL"), 3000);
+      await started.kill("SIGTERM");
+      clearTimeout(stubborn);
+    }),
+  );
 }
 
 /** Runs a CLI to completion. */

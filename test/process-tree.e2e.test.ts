@@ -1,0 +1,139 @@
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { after, describe, it } from "node:test";
+import { controlIn, makeApp, nodes, startLocal, waitForStates, writeApp } from "./helpers/app.js";
+import { olympusBin, run, stopAll } from "./helpers/processes.js";
+
+after(stopAll);
+
+const zeusJson = (command: string, plan: object) => JSON.stringify({ command, plan });
+const threeLevels = { boot: { environment: { test_helper: { test: ["t"] }, console_helper: { console: ["c"] } } } };
+
+describe("a three-level Python plan", () => {
+  const app = makeApp({
+    "zeus.json": zeusJson("python3 -m olympus_zeus plan", threeLevels),
+    "plan.py": [
+      "import root_lib",
+      "def boot(): pass",
+      "def environment(): import env_lib",
+      "def test_helper(): import leaf_lib",
+      "def console_helper(): pass",
+      "def test(): print('ok')",
+      "def console(): print('console')",
+      "",
+    ].join("\n"),
+    "root_lib.py": "ROOT = 1\n",
+    "env_lib.py": "ENV = 1\n",
+    "leaf_lib.py": "LEAF = 1\n",
+  });
+  const allReady = { boot: "ready", environment: "ready", test_helper: "ready", console_helper: "ready" };
+
+  it("boots every phase to ready", async () => {
+    await startLocal(app);
+    const status = await waitForStates(app, allReady);
+    for (const node of status.values()) assert.ok(node.pid !== null && node.pid > 0);
+    const chart = await controlIn(app, ["status"]);
+    assert.match(chart.stdout, /test_helper \[ready\]/);
+    assert.match(chart.stdout, /test \(t\)/);
+  });
+
+  it("restarts only the leaf when a file the leaf loaded changes", async () => {
+    const before = await waitForStates(app, allReady);
+    writeApp(app, "leaf_lib.py", "LEAF = 2\n");
+    await waitUntilPidChanges(app, "test_helper", before);
+    const now = await nodes(app);
+    for (const name of ["boot", "environment", "console_helper"]) assert.equal(now.get(name)?.pid, before.get(name)?.pid, name);
+  });
+
+  it("restarts everything when a file the root loaded changes", async () => {
+    const before = await waitForStates(app, allReady);
+    writeApp(app, "root_lib.py", "ROOT = 2\n");
+    await waitUntilPidChanges(app, "boot", before);
+    const now = await waitForStates(app, allReady);
+    for (const name of Object.keys(allReady)) assert.notEqual(now.get(name)?.pid, before.get(name)?.pid, name);
+  });
+
+  it("crashes a phase with its traceback and its children with it; fixing the file reboots them", async () => {
+    writeApp(app, "env_lib.py", "ENV = (\n");
+    const crashed = await waitForStates(app, { boot: "ready", environment: "crashed", test_helper: "crashed", console_helper: "crashed" });
+    const error = crashed.get("environment")?.error ?? "";
+    assert.match(error, /SyntaxError/);
+    assert.match(error, /env_lib\.py/);
+    assert.equal(crashed.get("test_helper")?.error, error);
+    const chart = await controlIn(app, ["status", "--errors"]);
+    assert.match(chart.stdout, /SyntaxError/);
+
+    writeApp(app, "env_lib.py", "ENV = 3\n");
+    await waitForStates(app, allReady);
+  });
+
+  it("restarts a subtree on request", async () => {
+    const before = await waitForStates(app, allReady);
+    const result = await controlIn(app, ["restart", (await slaveName(app)), "environment"]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /restarted environment, test_helper, console_helper/);
+    await waitUntilPidChanges(app, "environment", before);
+    const now = await waitForStates(app, allReady);
+    assert.equal(now.get("boot")?.pid, before.get("boot")?.pid);
+  });
+});
+
+describe("misbehaving workers", () => {
+  const rawWorker = fileURLToPath(new URL("../../test/fixtures/python/raw_worker.py", import.meta.url));
+  const app = makeApp({
+    "zeus.json": zeusJson(`python3 ${rawWorker}`, {
+      boot: { good: { cmd: [] }, garbage: {}, unterminated: {}, silent: {}, dies: {} },
+    }),
+  });
+
+  it("crashes only the node that misbehaves, with a clear error; the rest go on", async () => {
+    const started = await startLocal(app, ["--boot-timeout", "2000"]);
+    const status = await waitForStates(app, { boot: "ready", good: "ready", garbage: "crashed", unterminated: "crashed", silent: "crashed", dies: "crashed" });
+    assert.equal(status.get("garbage")?.error, 'worker sent garbage: "Z:this is not the protocol"');
+    assert.equal(status.get("unterminated")?.error, 'worker sent an unterminated message "R:OK"');
+    assert.equal(status.get("silent")?.error, "no result (R:) within 2000 ms");
+    assert.match(status.get("dies")?.error ?? "", /^worker exited \(.*\) before it reported a result$/);
+    assert.equal(started.child.exitCode, null, "the agent is still running");
+  });
+
+  it("kills a process that registers as a phase nobody asked for", async () => {
+    const intruderApp = makeApp({ "zeus.json": zeusJson(`RAW_WORKER_INTRUDER=1 python3 ${rawWorker}`, { boot: { good: {} } }) });
+    const started = await startLocal(intruderApp);
+    await started.waitFor(/killed pid (\d+): it registered as "intruder", which nobody asked for/);
+    await waitForStates(intruderApp, { boot: "ready", good: "ready" });
+  });
+});
+
+describe("an invalid zeus.json", () => {
+  it("gives one line naming the place in the file, and exit 1", async () => {
+    const cases: [object | string, string][] = [
+      [{ command: "x", plan: { boot: { test: 5 } } }, "zeus.json: plan.boot.test: expected an object (a phase), an array of aliases or null (a command), got number\n"],
+      [{ plan: { boot: {} } }, "zeus.json: command: Invalid input: expected string, received undefined\n"],
+      [{ command: "x", plan: { boot: { t: [1] } } }, "zeus.json: plan.boot.t.0: expected an alias name\n"],
+      [{ command: "x", plan: { a: {}, b: {} } }, "zeus.json: plan: expected exactly one root phase, found 2\n"],
+      ["{ not json", "zeus.json: not valid JSON: "],
+    ];
+    for (const [contents, message] of cases) {
+      const app = makeApp({ "zeus.json": typeof contents === "string" ? contents : JSON.stringify(contents) });
+      const result = await run(olympusBin, ["start", "--config", "zeus.json"], { cwd: app });
+      assert.equal(result.code, 1);
+      assert.ok(result.stderr.startsWith(`olympus: ${message}`), `${result.stderr} should start with ${message}`);
+      assert.equal(result.stderr.trimEnd().split("\n").length, 1, result.stderr);
+    }
+  });
+});
+
+async function slaveName(app: string): Promise<string> {
+  const result = await controlIn(app, ["slaves", "--json"]);
+  return (JSON.parse(result.stdout) as { name: string }[])[0]?.name as string;
+}
+
+async function waitUntilPidChanges(app: string, name: string, before: Map<string, { pid: number | null }>): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    const node = (await nodes(app)).get(name);
+    if (node?.state === "ready" && node.pid !== before.get(name)?.pid) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`${name} was not restarted`);
+}
