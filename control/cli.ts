@@ -1,6 +1,8 @@
 import { Command } from "commander";
 import { nodeStateEvent, slaveEvent } from "../shared/messages.js";
 import { age, table } from "./format.js";
+import type { Target } from "./remote-command.js";
+import { chooseSlaves, runAttached, runFannedOut, type SlaveChoice } from "./run-cli.js";
 import { renderChange, renderTree } from "./status-chart.js";
 import { OlympusClient, resolveMaster } from "./client.js";
 
@@ -24,6 +26,7 @@ export function controlProgram(): Command {
     .description("Steer an Olympus master: list slaves, ping, and more")
     .option("--master <url>", "master URL (env OLYMPUS_MASTER, else .olympus/master.json)")
     .option("--token <token>", "access token (env OLYMPUS_TOKEN, else .olympus/master.json)")
+    .enablePositionalOptions()
     .showHelpAfterError();
 
   program
@@ -85,7 +88,51 @@ export function controlProgram(): Command {
       console.log(`restarted ${restarted.join(", ") || "nothing"}`);
     });
 
+  const addCommandOptions = (command: Command) =>
+    command
+      .option("--slave <names>", "slave name or id; several, comma-separated, run in parallel")
+      .option("--all", "every connected slave, in parallel")
+      .option("-t, --tty", "use a terminal even when stdin or stdout is not one")
+      .option("-T, --no-tty", "use pipes even when stdin and stdout are terminals")
+      .passThroughOptions();
+
+  addCommandOptions(program.command("run"))
+    .description("run a plan command (or alias) from a slave's preloaded worker")
+    .argument("<command>", "plan command or alias")
+    .argument("[args...]", "its arguments")
+    .action(async (command: string, args: string[], options: RunFlags) => {
+      await runTarget(program.opts(), options, { kind: "run", command, args });
+    });
+
+  addCommandOptions(program.command("exec"))
+    .description("run any program on a slave")
+    .option("--cwd <dir>", "working directory on the slave (default: the agent's plan directory)")
+    .argument("<program>", "program to run")
+    .argument("[args...]", "its arguments")
+    .action(async (program_: string, args: string[], options: RunFlags & { cwd?: string }) => {
+      await runTarget(program.opts(), options, { kind: "exec", program: program_, args, cwd: options.cwd });
+    });
+
   return program;
+}
+
+interface RunFlags extends SlaveChoice {
+  tty?: boolean;
+}
+
+/** Runs on one slave attached to our terminal, or on several with prefixed output; exits with the command's code. */
+async function runTarget(flags: ConnectionFlags, options: RunFlags, target: Target): Promise<never> {
+  const client = await OlympusClient.connect(resolveMaster(flags));
+  let code: number;
+  try {
+    const slaves = await chooseSlaves(client, options);
+    const fanOut = slaves.length > 1 || options.all === true;
+    const terminal = options.tty ?? (process.stdin.isTTY === true && process.stdout.isTTY === true);
+    code = fanOut ? await runFannedOut(client, slaves, target) : await runAttached(client, slaves[0] as string, target, terminal);
+  } finally {
+    client.close();
+  }
+  process.exit(code);
 }
 
 /** Colour when stdout is a terminal, unless NO_COLOR is set. */

@@ -2,8 +2,9 @@ import { performance } from "node:perf_hooks";
 import { connect, type Session } from "../shared/connect.js";
 import type { Link } from "../shared/link.js";
 import { findMasterFile, type MasterFile } from "../shared/master-file.js";
-import { listSlaves, ping, restart, status, watch } from "../shared/messages.js";
+import { commandAckEvent, commandExitEvent, commandOutputEvent, listSlaves, ping, restart, status, watch } from "../shared/messages.js";
 import { socketUrl } from "../shared/url.js";
+import { RemoteCommand, type CommandListener, type OutputSinks } from "./remote-command.js";
 
 export interface MasterAddress {
   url: string;
@@ -25,17 +26,37 @@ export function resolveMaster(flags: { master?: string; token?: string }, cwd = 
 
 /** A control session: the library behind the `control` CLI, for any program. */
 export class OlympusClient {
-  private constructor(private readonly session: Session) {}
+  private constructor(
+    private readonly session: Session,
+    private readonly commands: Map<string, CommandListener>,
+  ) {
+    // A lost master means every command's outcome is unknown: end them all.
+    void session.ended.then((reason) => {
+      for (const command of commands.values()) command.exit({ error: `lost the master: ${reason}` });
+    });
+  }
 
   static async connect(address: MasterAddress, options: { agent?: string; setup?: (link: Link) => void } = {}): Promise<OlympusClient> {
+    const commands = new Map<string, CommandListener>();
     const session = await connect({
       url: address.url,
       token: address.token,
       agent: options.agent ?? "Olympus control",
       registration: { role: "control" },
-      setup: options.setup,
+      setup: (link) => {
+        routeCommandEvents(link, commands);
+        options.setup?.(link);
+      },
     });
-    return new OlympusClient(session);
+    return new OlympusClient(session, commands);
+  }
+
+  /** A command on a slave: call `start`, then await `outcome`. */
+  command(slave: string, sinks: OutputSinks): RemoteCommand {
+    const command = new RemoteCommand(this.link, slave, sinks);
+    this.commands.set(command.id, command);
+    void command.outcome.then(() => this.commands.delete(command.id));
+    return command;
   }
 
   get link(): Link {
@@ -76,4 +97,12 @@ export class OlympusClient {
   close(): void {
     this.session.close("control done");
   }
+}
+
+function routeCommandEvents(link: Link, commands: Map<string, CommandListener>): void {
+  link.onEvent(commandOutputEvent, ({ command_id, stream, data }) => commands.get(command_id)?.output(stream, Buffer.from(data, "base64")));
+  link.onEvent(commandAckEvent, ({ command_id, bytes }) => commands.get(command_id)?.inputAcknowledged(bytes));
+  link.onEvent(commandExitEvent, ({ command_id, code, error }) =>
+    commands.get(command_id)?.exit(error !== undefined || code === null ? { error: error ?? "the command ended without an exit code" } : { code }),
+  );
 }

@@ -2,7 +2,7 @@ import type { WebSocket } from "ws";
 import { encodeFrame } from "../shared/codec.js";
 import { ProtocolError } from "../shared/errors.js";
 import { MAX_FRAME_BYTES } from "../shared/limits.js";
-import { Link } from "../shared/link.js";
+import { Link, type LinkOptions } from "../shared/link.js";
 import type { Role } from "../shared/definitions.js";
 import type { Logger } from "../shared/log.js";
 import { close, hello, ready, slaveEvent } from "../shared/messages.js";
@@ -10,6 +10,7 @@ import { PROTOCOL_VERSION } from "../shared/version.js";
 import type { TokenAuth } from "./auth.js";
 import { serveControl } from "./control-requests.js";
 import { parseRegistration, type Registration } from "./handshake.js";
+import type { CommandRoutes } from "./command-routes.js";
 import type { SlaveRegistry, SlaveSession } from "./registry.js";
 import { serveSlave } from "./slave-events.js";
 import type { Watchers } from "./watchers.js";
@@ -18,10 +19,20 @@ export interface PeerContext {
   auth: TokenAuth;
   registry: SlaveRegistry;
   watchers: Watchers;
+  routes: CommandRoutes;
   /** Every open connection, so the master can close them all when it stops. */
   peers: Set<PeerConnection>;
   handshakeTimeoutMs: number;
+  /** Sees every frame of every registered session (for metrics); one hook per session. */
+  frameObserver: () => LinkOptions["onFrame"];
   log: Logger;
+}
+
+/** How many of these connections are registered controls. */
+export function countControls(peers: Iterable<PeerConnection>): number {
+  let controls = 0;
+  for (const peer of peers) if (peer.role === "control") controls++;
+  return controls;
 }
 
 const CLOSE_NORMAL = 1000;
@@ -71,6 +82,7 @@ export class PeerConnection {
       localRole: "master",
       peerRole: registration.role,
       firstSeq: 2,
+      onFrame: this.context.frameObserver(),
       log: (line) => this.context.log(`${this.describe()}: ${line}`),
     });
     this.link = link;
@@ -83,11 +95,11 @@ export class PeerConnection {
       const { agent, version, name, id } = registration.data;
       const info = { id, name, agent, version, address: this.address, connected_at: new Date().toISOString() };
       this.slave = { info, link, tree: { slave: name, nodes: [], commands: [] }, close: (reason) => this.end(reason, CLOSE_NORMAL) };
-      serveSlave(link, this.slave, this.context.watchers);
+      serveSlave(link, this.slave, this.context.watchers, this.context.routes);
       this.context.registry.add(this.slave);
       this.context.watchers.broadcast(slaveEvent, { slave: info, connected: true });
     } else {
-      serveControl(link, this.context.registry, this.context.watchers);
+      serveControl(link, this.context);
     }
     link.send(ready, {});
     this.context.log(`${this.describe()} registered`);
@@ -122,7 +134,9 @@ export class PeerConnection {
     if (this.link === null) return;
     this.link.connectionLost("connection closed");
     this.context.watchers.remove(this.link);
-    if (this.slave !== null) {
+    if (this.slave === null) this.context.routes.controlClosed(this.link);
+    else {
+      this.context.routes.slaveClosed(this.slave);
       if (this.context.registry.remove(this.slave)) this.context.watchers.broadcast(slaveEvent, { slave: this.slave.info, connected: false });
       this.context.log(`${this.describe()} disconnected`);
     }

@@ -1,10 +1,14 @@
 import type { Link } from "../shared/link.js";
-import { nodeStateEvent, treeEvent } from "../shared/messages.js";
+import { commandAckEvent, commandExitEvent, commandOutputEvent, nodeStateEvent, treeEvent } from "../shared/messages.js";
+import type { CommandRoutes } from "./command-routes.js";
 import type { SlaveSession } from "./registry.js";
 import type { Watchers } from "./watchers.js";
 
-/** Keeps a slave's latest tree from its events and passes every change on to watchers. */
-export function serveSlave(link: Link, session: SlaveSession, watchers: Watchers): void {
+/** Keeps a slave's latest tree from its events, passes every change on to watchers, and routes command events. */
+export function serveSlave(link: Link, session: SlaveSession, watchers: Watchers, routes: CommandRoutes): void {
+  for (const definition of [commandOutputEvent, commandAckEvent, commandExitEvent]) {
+    link.onEvent(definition, (data) => routes.fromSlave(session, definition, data));
+  }
   const slave = session.info.name;
   link.onEvent(treeEvent, ({ nodes, commands }) => {
     session.tree = { slave, nodes, commands };

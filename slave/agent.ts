@@ -2,6 +2,7 @@ import { fileURLToPath } from "node:url";
 import type { Link } from "../shared/link.js";
 import type { Logger } from "../shared/log.js";
 import { nodeStateEvent, restart, treeEvent } from "../shared/messages.js";
+import { CommandManager } from "./commands.js";
 import type { Plan } from "./config.js";
 import { FileMonitor } from "./file-monitor.js";
 import { MasterConnection } from "./master-connection.js";
@@ -27,6 +28,7 @@ export interface AgentOptions {
 /** A slave agent: the host's Zeus master, its file monitor, and its session with the Olympus master. */
 export class Agent {
   readonly monitor: SlaveMonitor | null;
+  readonly commands: CommandManager;
   private readonly files: FileMonitor | null;
   private readonly connection: MasterConnection;
 
@@ -47,6 +49,7 @@ export class Agent {
               options.onNodeChange?.(node);
             },
           });
+    this.commands = new CommandManager(this.monitor, () => this.connection.link, plan?.directory ?? process.cwd());
     this.connection = new MasterConnection({
       ...options.master,
       log,
@@ -64,12 +67,14 @@ export class Agent {
   }
 
   async stop(reason: string): Promise<void> {
+    this.commands.stopAll();
     this.connection.stop(reason);
     this.monitor?.stop();
     await this.files?.close();
   }
 
   private serve(link: Link): void {
+    this.commands.serve(link);
     link.onRequest(restart, ({ node }) => {
       if (this.monitor === null) throw new Error("this slave has no plan (zeus.json) to restart");
       return { restarted: this.monitor.restart(node) };

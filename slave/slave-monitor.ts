@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { delimiter } from "node:path";
 import { createInterface } from "node:readline";
 import type { Logger } from "../shared/log.js";
-import type { Plan } from "./config.js";
+import type { Plan, PlanCommand } from "./config.js";
 import { FdChannel, socketType, socketpair } from "./native/index.js";
 import { ProcessTree, type NodeState, type TreeNode } from "./process-tree.js";
 import { closeQuietly, killQuietly, Worker } from "./worker.js";
@@ -43,6 +43,7 @@ export class SlaveMonitor {
   private workerEnd = -1;
   private rootProcess: ChildProcess | null = null;
   private stopped = false;
+  private readonly settleWaiters = new Set<() => void>();
 
   constructor(private readonly options: SlaveMonitorOptions) {
     this.tree = new ProcessTree(options.plan);
@@ -62,6 +63,42 @@ export class SlaveMonitor {
     const node = name === undefined ? this.tree.root : this.tree.find(name);
     this.restartSubtree(node, "restart requested");
     return [...node.subtree()].map((restarted) => restarted.name);
+  }
+
+  /**
+   * Asks the ready node that owns `name` (a command or alias) to fork a
+   * runner, waiting for the node to boot first. Resolves with the runner's
+   * socket; rejects with the crash report if the node is crashed.
+   */
+  async openRunner(name: string): Promise<{ command: PlanCommand; socket: number }> {
+    const command = this.tree.commands.find((candidate) => candidate.name === name || candidate.aliases.includes(name));
+    if (command === undefined) {
+      const known = this.tree.commands.map((candidate) => candidate.name).join(", ");
+      throw new Error(`no command named ${JSON.stringify(name)} in the plan; commands: ${known}`);
+    }
+    const node = this.tree.find(command.parent);
+    await this.untilSettled(node);
+    if (node.state === "crashed") throw new Error(node.error ?? `${node.name} crashed`);
+    const worker = this.workers.get(node) as Worker;
+    return { command, socket: await worker.requestRunner(command.name, this.options.bootTimeoutMs) };
+  }
+
+  /** Resolves once the node is ready or crashed. */
+  private untilSettled(node: TreeNode): Promise<void> {
+    if (node.state === "ready" || node.state === "crashed") return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.settleWaiters.delete(check);
+        reject(new Error(`${node.name} did not boot within ${this.options.bootTimeoutMs} ms`));
+      }, this.options.bootTimeoutMs);
+      const check = () => {
+        if (node.state !== "ready" && node.state !== "crashed") return;
+        clearTimeout(timer);
+        this.settleWaiters.delete(check);
+        resolve();
+      };
+      this.settleWaiters.add(check);
+    });
   }
 
   /** Restarts the highest nodes that loaded any of these files. */
@@ -186,6 +223,7 @@ export class SlaveMonitor {
       worker.expectsFeaturePipe = false;
       return worker.readFeatures(fd, (path) => this.addFile(worker.node, path));
     }
+    if (worker !== null && worker.takeRunnerSocket(fd)) return;
     closeQuietly(fd);
     if (worker !== null) this.crash(worker.node, "worker sent a file descriptor nobody asked for");
   }
@@ -239,6 +277,7 @@ export class SlaveMonitor {
     node.error = error;
     if (state === "unbooted" || state === "crashed") node.pid = null;
     this.options.onNodeChange(node);
+    for (const check of [...this.settleWaiters]) check();
   }
 }
 

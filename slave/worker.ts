@@ -17,8 +17,41 @@ export class Worker {
   private exitWatch: { close(): void } | null = null;
   private timer: NodeJS.Timeout | null = null;
   private disposed = false;
+  /** Runners are asked for one at a time, so each arriving socket is known to be the next one's. */
+  private runnerQueue: Promise<unknown> = Promise.resolve();
+  private runnerWaiter: ((fd: number) => void) | null = null;
 
   constructor(readonly node: TreeNode) {}
+
+  /** Sends `C:<command>` and resolves with the socket the forked runner sends back. */
+  requestRunner(command: string, timeoutMs: number): Promise<number> {
+    const next = this.runnerQueue.then(
+      () =>
+        new Promise<number>((resolve, reject) => {
+          if (this.disposed || this.socket === null) return reject(new Error(`${this.node.name} is not running`));
+          const timer = setTimeout(() => {
+            this.runnerWaiter = null;
+            reject(new Error(`${this.node.name} sent no command socket within ${timeoutMs} ms`));
+          }, timeoutMs);
+          this.runnerWaiter = (fd) => {
+            clearTimeout(timer);
+            resolve(fd);
+          };
+          this.socket.send(`C:${command}`);
+        }),
+    );
+    this.runnerQueue = next.catch(() => {});
+    return next;
+  }
+
+  /** Hands a received fd to the runner request waiting for it; false when none is. */
+  takeRunnerSocket(fd: number): boolean {
+    const waiter = this.runnerWaiter;
+    if (waiter === null) return false;
+    this.runnerWaiter = null;
+    waiter(fd);
+    return true;
+  }
 
   /** Runs `onTimeout` unless the timer is cleared or replaced first. */
   setTimer(milliseconds: number, onTimeout: () => void): void {

@@ -125,6 +125,19 @@ napi_value js_socket_type(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* shutdownWrite(fd): the peer of a stream socket reads EOF, while we can still read. */
+napi_value js_shutdown_write(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int fd;
+  if (!get_args(env, info, 1, argv) || !get_fd(env, argv[0], &fd)) {
+    return NULL;
+  }
+  if (shutdown(fd, SHUT_WR) < 0) {
+    return throw_errno(env, "shutdown(SHUT_WR)", fd, errno);
+  }
+  return NULL;
+}
+
 /* pipe() -> [readFd, writeFd], both CLOEXEC and blocking. */
 napi_value js_pipe(napi_env env, napi_callback_info info) {
   (void)info;

@@ -64,6 +64,7 @@ export interface Poller {
 interface Native {
   socketpair(type: SocketType): [number, number];
   socketType(fd: number): SocketType;
+  shutdownWrite(fd: number): void;
   pipe(): [number, number];
   dup(fd: number): number;
   sendmsg(fd: number, data: Buffer, fds: readonly number[]): number;
@@ -112,6 +113,11 @@ export function socketpair(type: SocketType): [number, number] {
 /** Whether a socket (say, one a worker sent) is a stream or a datagram socket; throws for any other kind. */
 export function socketType(fd: number): SocketType {
   return native.socketType(fd);
+}
+
+/** shutdown(SHUT_WR): the peer of a stream socket reads EOF; this end can still read. */
+export function shutdownWrite(fd: number): void {
+  native.shutdownWrite(fd);
 }
 
 /** pipe2(O_CLOEXEC) -> [readFd, writeFd]. */

@@ -97,6 +97,7 @@ NAPI_MODULE_INIT() {
   napi_property_descriptor functions[] = {
     {"socketpair", NULL, js_socketpair, NULL, NULL, NULL, napi_enumerable, NULL},
     {"socketType", NULL, js_socket_type, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"shutdownWrite", NULL, js_shutdown_write, NULL, NULL, NULL, napi_enumerable, NULL},
     {"pipe", NULL, js_pipe, NULL, NULL, NULL, napi_enumerable, NULL},
     {"dup", NULL, js_dup, NULL, NULL, NULL, napi_enumerable, NULL},
     {"sendmsg", NULL, js_sendmsg, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -48,6 +48,7 @@ napi_value make_fd_pair(napi_env env, int a, int b);
 /* --- fds.c: sockets, pipes, reads and writes --- */
 napi_value js_socketpair(napi_env env, napi_callback_info info);
 napi_value js_socket_type(napi_env env, napi_callback_info info);
+napi_value js_shutdown_write(napi_env env, napi_callback_info info);
 napi_value js_pipe(napi_env env, napi_callback_info info);
 napi_value js_dup(napi_env env, napi_callback_info info);
 napi_value js_sendmsg(napi_env env, napi_callback_info info);

@@ -1,0 +1,117 @@
+import { randomUUID } from "node:crypto";
+import type { Writable } from "node:stream";
+import type { z } from "zod";
+import type { Link } from "../shared/link.js";
+import {
+  commandAckEvent,
+  commandInputEvent,
+  commandResizeEvent,
+  commandSignalEvent,
+  exec,
+  run,
+  type forwardableSignals,
+} from "../shared/messages.js";
+
+/** Input bytes sent but not yet written on the slave; past this, stdin is paused. */
+export const INPUT_WINDOW_BYTES = 256 * 1024;
+
+export type Target =
+  | { kind: "run"; command: string; args: string[] }
+  | { kind: "exec"; program: string; args: string[]; cwd?: string };
+
+export type Terminal = z.input<typeof run.request>["terminal"];
+export type ForwardableSignal = (typeof forwardableSignals)[number];
+
+/** How a command ended: its exit code (128+N for signal N), or why it was lost. */
+export type Outcome = { code: number } | { error: string };
+
+export interface OutputSinks {
+  stdout: Writable;
+  stderr: Writable;
+}
+
+/** The events a command receives from its slave; the client routes them by command id. */
+export interface CommandListener {
+  output(stream: "stdout" | "stderr", data: Buffer): void;
+  inputAcknowledged(bytes: number): void;
+  exit(outcome: Outcome): void;
+}
+
+/**
+ * One command on one slave, seen from the control: starts it, writes its
+ * output (acknowledging each chunk only once written, so a control that stops
+ * reading blocks the command), sends input under a credit window, and
+ * resolves `outcome` when it has ended and all its output has been written.
+ */
+export class RemoteCommand implements CommandListener {
+  readonly id = randomUUID();
+  readonly outcome: Promise<Outcome>;
+  private settle: (outcome: Outcome) => void = () => {};
+  private unacknowledgedInput = 0;
+  private pendingWrites = 0;
+  private finalOutcome: Outcome | null = null;
+  /** Called when input may flow again after the window filled. */
+  onInputWindowOpen: () => void = () => {};
+
+  constructor(
+    private readonly link: Link,
+    readonly slave: string,
+    private readonly sinks: OutputSinks,
+  ) {
+    this.outcome = new Promise((resolve) => (this.settle = resolve));
+  }
+
+  /** Starts the command; resolves with its pid once it runs. */
+  async start(target: Target, terminal: Terminal): Promise<number> {
+    const common = { slave: this.slave, command_id: this.id, args: target.args, terminal };
+    const response =
+      target.kind === "run"
+        ? await this.link.request(run, { ...common, command: target.command })
+        : await this.link.request(exec, { ...common, program: target.program, cwd: target.cwd });
+    return response.pid;
+  }
+
+  /** Sends input; returns false when the window is full and the caller should pause. */
+  input(data: Buffer): boolean {
+    this.unacknowledgedInput += data.length;
+    this.link.event(commandInputEvent, { command_id: this.id, data: data.toString("base64") });
+    return this.unacknowledgedInput < INPUT_WINDOW_BYTES;
+  }
+
+  inputEnd(): void {
+    this.link.event(commandInputEvent, { command_id: this.id, eof: true });
+  }
+
+  resize(cols: number, rows: number): void {
+    this.link.event(commandResizeEvent, { command_id: this.id, cols, rows });
+  }
+
+  signal(signal: ForwardableSignal): void {
+    this.link.event(commandSignalEvent, { command_id: this.id, signal });
+  }
+
+  output(stream: "stdout" | "stderr", data: Buffer): void {
+    this.pendingWrites++;
+    this.sinks[stream].write(data, () => {
+      this.pendingWrites--;
+      if (!this.link.closed) this.link.event(commandAckEvent, { command_id: this.id, bytes: data.length });
+      this.settleIfDone();
+    });
+  }
+
+  inputAcknowledged(bytes: number): void {
+    const wasFull = this.unacknowledgedInput >= INPUT_WINDOW_BYTES;
+    this.unacknowledgedInput -= bytes;
+    if (wasFull && this.unacknowledgedInput < INPUT_WINDOW_BYTES) this.onInputWindowOpen();
+  }
+
+  /** Every output event came before this one; the outcome waits for their writes. */
+  exit(outcome: Outcome): void {
+    this.finalOutcome = outcome;
+    this.settleIfDone();
+  }
+
+  private settleIfDone(): void {
+    if (this.finalOutcome !== null && this.pendingWrites === 0) this.settle(this.finalOutcome);
+  }
+}

@@ -1,0 +1,127 @@
+import { Writable } from "node:stream";
+import type { OlympusClient } from "./client.js";
+import { RemoteCommand, type ForwardableSignal, type Outcome, type Target } from "./remote-command.js";
+import { enterRawMode } from "./terminal.js";
+
+export interface SlaveChoice {
+  slave?: string;
+  all?: boolean;
+}
+
+/** `--slave a,b`, `--all`, or the only slave there is. */
+export async function chooseSlaves(client: OlympusClient, choice: SlaveChoice): Promise<string[]> {
+  if (choice.slave !== undefined) return choice.slave.split(",").filter((name) => name !== "");
+  const names = (await client.listSlaves()).map((slave) => slave.name).sort();
+  if (choice.all) {
+    if (names.length === 0) throw new Error("no slaves are connected");
+    return names;
+  }
+  if (names.length === 1) return names;
+  if (names.length === 0) throw new Error("no slaves are connected");
+  throw new Error(`${names.length} slaves are connected (${names.join(", ")}): choose with --slave NAME or use --all`);
+}
+
+/** The exit code `control` ends with after a command: its own, or 1 when it was lost. */
+function exitCodeOf(outcome: Outcome): number {
+  return "code" in outcome ? outcome.code : 1;
+}
+
+const FORWARDED_SIGNALS: ForwardableSignal[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"];
+
+/**
+ * One command, its stdio bridged to ours: a raw terminal when `terminal`,
+ * pipes (stdout and stderr apart, stdin to EOF) otherwise.
+ */
+export async function runAttached(client: OlympusClient, slave: string, target: Target, terminal: boolean): Promise<number> {
+  const { stdin, stdout, stderr } = process;
+  const command = client.command(slave, { stdout, stderr });
+  const restore = terminal && stdin.isTTY ? enterRawMode() : () => {};
+  try {
+    const size = terminal ? { cols: stdout.columns || 80, rows: stdout.rows || 24, term: process.env.TERM ?? "xterm-256color" } : null;
+    await command.start(target, size);
+  } catch (error) {
+    restore();
+    throw error;
+  }
+  const onResize = () => command.resize(stdout.columns || 80, stdout.rows || 24);
+  if (terminal) process.on("SIGWINCH", onResize);
+  const onSignal = (signal: ForwardableSignal) => command.signal(signal);
+  for (const signal of FORWARDED_SIGNALS) process.on(signal, onSignal);
+  pumpInput(command);
+
+  const outcome = await command.outcome;
+  restore();
+  process.off("SIGWINCH", onResize);
+  for (const signal of FORWARDED_SIGNALS) process.off(signal, onSignal);
+  stdin.pause();
+  if ("error" in outcome) stderr.write(`control: ${slave}: ${outcome.error}\n`);
+  return exitCodeOf(outcome);
+}
+
+/** stdin to the command, paused whenever the command's input window is full. */
+function pumpInput(command: RemoteCommand): void {
+  const stdin = process.stdin;
+  command.onInputWindowOpen = () => stdin.resume();
+  stdin.on("data", (chunk: Buffer) => {
+    if (!command.input(chunk)) stdin.pause();
+  });
+  stdin.on("end", () => command.inputEnd());
+  stdin.resume();
+}
+
+/**
+ * The same command on several slaves at once, with pipes: each output line
+ * prefixed with its slave's name, a summary of exit codes on stderr, and the
+ * first non-zero code as ours.
+ */
+export async function runFannedOut(client: OlympusClient, slaves: string[], target: Target): Promise<number> {
+  const width = Math.max(...slaves.map((name) => name.length));
+  const outcomes = await Promise.all(
+    slaves.map(async (slave): Promise<Outcome> => {
+      const prefix = `${slave.padEnd(width)} | `;
+      const sinks = { stdout: new PrefixedLines(prefix, process.stdout), stderr: new PrefixedLines(prefix, process.stderr) };
+      const command = client.command(slave, sinks);
+      try {
+        await command.start(target, null);
+      } catch (error) {
+        return { error: (error as Error).message };
+      }
+      command.inputEnd();
+      const outcome = await command.outcome;
+      await Promise.all([sinks.stdout.flushPartial(), sinks.stderr.flushPartial()]);
+      return outcome;
+    }),
+  );
+  const summary = slaves.map((slave, index) => {
+    const outcome = outcomes[index] as Outcome;
+    return "code" in outcome ? `${slave} ${outcome.code}` : `${slave} failed (${outcome.error.trimEnd().split("\n").at(-1)})`;
+  });
+  process.stderr.write(`exit codes: ${summary.join(", ")}\n`);
+  return outcomes.map(exitCodeOf).find((code) => code !== 0) ?? 0;
+}
+
+/** Writes whole lines, each behind a prefix; a last line without newline waits for `flushPartial`. */
+class PrefixedLines extends Writable {
+  private partial = "";
+
+  constructor(
+    private readonly prefix: string,
+    private readonly target: NodeJS.WritableStream,
+  ) {
+    super();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    const lines = (this.partial + chunk.toString("utf8")).split("\n");
+    this.partial = lines.pop() as string;
+    if (lines.length === 0) return callback();
+    this.target.write(lines.map((line) => `${this.prefix}${line}\n`).join(""), () => callback());
+  }
+
+  flushPartial(): Promise<void> {
+    if (this.partial === "") return Promise.resolve();
+    const line = `${this.prefix}${this.partial}\n`;
+    this.partial = "";
+    return new Promise((resolve) => this.target.write(line, () => resolve()));
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * The dashboard: a control that watches the cluster. It asks for the token
+ * once (kept in sessionStorage), loads the state with requests after each
+ * `ready`, then follows the master's events.
+ */
+import { MasterConnection, socketUrl } from "./session.js";
+import { errorKey, refreshAges, renderCommands, renderSlaves } from "./view.js";
+
+const TOKEN_KEY = "olympus-token";
+
+const page = {
+  connection: document.getElementById("connection"),
+  forgetToken: document.getElementById("forget-token"),
+  login: document.getElementById("login"),
+  token: document.getElementById("token"),
+  loginError: document.getElementById("login-error"),
+  cluster: document.getElementById("cluster"),
+  slaves: document.getElementById("slaves"),
+  commands: document.getElementById("commands"),
+};
+
+/** What the master told us; slaves and trees by slave name, commands by id. */
+const cluster = {
+  slaves: new Map(),
+  trees: new Map(),
+  commands: new Map(),
+  /** Crashed nodes whose error text is unfolded, by errorKey. */
+  openErrors: new Set(),
+};
+
+let renderQueued = false;
+function render() {
+  if (renderQueued) return;
+  renderQueued = true;
+  requestAnimationFrame(() => {
+    renderQueued = false;
+    renderSlaves(page.slaves, cluster);
+    renderCommands(page.commands, cluster.commands);
+  });
+}
+
+function showConnection(text, state) {
+  page.connection.textContent = text;
+  page.connection.className = `connection ${state}`;
+  page.cluster.classList.toggle("stale", state !== "up");
+}
+
+/** After each (re)connect: subscribe first, then load; each response is newer than any event before it. */
+async function load(master) {
+  await master.request("watch");
+  const [{ slaves }, { trees }] = await Promise.all([master.request("list_slaves"), master.request("status")]);
+  cluster.slaves = new Map(slaves.map((slave) => [slave.name, slave]));
+  cluster.trees = new Map(trees.map(({ slave, nodes, commands }) => [slave, { nodes, commands }]));
+  render();
+  showConnection("connected", "up");
+  try {
+    const { commands } = await master.request("commands");
+    cluster.commands = new Map(commands.map((command) => [command.command_id, command]));
+    render();
+  } catch {
+    // A master without the commands list: the table stays empty until command events arrive.
+  }
+}
+
+const onEvent = {
+  tree_event({ slave, nodes, commands }) {
+    cluster.trees.set(slave, { nodes, commands });
+  },
+  node_state_event({ slave, node }) {
+    const tree = cluster.trees.get(slave) ?? { nodes: [], commands: [] };
+    const index = tree.nodes.findIndex((known) => known.name === node.name);
+    if (index >= 0) tree.nodes[index] = node;
+    else tree.nodes.push(node);
+    cluster.trees.set(slave, tree);
+  },
+  slave_event({ slave, connected }) {
+    if (connected) return void cluster.slaves.set(slave.name, slave);
+    cluster.slaves.delete(slave.name);
+    cluster.trees.delete(slave.name);
+  },
+  command_event({ command, running }) {
+    if (running) cluster.commands.set(command.command_id, command);
+    else cluster.commands.delete(command.command_id);
+  },
+};
+
+function connect(token) {
+  page.login.hidden = true;
+  page.cluster.hidden = false;
+  page.forgetToken.hidden = false;
+  showConnection("connecting…", "down");
+  const master = new MasterConnection(socketUrl(location), token, {
+    ready: () => load(master).catch((error) => showConnection(`loading failed: ${error.message}`, "down")),
+    event(type, data) {
+      onEvent[type]?.(data);
+      render();
+    },
+    down: (text) => showConnection(`disconnected: ${text}`, "down"),
+    refused(reason) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      askForToken(`The master refused the token (${reason}).`);
+    },
+  });
+  master.open();
+}
+
+function askForToken(error = "") {
+  page.cluster.hidden = true;
+  page.forgetToken.hidden = true;
+  page.login.hidden = false;
+  page.loginError.textContent = error;
+  showConnection("not connected", "down");
+  page.token.focus();
+}
+
+page.login.addEventListener("submit", (submitted) => {
+  submitted.preventDefault();
+  const token = page.token.value.trim();
+  sessionStorage.setItem(TOKEN_KEY, token);
+  page.token.value = "";
+  connect(token);
+});
+
+page.forgetToken.addEventListener("click", () => {
+  sessionStorage.removeItem(TOKEN_KEY);
+  location.reload();
+});
+
+page.slaves.addEventListener("click", (clicked) => {
+  const button = clicked.target.closest("button.node");
+  if (button === null) return;
+  const key = errorKey(button.closest("[data-slave]").dataset.slave, button.dataset.node);
+  if (!cluster.openErrors.delete(key)) cluster.openErrors.add(key);
+  render();
+});
+
+setInterval(refreshAges, 1000);
+
+const saved = sessionStorage.getItem(TOKEN_KEY);
+if (saved === null) askForToken();
+else connect(saved);

@@ -1,0 +1,134 @@
+import type { FastifyInstance } from "fastify";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { LinkOptions } from "../shared/link.js";
+import { catalogue, commandInputEvent, commandOutputEvent, nodeStates } from "../shared/messages.js";
+import type { TokenAuth } from "./auth.js";
+import { requireBearer } from "./http-api.js";
+import { countControls, type PeerConnection } from "./peer-connection.js";
+import type { SlaveRegistry } from "./registry.js";
+
+export type FrameObserver = NonNullable<LinkOptions["onFrame"]>;
+
+export interface MetricSources {
+  registry: SlaveRegistry;
+  peers: Set<PeerConnection>;
+  /** Commands (run and exec) running now. */
+  countRunningCommands: () => number;
+}
+
+/** Every type in the catalogue, and the response types; anything else is counted as "other". */
+const knownTypes = new Set(catalogue.flatMap((definition) => (definition.kind === "request" ? [definition.type, definition.responseType] : [definition.type])));
+/** Keeps the label set bounded whatever types a peer makes up. */
+function labelOf(type: string): string {
+  return knownTypes.has(type) ? type : "other";
+}
+const relayedTypes = new Set<string>([commandOutputEvent.type, commandInputEvent.type]);
+
+/**
+ * One master's Prometheus series, in a registry of its own so that several
+ * masters in one process do not share counters. Gauges are read from the
+ * registry and the peers at scrape time; counters are fed by `frameObserver`.
+ */
+export class MasterMetrics {
+  readonly registry = new Registry();
+  private readonly messages: Counter<"direction" | "type">;
+  private readonly requestDuration: Histogram<"type">;
+  private readonly relayedBytes: Counter<"type">;
+
+  constructor(sources: MetricSources) {
+    const registers = [this.registry];
+    // The standard names (process_*, nodejs_*), so stock Node.js dashboards and alerts work unchanged.
+    collectDefaultMetrics({ register: this.registry });
+
+    new Gauge({
+      name: "olympus_slaves_connected",
+      help: "Slave agents connected now.",
+      registers,
+      collect() {
+        this.set(sources.registry.size);
+      },
+    });
+    new Gauge({
+      name: "olympus_controls_connected",
+      help: "Controls (CLI, dashboard, client library) connected now.",
+      registers,
+      collect() {
+        this.set(countControls(sources.peers));
+      },
+    });
+    new Gauge({
+      name: "olympus_nodes",
+      help: "Process tree nodes on all slaves, by state, from the trees the agents last reported.",
+      labelNames: ["state"],
+      registers,
+      collect() {
+        const counts = new Map<string, number>(nodeStates.map((state) => [state, 0]));
+        for (const session of sources.registry.sessions()) {
+          for (const node of session.tree.nodes) counts.set(node.state, (counts.get(node.state) ?? 0) + 1);
+        }
+        for (const [state, count] of counts) this.set({ state }, count);
+      },
+    });
+    new Gauge({
+      name: "olympus_commands_running",
+      help: "Commands (run and exec) running now on all slaves.",
+      registers,
+      collect() {
+        this.set(sources.countRunningCommands());
+      },
+    });
+    this.messages = new Counter({
+      name: "olympus_messages_total",
+      help: "Protocol messages through the master after the handshake, by direction (in, out) and type.",
+      labelNames: ["direction", "type"],
+      registers,
+    });
+    this.requestDuration = new Histogram({
+      name: "olympus_request_duration_seconds",
+      help: "Time from a request arriving at the master to its response leaving, for requests it answers or forwards.",
+      labelNames: ["type"],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.relayedBytes = new Counter({
+      name: "olympus_relayed_bytes_total",
+      help: "Size in bytes of the command_output_event and command_input_event frames the master passed on (JSON frames, base64 payload included).",
+      labelNames: ["type"],
+      registers,
+    });
+  }
+
+  /**
+   * A Link `onFrame` hook for one connection. The hook sees no seq, so each
+   * response is matched to the oldest waiting request of its type on this
+   * link: when a forwarded response overtakes another of the same type, the
+   * two swap durations, but the count and the sum stay exact.
+   */
+  frameObserver(): FrameObserver {
+    const waiting = new Map<string, number[]>();
+    return (direction, type, bytes) => {
+      this.messages.inc({ direction, type: labelOf(type) });
+      if (direction === "in" && type.endsWith("_request")) {
+        const requestType = labelOf(type);
+        const starts = waiting.get(requestType);
+        if (starts === undefined) waiting.set(requestType, [performance.now()]);
+        else starts.push(performance.now());
+      } else if (direction === "out" && type.endsWith("_response")) {
+        const requestType = labelOf(type.replace(/_response$/, "_request"));
+        const started = waiting.get(requestType)?.shift();
+        if (started !== undefined) this.requestDuration.observe({ type: requestType }, (performance.now() - started) / 1000);
+      } else if (direction === "out" && relayedTypes.has(type)) {
+        this.relayedBytes.inc({ type }, bytes);
+      }
+    };
+  }
+}
+
+/** `GET /metrics` in the Prometheus text format, behind the bearer token like the rest of the HTTP API. */
+export async function metricsRoute(app: FastifyInstance, { auth, metrics }: { auth: TokenAuth; metrics: MasterMetrics }): Promise<void> {
+  app.addHook("onRequest", requireBearer(auth));
+  app.get("/metrics", async (_request, reply) => {
+    reply.type(metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+}

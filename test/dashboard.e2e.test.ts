@@ -1,0 +1,90 @@
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { startOlympus, writePythonApp } from "./helpers/cluster.js";
+import { controlBin, projectRoot, startNode, stopAll } from "./helpers/processes.js";
+
+/** Debian's chromium: CI installs it through .ci/run; playwright never downloads a browser here. */
+const CHROMIUM = "/usr/bin/chromium";
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+const SCREENSHOT = join(projectRoot, "test-output", "dashboard.png");
+
+const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing: install Debian's chromium (.ci/run does) to run the dashboard test`;
+
+describe("dashboard in headless Chromium", { skip }, () => {
+  let dir: string;
+  let olympus: Awaited<ReturnType<typeof startOlympus>>;
+  let browser: Browser;
+  let page: Page;
+  let pageLoads = 0;
+  const node = (name: string, state: string) => page.locator(`.slave .node.${state}[data-node="${name}"]`);
+
+  before(async () => {
+    dir = writePythonApp();
+    olympus = await startOlympus(dir);
+    // Each launch gets a fresh temporary profile, removed on close.
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    page = await browser.newPage({ viewport: { width: 1000, height: 640 } });
+    page.setDefaultTimeout(10_000);
+    page.on("load", () => pageLoads++);
+  });
+  after(async () => {
+    await browser?.close();
+    await stopAll();
+  });
+
+  it("asks for the token, then shows the slave with its tree in Zeus's colours", async () => {
+    await page.goto(olympus.httpUrl);
+    await page.fill("#token", olympus.token);
+    await page.click("#login button[type=submit]");
+    await node("boot", "ready").waitFor();
+    await node("work", "ready").waitFor();
+    assert.equal(await page.locator("#login").isHidden(), true);
+    const meta = await page.locator(".slave .meta").textContent();
+    assert.match(meta ?? "", /^127\.0\.0\.1 · version \d+\.\d+\.\d+ · up \d+s$/);
+    assert.equal(await page.evaluate(() => sessionStorage.getItem("olympus-token")), olympus.token);
+  });
+
+  it("turns work red when lib.py breaks, shows the error on click, and green after the fix, without a reload", async () => {
+    writeFileSync(join(dir, "lib.py"), "GREETING = (\n");
+    await node("work", "crashed").click();
+    await page.locator(".node-error", { hasText: "SyntaxError" }).waitFor();
+    assert.equal(await node("boot", "ready").count(), 1, "boot did not load lib.py, so it stays ready");
+    mkdirSync(join(projectRoot, "test-output"), { recursive: true });
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+
+    writeFileSync(join(dir, "lib.py"), 'GREETING = "hello again"\n');
+    await node("work", "ready").waitFor();
+    assert.equal(await page.locator(".node-error").count(), 0);
+    assert.equal(pageLoads, 1);
+  });
+
+  it("lists a running command with its slave, command line and age, until it ends", async () => {
+    const sleeper = startNode(controlBin, ["exec", "--", "sleep", "30"], { cwd: dir });
+    const row = page.locator("#commands tr", { hasText: "sleep 30" });
+    await row.waitFor();
+    assert.match((await row.textContent()) ?? "", /^\S+sleep 30\d+s$/);
+    await sleeper.kill("SIGKILL");
+    await row.waitFor({ state: "detached" });
+  });
+
+  it("reconnects by itself when the master restarts, and loads the state again", async () => {
+    await olympus.process.kill();
+    await page.locator(".connection:not(.up)").waitFor();
+    olympus = await startOlympus(dir, ["--port", String(olympus.port), "--token", olympus.token]);
+    await page.locator(".connection.up").waitFor();
+    await node("work", "ready").waitFor();
+    assert.equal(pageLoads, 1);
+  });
+});
