@@ -36,24 +36,27 @@ export async function runAttached(client: OlympusClient, slave: string, target: 
   const { stdin, stdout, stderr } = process;
   const command = client.command(slave, { stdout, stderr });
   const restore = terminal && stdin.isTTY ? enterRawMode() : () => {};
-  try {
-    const size = terminal ? { cols: stdout.columns || 80, rows: stdout.rows || 24, term: process.env.TERM ?? "xterm-256color" } : null;
-    await command.start(target, size);
-  } catch (error) {
-    restore();
-    throw error;
-  }
+  // Installed before the start: output, and the user's reaction to it, may come before the start's answer.
   const onResize = () => command.resize(stdout.columns || 80, stdout.rows || 24);
   if (terminal) process.on("SIGWINCH", onResize);
   const onSignal = (signal: ForwardableSignal) => command.signal(signal);
   for (const signal of FORWARDED_SIGNALS) process.on(signal, onSignal);
+  const cleanUp = () => {
+    restore();
+    process.off("SIGWINCH", onResize);
+    for (const signal of FORWARDED_SIGNALS) process.off(signal, onSignal);
+    stdin.pause();
+  };
+  try {
+    const size = terminal ? { cols: stdout.columns || 80, rows: stdout.rows || 24, term: process.env.TERM ?? "xterm-256color" } : null;
+    await command.start(target, size);
+  } catch (error) {
+    cleanUp();
+    throw error;
+  }
   pumpInput(command);
-
   const outcome = await command.outcome;
-  restore();
-  process.off("SIGWINCH", onResize);
-  for (const signal of FORWARDED_SIGNALS) process.off(signal, onSignal);
-  stdin.pause();
+  cleanUp();
   if ("error" in outcome) stderr.write(`control: ${slave}: ${outcome.error}\n`);
   return exitCodeOf(outcome);
 }

@@ -7,7 +7,7 @@ import { requireBearer } from "./http-api.js";
 import { countControls, type PeerConnection } from "./peer-connection.js";
 import type { SlaveRegistry } from "./registry.js";
 
-export type FrameObserver = NonNullable<LinkOptions["onFrame"]>;
+type FrameObserver = NonNullable<LinkOptions["onFrame"]>;
 
 export interface MetricSources {
   registry: SlaveRegistry;
@@ -17,11 +17,15 @@ export interface MetricSources {
 }
 
 /** Every type in the catalogue, and the response types; anything else is counted as "other". */
-const knownTypes = new Set(catalogue.flatMap((definition) => (definition.kind === "request" ? [definition.type, definition.responseType] : [definition.type])));
+const knownTypes = new Set(
+  catalogue.flatMap((definition) => (definition.kind === "request" ? [definition.type, definition.responseType] : [definition.type])),
+);
+
 /** Keeps the label set bounded whatever types a peer makes up. */
 function labelOf(type: string): string {
   return knownTypes.has(type) ? type : "other";
 }
+
 const relayedTypes = new Set<string>([commandOutputEvent.type, commandInputEvent.type]);
 
 /**
@@ -79,7 +83,7 @@ export class MasterMetrics {
     });
     this.messages = new Counter({
       name: "olympus_messages_total",
-      help: "Protocol messages through the master after the handshake, by direction (in, out) and type.",
+      help: "Protocol messages the master received (in) or sent (out) on registered sessions, by type.",
       labelNames: ["direction", "type"],
       registers,
     });

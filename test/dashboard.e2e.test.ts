@@ -44,8 +44,15 @@ describe("dashboard in headless Chromium", { skip }, () => {
     await stopAll();
   });
 
-  it("asks for the token, then shows the slave with its tree in Zeus's colours", async () => {
+  it("asks for the token again when the master refuses it", async () => {
     await page.goto(olympus.httpUrl);
+    await page.fill("#token", "wrong");
+    await page.click("#login button[type=submit]");
+    await page.locator("#login-error", { hasText: "The master refused the token (bad token)." }).waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.getItem("olympus-token")), null);
+  });
+
+  it("then shows the slave with its tree in Zeus's colours", async () => {
     await page.fill("#token", olympus.token);
     await page.click("#login button[type=submit]");
     await node("boot", "ready").waitFor();

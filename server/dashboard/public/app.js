@@ -45,21 +45,26 @@ function showConnection(text, state) {
   page.cluster.classList.toggle("stale", state !== "up");
 }
 
-/** After each (re)connect: subscribe first, then load; each response is newer than any event before it. */
+/**
+ * After each (re)connect: subscribe first, then load. Each answer replaces its
+ * part of the state as soon as it arrives, since it is newer than every event
+ * before it and older than every event after it.
+ */
 async function load(master) {
   await master.request("watch");
-  const [{ slaves }, { trees }] = await Promise.all([master.request("list_slaves"), master.request("status")]);
-  cluster.slaves = new Map(slaves.map((slave) => [slave.name, slave]));
-  cluster.trees = new Map(trees.map(({ slave, nodes, commands }) => [slave, { nodes, commands }]));
+  await Promise.all([
+    master.request("list_slaves").then(({ slaves }) => {
+      cluster.slaves = new Map(slaves.map((slave) => [slave.name, slave]));
+    }),
+    master.request("status").then(({ trees }) => {
+      cluster.trees = new Map(trees.map(({ slave, nodes, commands }) => [slave, { nodes, commands }]));
+    }),
+    master.request("commands").then(({ commands }) => {
+      cluster.commands = new Map(commands.map((command) => [command.command_id, command]));
+    }),
+  ]);
   render();
   showConnection("connected", "up");
-  try {
-    const { commands } = await master.request("commands");
-    cluster.commands = new Map(commands.map((command) => [command.command_id, command]));
-    render();
-  } catch {
-    // A master without the commands list: the table stays empty until command events arrive.
-  }
 }
 
 const onEvent = {
@@ -90,7 +95,8 @@ function connect(token) {
   page.forgetToken.hidden = false;
   showConnection("connecting…", "down");
   const master = new MasterConnection(socketUrl(location), token, {
-    ready: () => load(master).catch((error) => showConnection(`loading failed: ${error.message}`, "down")),
+    // A failure here is a lost connection (reported by `down`) or a bug.
+    ready: () => load(master).catch((error) => console.error("loading the cluster state failed:", error)),
     event(type, data) {
       onEvent[type]?.(data);
       render();

@@ -1,0 +1,58 @@
+/**
+ * bench/command-latency: whole-process wall time of `control run hello`
+ * against the example app (examples/python-app, copied to a temp directory
+ * and started with `olympus start`), next to the cold start of the same
+ * command measured in the same run: a fresh Python that boots the app from
+ * nothing (every phase of hello's branch) and then runs hello. Reference rows:
+ * a bare `node -e 0` and `control --help`, to show how much is Node's own
+ * start-up and the CLI's module loading. The runs are interleaved, so a
+ * change in machine load hits every row alike.
+ */
+import { cpSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { controlBin, loadNote, main, repoRoot, startOlympus, tempDir, timed } from "./harness.js";
+import { median, quantile, report } from "./report.js";
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 30);
+const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 5);
+const WARMUP = 2;
+const COLD_SCRIPT = "import plan; plan.boot(); plan.default_environment(); plan.development_environment(); plan.hello()";
+
+await main(async () => {
+  const notes = [loadNote("at start")];
+  const app = join(tempDir("command"), "python-app");
+  cpSync(join(repoRoot, "examples/python-app"), app, { recursive: true });
+  rmSync(join(app, ".olympus"), { recursive: true, force: true });
+  await startOlympus(app);
+
+  const node = process.execPath;
+  const coldEnv = { ...process.env, PYTHONPATH: app };
+  const cases: { label: string; run: () => ReturnType<typeof timed>; expect: RegExp; every: number; samples: number[] }[] = [
+    { label: "`node -e 0`", run: () => timed(node, ["-e", "0"], { cwd: app }), expect: /^$/, every: 1, samples: [] },
+    { label: "`control --help`", run: () => timed(node, [controlBin, "--help"], { cwd: app }), expect: /Usage: control/, every: 1, samples: [] },
+    { label: "`control run hello` (preloaded)", run: () => timed(node, [controlBin, "run", "hello"], { cwd: app }), expect: /^hello from pid/, every: 1, samples: [] },
+    { label: "cold start: python3 boots the app, runs hello", run: () => timed("python3", ["-c", COLD_SCRIPT], { cwd: app, env: coldEnv }), expect: /^hello from pid/, every: Math.max(1, Math.floor(RUNS / COLD_RUNS)), samples: [] },
+  ];
+
+  for (let i = -WARMUP; i < RUNS; i++) {
+    for (const entry of cases) {
+      if (i >= 0 && i % entry.every !== 0) continue;
+      if (i < 0 && entry.every > 1 && i !== -1) continue;
+      const result = await entry.run();
+      if (result.code !== 0 || !entry.expect.test(result.stdout)) {
+        throw new Error(`${entry.label} failed (exit ${result.code}):\n${result.stdout}${result.stderr}`);
+      }
+      if (i >= 0) entry.samples.push(result.ms);
+    }
+  }
+
+  const [bare, help, ours, cold] = cases as [(typeof cases)[0], (typeof cases)[0], (typeof cases)[0], (typeof cases)[0]];
+  const rows = cases.map((entry) => [entry.label, entry.samples.length, median(entry.samples), quantile(entry.samples, 0.9), median(entry.samples) / median(cold.samples)]);
+  const oursMedian = median(ours.samples);
+  notes.push(
+    `Medians: \`control run hello\` is ${(oursMedian - median(bare.samples)).toFixed(0)} ms above \`node -e 0\` and ${(oursMedian - median(help.samples)).toFixed(0)} ms above \`control --help\`; ratio to the cold start ${(oursMedian / median(cold.samples)).toFixed(3)}.`,
+    `Targets: median ≤ 150 ms (${oursMedian.toFixed(0)} ms: ${oursMedian <= 150 ? "met" : "missed"}) and ≤ 1/10 of the cold start (${oursMedian <= median(cold.samples) / 10 ? "met" : "missed"}).`,
+    loadNote("at end"),
+  );
+  report("command-latency", ["process", "runs", "median ms", "p90 ms", "÷ cold start"], rows, notes);
+});

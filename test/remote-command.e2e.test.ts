@@ -1,0 +1,265 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { openSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { after, before, describe, it } from "node:test";
+import { controlIn, makeApp, startLocal, waitForStates, writeApp } from "./helpers/app.js";
+import { controlBin, eventually, olympusBin, startNode, stopAll, type Started } from "./helpers/processes.js";
+import { TEST_TOKEN, control, startMaster } from "./helpers/cluster.js";
+import { controlInTerminal, inTerminal } from "./helpers/terminal.js";
+import { OlympusClient, resolveMaster } from "../control/client.js";
+import type { Target } from "../control/remote-command.js";
+
+after(stopAll);
+
+const plan = [
+  "import os, sys, time",
+  "import work_lib",
+  "def boot(): pass",
+  "def work(): import work_lib",
+  "def cat():",
+  "    while True:",
+  "        chunk = sys.stdin.buffer.read1(65536)",
+  "        if not chunk: break",
+  "        sys.stdout.buffer.write(chunk)",
+  "    sys.stdout.buffer.flush()",
+  "def emit():",
+  "    size = int(sys.argv[1]); line = b'abcdefghijklmnopqrstuvwxyz' * 2520",
+  "    while size > 0:",
+  "        sys.stdout.buffer.write(line[:size]); size -= len(line)",
+  "    sys.stdout.buffer.flush()",
+  "def sleepy():",
+  "    print('sleeping', flush=True); time.sleep(float(sys.argv[1])); print('slept', flush=True)",
+  "",
+].join("\n");
+
+function pythonApp(extra: Record<string, string> = {}): string {
+  return makeApp({
+    "zeus.json": JSON.stringify({ command: "python3 -m olympus_zeus plan", plan: { boot: { work: { cat: [], emit: [], sleepy: ["s"] } } } }),
+    "plan.py": plan,
+    "work_lib.py": "VERSION = 1\n",
+    ...extra,
+  });
+}
+
+const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
+
+/** Runs `control` with stdin from a file, collecting stdout as bytes. */
+function controlWithInput(cwd: string, args: string[], inputPath: string | null): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
+  const child = spawn(process.execPath, [controlBin, ...args], { cwd, stdio: [inputPath === null ? "ignore" : openSync(inputPath, "r"), "pipe", "pipe"] });
+  const chunks: Buffer[] = [];
+  let stderr = "";
+  child.stdout?.on("data", (chunk: Buffer) => chunks.push(chunk));
+  child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  return new Promise((resolve) => child.on("close", (code) => resolve({ code, stdout: Buffer.concat(chunks), stderr })));
+}
+
+describe("commands on one slave", () => {
+  const app = pythonApp();
+  let agent: Started;
+  before(async () => {
+    agent = await startLocal(app);
+    await waitForStates(app, { boot: "ready", work: "ready" });
+  });
+
+  describe("in a real terminal", () => {
+    it("sees the window size at start and after a resize", async () => {
+      const run = controlInTerminal(["exec", "--", "sh", "-c", "stty size; read line; stty size"], { cwd: app, cols: 100, rows: 30 });
+      await run.waitFor(/30 100/);
+      run.resize(120, 40);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      run.write("\r");
+      await run.waitFor(/40 120/);
+      assert.equal((await run.exited).exitCode, 0);
+    });
+
+    it("puts the local terminal in raw mode while it runs, and restores it after", async () => {
+      const script = `stty -g; node ${controlBin} exec -- sleep 1 </dev/tty & sleep 0.6; stty -a </dev/tty; wait; stty -g`;
+      const run = inTerminal("/bin/sh", ["-c", script], { cwd: app });
+      assert.equal((await run.exited).exitCode, 0);
+      const settings = [...run.output().matchAll(/[0-9a-f]+(?::[0-9a-f]+){10,}/g)].map((match) => match[0]);
+      assert.equal(settings.length, 2, run.output());
+      assert.equal(settings[0], settings[1], "terminal settings restored");
+      assert.match(run.output(), /-icanon/);
+      assert.match(run.output(), /-echo\b/);
+      assert.match(run.output(), /-opost/);
+    });
+
+    it("ends a remote command with ^C, exit 130, for exec and for a forked plan command", async () => {
+      for (const args of [["exec", "--", "sleep", "30"], ["run", "sleepy", "30"]]) {
+        const run = controlInTerminal(args, { cwd: app });
+        if (args[0] === "run") await run.waitFor(/sleeping/);
+        else await new Promise((resolve) => setTimeout(resolve, 700));
+        run.write("\x03");
+        assert.equal((await run.exited).exitCode, 130, run.output());
+      }
+    });
+
+    it("exits with the command's code: 0, 3, and 143 for SIGTERM", async () => {
+      const cases: [string[], number][] = [
+        [["exec", "--", "true"], 0],
+        [["exec", "--", "sh", "-c", "exit 3"], 3],
+        [["exec", "--", "sh", "-c", "kill -TERM $$"], 143],
+      ];
+      for (const [args, code] of cases) assert.equal((await controlInTerminal(args, { cwd: app }).exited).exitCode, code, args.join(" "));
+    });
+
+    it("forwards SIGTERM sent to control to the remote command", async () => {
+      const run = controlInTerminal(["exec", "--", "sh", "-c", "echo started; exec sleep 30"], { cwd: app });
+      await run.waitFor(/started/);
+      run.kill("SIGTERM");
+      assert.equal((await run.exited).exitCode, 143);
+    });
+  });
+
+  describe("with pipes", () => {
+    it("keeps stdout and stderr apart and forwards stdin to its end", async () => {
+      const result = await controlIn(app, ["exec", "--", "sh", "-c", "echo out; echo err >&2; exit 4"]);
+      assert.deepEqual([result.code, result.stdout, result.stderr], [4, "out\n", "err\n"]);
+    });
+
+    it("carries 20 MB byte-exact both ways through exec cat and through run cat", async () => {
+      const input = join(app, "random.bin");
+      writeFileSync(input, randomBytes(20 * 1024 * 1024));
+      const expected = sha256(readFileSync(input));
+      for (const args of [["exec", "-T", "--", "cat"], ["run", "-T", "cat"]]) {
+        const result = await controlWithInput(app, args, input);
+        assert.equal(result.code, 0, result.stderr);
+        assert.equal(result.stdout.length, 20 * 1024 * 1024, args.join(" "));
+        assert.equal(sha256(result.stdout), expected, args.join(" "));
+      }
+    });
+  });
+
+  it("loses no tail: 200 runs of 64 KB and 30 runs of 2 MB through a PTY", async () => {
+    // Through the client library, so the test measures the transport, not 230 Node start-ups.
+    const client = await OlympusClient.connect(resolveMaster({}, app));
+    const slave = (await client.listSlaves())[0]?.name as string;
+    const file = join(app, "64k.bin");
+    writeFileSync(file, randomBytes(64 * 1024));
+    const expected = sha256(readFileSync(file));
+    const collect = async (target: Target) => {
+      const chunks: Buffer[] = [];
+      const sink = new Writable({ write: (chunk: Buffer, _encoding, done) => (chunks.push(chunk), done()) });
+      const command = client.command(slave, { stdout: sink, stderr: sink });
+      await command.start(target, { cols: 80, rows: 24 });
+      const outcome = await command.outcome;
+      return { outcome, output: Buffer.concat(chunks) };
+    };
+    const failures: string[] = [];
+    const small: Target = { kind: "exec", program: "sh", args: ["-c", `stty raw -echo; cat ${file}`] };
+    for (let index = 0; index < 200; index += 4) {
+      const results = await Promise.all([0, 1, 2, 3].map(() => collect(small)));
+      for (const { outcome, output } of results) {
+        if (!("code" in outcome) || outcome.code !== 0 || sha256(output) !== expected) failures.push(`64 KB: ${JSON.stringify(outcome)}, ${output.length} bytes`);
+      }
+    }
+    for (let index = 0; index < 30; index++) {
+      const { outcome, output } = await collect({ kind: "run", command: "emit", args: [String(2 * 1024 * 1024)] });
+      if (!("code" in outcome) || outcome.code !== 0 || output.length !== 2 * 1024 * 1024) failures.push(`2 MB: ${JSON.stringify(outcome)}, ${output.length} bytes`);
+    }
+    client.close();
+    assert.deepEqual(failures, []);
+  });
+
+  it("blocks a command whose control is stopped, in bounded memory, and delivers every byte after SIGCONT", async (t) => {
+    const size = 100 * 1000 * 1000;
+    const child = spawn(process.execPath, [controlBin, "exec", "-T", "--", "head", "-c", String(size), "/dev/zero"], { cwd: app, stdio: ["ignore", "pipe", "pipe"] });
+    let received = 0;
+    child.stdout.on("data", (chunk: Buffer) => (received += chunk.length));
+    await eventually(() => received > 0, 10_000, "first output");
+    child.kill("SIGSTOP");
+    const rssBefore = residentKb(agent.child.pid as number);
+    let peak = rssBefore;
+    for (let sample = 0; sample < 15; sample++) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      peak = Math.max(peak, residentKb(agent.child.pid as number));
+    }
+    const writerStillBlocked = await controlIn(app, ["exec", "--", "sh", "-c", `pgrep -f "head -c ${size}" >/dev/null`]);
+    child.kill("SIGCONT");
+    const code = await new Promise((resolve) => child.on("close", resolve));
+    t.diagnostic(`master+agent RSS: ${rssBefore} kB before, ${peak} kB peak while the control was stopped`);
+    assert.equal(writerStillBlocked.code, 0, "the remote writer was blocked, not finished");
+    assert.ok(peak - rssBefore < 64 * 1024, `RSS grew by ${peak - rssBefore} kB`);
+    assert.equal(code, 0);
+    assert.equal(received, size);
+  });
+
+  it("hangs up and reaps a command whose control is killed", async () => {
+    const child = spawn(process.execPath, [controlBin, "exec", "-T", "--", "sh", "-c", "echo $$; exec sleep 60"], { cwd: app, stdio: ["ignore", "pipe", "ignore"] });
+    const pid = await new Promise<number>((resolve) => child.stdout.once("data", (chunk: Buffer) => resolve(Number(chunk.toString().trim()))));
+    child.kill("SIGKILL");
+    await eventually(() => !isAlive(pid), 3000, `remote pid ${pid} to be gone`);
+  });
+
+  it("keeps a running command alive when its node restarts", async () => {
+    const running = controlIn(app, ["run", "sleepy", "2"]);
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    writeApp(app, "work_lib.py", "VERSION = 2\n");
+    const result = await running;
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, "sleeping\nslept\n");
+  });
+
+  it("prints a crashed node's report and exits 1", async () => {
+    writeApp(app, "work_lib.py", "VERSION = (\n");
+    await waitForStates(app, { work: "crashed" });
+    const result = await controlIn(app, ["run", "emit", "10"]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /SyntaxError/);
+    writeApp(app, "work_lib.py", "VERSION = 3\n");
+    await waitForStates(app, { work: "ready" });
+  });
+});
+
+describe("commands across slaves", () => {
+  let url: string;
+  const apps = [pythonApp({ "code.txt": "0\n" }), pythonApp({ "code.txt": "5\n" })];
+  const slaves: Started[] = [];
+  before(async () => {
+    ({ url } = await startMaster());
+    for (const [index, app] of apps.entries()) {
+      const slave = startNode(olympusBin, ["slave", "--master", url, "--name", `s${index + 1}`, "--token", TEST_TOKEN, "--config", join(app, "zeus.json")]);
+      await slave.waitFor(/connected to/);
+      slaves.push(slave);
+    }
+  });
+
+  it("asks which slave when several are connected", async () => {
+    const result = await control(url, ["run", "emit", "3"]);
+    assert.equal(result.code, 1);
+    assert.equal(result.stderr, "control: 2 slaves are connected (s1, s2): choose with --slave NAME or use --all\n");
+  });
+
+  it("fans out with prefixed lines, a summary, and the first non-zero code", async () => {
+    const result = await control(url, ["exec", "--all", "--", "sh", "-c", "echo hello; exit $(cat code.txt)"]);
+    assert.equal(result.code, 5);
+    assert.deepEqual(result.stdout.split("\n").filter(Boolean).sort(), ["s1 | hello", "s2 | hello"]);
+    assert.match(result.stderr, /^exit codes: s1 0, s2 5\n$/);
+  });
+
+  it("ends with one line and exit 1 when the slave vanishes mid-command", async () => {
+    const running = control(url, ["exec", "--slave", "s2", "--", "sh", "-c", "echo started; exec sleep 30"]);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await (slaves[1] as Started).kill("SIGKILL");
+    const result = await running;
+    assert.equal(result.code, 1);
+    assert.equal(result.stderr, "control: s2: slave s2 disconnected\n");
+  });
+});
+
+function residentKb(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return Number(match?.[1]);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
