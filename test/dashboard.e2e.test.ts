@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { startOlympus, writePythonApp } from "./helpers/cluster.js";
+import { startOlympus, writePythonApp } from "./helpers/app.js";
 import { controlBin, projectRoot, startNode, stopAll } from "./helpers/processes.js";
 
 /** Debian's chromium: CI installs it through .ci/run; playwright never downloads a browser here. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { startOlympus, writePythonApp } from "./helpers/cluster.js";
+import { startOlympus, writePythonApp } from "./helpers/app.js";
 import { controlBin, eventually, run, startNode, stopAll } from "./helpers/processes.js";
 
 /** The value of one series in Prometheus text, e.g. `olympus_nodes{state="ready"}`; 0 when absent. */

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { controlBin, eventually, olympusBin, run, startNode, type Started } from "./processes.js";
@@ -28,6 +28,23 @@ export async function startLocal(directory: string, extraArgs: string[] = []): P
   const started = startNode(olympusBin, ["start", "--config", "zeus.json", "--file-change-delay", "100", ...extraArgs], { cwd: directory });
   await started.waitFor(/master listening on/);
   return started;
+}
+
+/** `olympus start` in `directory`, with the address and token it wrote to .olympus/master.json. */
+export async function startOlympus(directory: string, extraArgs: string[] = []) {
+  const started = await startLocal(directory, extraArgs);
+  const { url, token } = JSON.parse(readFileSync(join(directory, ".olympus", "master.json"), "utf8")) as { url: string; token: string };
+  const httpUrl = url.replace(/^ws/, "http").replace(/api\/socket$/, "");
+  return { process: started, url, token, httpUrl, port: Number(new URL(url).port) };
+}
+
+/** A small Python plan for the project's shim: boot → work → command `hello`; `work` imports lib.py, the file tests edit. */
+export function writePythonApp(): string {
+  return makeApp({
+    "zeus.json": JSON.stringify({ command: "python3 -m olympus_zeus plan", plan: { boot: { work: { hello: [] } } } }),
+    "plan.py": ["import os", "def boot(): pass", "def work(): import lib", "def hello():", "    import lib", '    print(f"{lib.GREETING} from pid {os.getpid()}")', ""].join("\n"),
+    "lib.py": 'GREETING = "hello"\n',
+  });
 }
 
 /** `control` run inside the app directory, so it finds `.olympus/master.json`. */

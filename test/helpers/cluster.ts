@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { controlBin, olympusBin, run, startNode, type Started } from "./processes.js";
@@ -29,42 +29,4 @@ export async function slaveNames(url: string): Promise<string[]> {
   const result = await control(url, ["slaves", "--json"]);
   if (result.code !== 0) throw new Error(`control slaves failed: ${result.stderr}`);
   return (JSON.parse(result.stdout) as { name: string }[]).map((slave) => slave.name).sort();
-}
-
-const PYTHON_PLAN = `import os
-
-
-def boot():
-    pass
-
-
-def work():
-    import lib  # noqa: F401
-
-
-def hello():
-    import lib
-    print(f"{lib.GREETING} from pid {os.getpid()}")
-`;
-
-/**
- * A temp directory holding a small Python plan for the project's shim:
- * boot → work → command `hello`. `work` imports lib.py, the file tests edit.
- */
-export function writePythonApp(): string {
-  const dir = mkdtempSync(join(tmpdir(), "olympus-app-"));
-  const plan = { command: "python3 -m olympus_zeus plan", plan: { boot: { work: { hello: [] } } } };
-  writeFileSync(join(dir, "zeus.json"), JSON.stringify(plan));
-  writeFileSync(join(dir, "plan.py"), PYTHON_PLAN);
-  writeFileSync(join(dir, "lib.py"), 'GREETING = "hello"\n');
-  return dir;
-}
-
-/** `olympus start` (master and agent in one process) in `dir`, with the address and token it wrote to .olympus/master.json. */
-export async function startOlympus(dir: string, extraArgs: string[] = []) {
-  const olympus = startNode(olympusBin, ["start", "--config", "zeus.json", "--file-change-delay", "100", ...extraArgs], { cwd: dir });
-  await olympus.waitFor(/master listening on/);
-  const { url, token } = JSON.parse(readFileSync(join(dir, ".olympus", "master.json"), "utf8")) as { url: string; token: string };
-  const httpUrl = url.replace(/^ws/, "http").replace(/api\/socket$/, "");
-  return { process: olympus, url, token, httpUrl, port: Number(new URL(url).port) };
 }
