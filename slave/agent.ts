@@ -5,6 +5,7 @@ import { nodeStateEvent, restart, treeEvent } from "../shared/messages.js";
 import { CommandManager } from "./commands.js";
 import type { Plan } from "./config.js";
 import { FileMonitor } from "./file-monitor.js";
+import { Guardian } from "./guardian.js";
 import { MasterConnection } from "./master-connection.js";
 import type { TreeNode } from "./process-tree.js";
 import { SlaveMonitor } from "./slave-monitor.js";
@@ -31,6 +32,7 @@ export class Agent {
   readonly commands: CommandManager;
   private readonly files: FileMonitor | null;
   private readonly connection: MasterConnection;
+  private readonly guardian = new Guardian();
 
   constructor(options: AgentOptions) {
     const { plan, log } = options;
@@ -44,12 +46,13 @@ export class Agent {
             pythonPath: [PYTHON_SHIM_PATH],
             log,
             onFile: (path) => this.files?.watch(path),
+            guardian: this.guardian,
             onNodeChange: (node) => {
               this.connection.link?.event(nodeStateEvent, { node: node.snapshot() });
               options.onNodeChange?.(node);
             },
           });
-    this.commands = new CommandManager(this.monitor, () => this.connection.link, plan?.directory ?? process.cwd());
+    this.commands = new CommandManager(this.monitor, () => this.connection.link, plan?.directory ?? process.cwd(), this.guardian);
     this.connection = new MasterConnection({
       ...options.master,
       log,
@@ -70,6 +73,7 @@ export class Agent {
     this.commands.stopAll();
     this.connection.stop(reason);
     this.monitor?.stop();
+    this.guardian.close();
     await this.files?.close();
   }
 

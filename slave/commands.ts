@@ -14,6 +14,7 @@ import {
 } from "../shared/messages.js";
 import { CommandSession, exitCode, type CommandSink } from "./command-session.js";
 import { startRunner } from "./command-runner.js";
+import type { Guardian } from "./guardian.js";
 import type { SlaveMonitor } from "./slave-monitor.js";
 
 type Terminal = z.infer<typeof run.request>["terminal"];
@@ -24,11 +25,13 @@ type Terminal = z.infer<typeof run.request>["terminal"];
  */
 export class CommandManager {
   private readonly sessions = new Map<string, CommandSession>();
+  private readonly groups = new Map<string, number>();
 
   constructor(
     private readonly monitor: SlaveMonitor | null,
     private readonly currentLink: () => Link | null,
     private readonly defaultCwd: string,
+    private readonly guardian: Guardian,
   ) {}
 
   get running(): number {
@@ -65,6 +68,7 @@ export class CommandManager {
         onExit: (code) => session.processExited(code, null),
         onLost: (reason) => session.processExited(null, null, reason),
       });
+      this.protect(id, pid);
       session.started(pid);
       return { pid };
     } catch (error) {
@@ -92,8 +96,15 @@ export class CommandManager {
       throw new Error(`cannot run ${program}: ${(error as Error).message}`);
     }
     child.on("exit", (code, signal) => session.processExited(exitCode(code, signal), signal));
+    this.protect(id, child.pid as number);
     session.started(child.pid as number);
     return { pid: child.pid as number };
+  }
+
+  /** Runners and exec'd programs lead their own process group; the guardian ends it if the agent dies. */
+  private protect(id: string, group: number): void {
+    this.guardian.protect(group);
+    this.groups.set(id, group);
   }
 
   private open(id: string, terminal: Terminal): CommandSession {
@@ -112,6 +123,9 @@ export class CommandManager {
       },
       exit: (code, signal, error) => {
         this.sessions.delete(id);
+        const group = this.groups.get(id);
+        if (group !== undefined) this.guardian.release(group);
+        this.groups.delete(id);
         send()?.event(commandExitEvent, { command_id: id, code, signal, ...(error === undefined ? {} : { error }) });
       },
     };

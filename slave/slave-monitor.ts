@@ -4,6 +4,7 @@ import { delimiter } from "node:path";
 import { createInterface } from "node:readline";
 import type { Logger } from "../shared/log.js";
 import type { Plan, PlanCommand } from "./config.js";
+import type { Guardian } from "./guardian.js";
 import { FdChannel, socketType, socketpair } from "./native/index.js";
 import { ProcessTree, type NodeState, type TreeNode } from "./process-tree.js";
 import { closeQuietly, killQuietly, Worker } from "./worker.js";
@@ -21,6 +22,7 @@ export interface SlaveMonitorOptions {
   onNodeChange: (node: TreeNode) => void;
   /** A file a node depends on, to be watched. */
   onFile: (path: string) => void;
+  guardian: Guardian;
 }
 
 /** How long a worker has to send `P:` once its socket arrived. */
@@ -139,6 +141,11 @@ export class SlaveMonitor {
       detached: true,
     });
     this.rootProcess = child;
+    const group = child.pid;
+    if (group !== undefined) {
+      this.options.guardian.protect(group);
+      child.on("exit", () => this.options.guardian.release(group));
+    }
     for (const stream of [child.stdout, child.stderr]) {
       if (stream !== null) createInterface({ input: stream }).on("line", (line) => this.options.log(`worker: ${line}`));
     }

@@ -76,7 +76,7 @@ interface Native {
   getWindowSize(fd: number): WindowSize;
   foregroundProcessGroup(fd: number): number;
   pidfdOpen(pid: number): number;
-  setChildSubreaper(): void;
+  startGuardian(): number;
   Poller: new (fd: number) => Poller;
 }
 
@@ -176,9 +176,14 @@ export function pidfdOpen(pid: number): number {
   return native.pidfdOpen(pid);
 }
 
-/** Orphaned descendants get re-parented to this process, which must then reap them. */
-export function setChildSubreaper(): void {
-  native.setChildSubreaper();
+/**
+ * Forks the guardian, a tiny process that kills the process groups it was
+ * told about once this process is gone, even by SIGKILL. Returns the write
+ * end of its pipe: int32 N registers group N, -N forgets it; closing it (or
+ * dying) makes the guardian act and exit.
+ */
+export function startGuardian(): number {
+  return native.startGuardian();
 }
 
 function closeAll(fds: readonly number[]): void {

@@ -109,7 +109,7 @@ NAPI_MODULE_INIT() {
     {"getWindowSize", NULL, js_get_window_size, NULL, NULL, NULL, napi_enumerable, NULL},
     {"foregroundProcessGroup", NULL, js_foreground_process_group, NULL, NULL, NULL, napi_enumerable, NULL},
     {"pidfdOpen", NULL, js_pidfd_open, NULL, NULL, NULL, napi_enumerable, NULL},
-    {"setChildSubreaper", NULL, js_set_child_subreaper, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"startGuardian", NULL, js_start_guardian, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   CHECK(env, napi_define_properties(env, exports, sizeof functions / sizeof functions[0], functions));
 

@@ -67,6 +67,6 @@ napi_value js_foreground_process_group(napi_env env, napi_callback_info info);
 
 /* --- process.c: process lifetime --- */
 napi_value js_pidfd_open(napi_env env, napi_callback_info info);
-napi_value js_set_child_subreaper(napi_env env, napi_callback_info info);
+napi_value js_start_guardian(napi_env env, napi_callback_info info);
 
 #endif

@@ -1,11 +1,17 @@
-/* Process lifetime: pidfds and the child-subreaper flag. */
+/* Process lifetime: pidfds and the guardian. */
 #define _GNU_SOURCE
 #include "olympus_native.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434 /* the same number on every architecture */
@@ -27,13 +33,81 @@ napi_value js_pidfd_open(napi_env env, napi_callback_info info) {
   return make_int(env, fd);
 }
 
-/* setChildSubreaper(): orphaned descendants are re-parented to us instead of
- * init. Whoever calls this must also reap them (waitpid), or they stay
- * zombies: libuv only reaps the children it spawned itself. */
-napi_value js_set_child_subreaper(napi_env env, napi_callback_info info) {
-  (void)info;
-  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) {
-    return throw_errno(env, "prctl(PR_SET_CHILD_SUBREAPER)", -1, errno);
+/* The guardian: a forked child that outlives a SIGKILLed agent by a moment
+ * and kills the process groups the agent registered. The agent writes int32
+ * values to a pipe: N > 0 means "kill group N when I am gone", N < 0 means
+ * "forget group -N". End of file on the pipe means the agent has died (or
+ * stopped), because only the agent holds the write end (CLOEXEC, so no worker
+ * inherits it). */
+
+#define GUARDIAN_MAX_GROUPS 65536
+
+/* Runs in the forked child of a multi-threaded process: only
+ * async-signal-safe calls (raw syscalls), no malloc, no Node. */
+static void guard(int fd) {
+  static pid_t groups[GUARDIAN_MAX_GROUPS];
+  size_t count = 0;
+  int32_t value;
+  for (;;) {
+    ssize_t got = read(fd, &value, sizeof value);
+    if (got < 0 && errno == EINTR) {
+      continue;
+    }
+    if (got != (ssize_t)sizeof value) {
+      break;
+    }
+    if (value > 0 && count < GUARDIAN_MAX_GROUPS) {
+      groups[count++] = value;
+    } else if (value < 0) {
+      for (size_t i = 0; i < count; i++) {
+        if (groups[i] == -value) {
+          groups[i] = groups[--count];
+          break;
+        }
+      }
+    }
   }
-  return NULL;
+  for (size_t i = 0; i < count; i++) {
+    kill(-groups[i], SIGKILL);
+    kill(groups[i], SIGKILL);
+  }
+  _exit(0);
+}
+
+/* startGuardian() -> the write end of the guardian's pipe. */
+napi_value js_start_guardian(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) < 0) {
+    return throw_errno(env, "pipe2", -1, errno);
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    int err = errno;
+    close(fds[0]);
+    close(fds[1]);
+    return throw_errno(env, "fork", -1, err);
+  }
+  if (pid == 0) {
+    /* Its own session: ^C at the agent's terminal must not take the guardian with it. */
+    setsid();
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+    int null = open("/dev/null", O_RDWR);
+    dup2(null, 0);
+    dup2(null, 1);
+    dup2(null, 2);
+    int keep = fds[0];
+    syscall(SYS_close_range, 3, keep - 1, 0);
+    syscall(SYS_close_range, keep + 1, ~0U, 0);
+    prctl(PR_SET_NAME, "olympus-guard", 0, 0, 0);
+    guard(keep);
+  }
+  close(fds[0]);
+  return make_int(env, fds[1]);
 }
