@@ -121,7 +121,10 @@ export async function startOlympus(directory: string, extraArgs: string[] = [], 
         exited,
       ]);
     } catch (error) {
-      if (child.exitCode !== null || child.signalCode !== null) throw error;
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new Error(`olympus start exited (${child.signalCode ?? child.exitCode}):\n${running.log.join("\n")}`);
+      }
+      if (!/no master given/.test((error as Error).message)) running.log.push(`bench: connecting: ${(error as Error).message}`);
       await sleep(50);
     }
   }

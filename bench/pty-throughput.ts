@@ -23,7 +23,7 @@ import { controlBin, loadNote, main, onCleanup, pythonApp, sleep, startOlympus, 
 import { median, quantile, report } from "./report.js";
 
 const MEGABYTES = Number(process.env.BENCH_PTY_MB ?? 100);
-const THROUGHPUT_RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const THROUGHPUT_RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const ECHO_SAMPLES = Number(process.env.BENCH_ECHO_SAMPLES ?? 200);
 const ECHO_WARMUP = 20;
 const MB = 1024 * 1024;

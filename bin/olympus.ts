@@ -1,17 +1,33 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from "commander";
 import { runMasterCommand } from "../server/run-master.js";
+import { DEFAULT_HANDSHAKES_PER_MINUTE, DEFAULT_HANDSHAKE_TIMEOUT_MS } from "../shared/limits.js";
+import { readCa } from "../shared/tls.js";
 import { DEFAULT_BOOT_TIMEOUT_MS } from "../slave/agent.js";
 import { DEFAULT_FILE_CHANGE_DELAY_MS } from "../slave/file-monitor.js";
 import { runSlaveCommand } from "../slave/run-agent.js";
 import { runStart } from "./start.js";
+import { tokenCommand } from "./token.js";
 
 interface SlaveFlags {
   master: string;
   name: string;
   id?: number;
   token?: string;
+  ca?: string;
   config?: string;
+  fileChangeDelay: number;
+  bootTimeout: number;
+}
+
+interface StartFlags {
+  config: string;
+  host: string;
+  port: number;
+  token?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  ca?: string;
   fileChangeDelay: number;
   bootTimeout: number;
 }
@@ -29,10 +45,18 @@ program
   .description("run a master on its own")
   .option("--host <host>", "address to bind", "127.0.0.1")
   .option("--port <port>", "port to bind", integer, 7400)
-  .option("--token <token>", "shared token (env OLYMPUS_TOKEN; else one is generated into .olympus/master.json)")
-  .option("--handshake-timeout <ms>", "time a new connection has to register", integer, 10_000)
-  .action((options: { host: string; port: number; token?: string; handshakeTimeout: number }) =>
-    runMasterCommand({ ...options, handshakeTimeoutMs: options.handshakeTimeout, token: options.token ?? process.env.OLYMPUS_TOKEN }),
+  .option("--token <token>", "a shared token, accepted as admin (env OLYMPUS_TOKEN; else an admin token is written to .olympus/master.json)")
+  .option("--tls-cert <file>", "serve https:// and wss:// with this certificate (PEM)")
+  .option("--tls-key <file>", "the certificate's private key (PEM)")
+  .option("--handshake-timeout <ms>", "time a new connection has to register", integer, DEFAULT_HANDSHAKE_TIMEOUT_MS)
+  .option("--handshake-limit <count>", "new connections one address may open per minute", integer, DEFAULT_HANDSHAKES_PER_MINUTE)
+  .action((options: { host: string; port: number; token?: string; tlsCert?: string; tlsKey?: string; handshakeTimeout: number; handshakeLimit: number }) =>
+    runMasterCommand({
+      ...options,
+      handshakeTimeoutMs: options.handshakeTimeout,
+      handshakesPerMinute: options.handshakeLimit,
+      token: options.token ?? process.env.OLYMPUS_TOKEN,
+    }),
   );
 
 program
@@ -41,14 +65,15 @@ program
   .requiredOption("--master <url>", "master URL: ws://, wss://, http:// or https://, with or without /api/socket")
   .requiredOption("--name <name>", "this slave's name")
   .option("--id <id>", "this slave's numeric id (default: derived from the name)", integer)
-  .option("--token <token>", "shared token (env OLYMPUS_TOKEN)")
+  .option("--token <token>", "a slave token, or the master's shared token (env OLYMPUS_TOKEN)")
+  .option("--ca <file>", "trust this CA certificate (PEM) for a wss:// master")
   .option("--config <path>", "the plan (default: ./zeus.json when present)")
   .option("--file-change-delay <ms>", "wait this long after a file change for more", integer, DEFAULT_FILE_CHANGE_DELAY_MS)
   .option("--boot-timeout <ms>", "a phase that reports no result in this time is crashed", integer, DEFAULT_BOOT_TIMEOUT_MS)
   .action((options: SlaveFlags) => {
     const token = options.token ?? process.env.OLYMPUS_TOKEN;
     if (token === undefined) return program.error("olympus slave: no token given: pass --token or set OLYMPUS_TOKEN");
-    runSlaveCommand({ ...options, token, fileChangeDelayMs: options.fileChangeDelay, bootTimeoutMs: options.bootTimeout });
+    runSlaveCommand({ ...options, token, ca: readCa(options.ca), fileChangeDelayMs: options.fileChangeDelay, bootTimeoutMs: options.bootTimeout });
   });
 
 program
@@ -57,10 +82,13 @@ program
   .option("--config <path>", "the plan", "zeus.json")
   .option("--host <host>", "address the master binds", "127.0.0.1")
   .option("--port <port>", "port the master binds (0: any free port)", integer, 0)
-  .option("--token <token>", "shared token (env OLYMPUS_TOKEN; else one is generated)")
+  .option("--token <token>", "a shared token, accepted as admin (env OLYMPUS_TOKEN; else an admin token is generated)")
+  .option("--tls-cert <file>", "serve https:// and wss:// with this certificate (PEM)")
+  .option("--tls-key <file>", "the certificate's private key (PEM)")
+  .option("--ca <file>", "the CA certificate the agent and control trust (default: the certificate itself, if self-signed)")
   .option("--file-change-delay <ms>", "wait this long after a file change for more", integer, DEFAULT_FILE_CHANGE_DELAY_MS)
   .option("--boot-timeout <ms>", "a phase that reports no result in this time is crashed", integer, DEFAULT_BOOT_TIMEOUT_MS)
-  .action((options: { config: string; host: string; port: number; token?: string; fileChangeDelay: number; bootTimeout: number }) =>
+  .action((options: StartFlags) =>
     runStart({
       ...options,
       token: options.token ?? process.env.OLYMPUS_TOKEN,
@@ -68,6 +96,8 @@ program
       bootTimeoutMs: options.bootTimeout,
     }),
   );
+
+program.addCommand(tokenCommand());
 
 try {
   await program.parseAsync(process.argv);

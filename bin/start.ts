@@ -1,8 +1,11 @@
 import { hostname } from "node:os";
+import { resolve } from "node:path";
 import { removeMasterFile, writeMasterFile } from "../shared/master-file.js";
 import { createLogger, type Logger } from "../shared/log.js";
 import { onShutdownSignal } from "../shared/shutdown.js";
+import { readCa, readServerTls } from "../shared/tls.js";
 import { renderChange, renderTree } from "../control/status-chart.js";
+import { issueLocalAdminToken } from "../server/auth.js";
 import { startMaster } from "../server/master.js";
 import { Agent } from "../slave/agent.js";
 import { idForName } from "../slave/master-connection.js";
@@ -13,6 +16,10 @@ export interface StartOptions {
   host: string;
   port: number;
   token?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  /** The CA the agent and `control` trust for wss:// (default: the certificate itself, which works when it is self-signed). */
+  ca?: string;
   fileChangeDelayMs: number;
   bootTimeoutMs: number;
 }
@@ -43,15 +50,18 @@ export async function runStart(options: StartOptions): Promise<void> {
       })
     : createLogger("olympus");
 
-  const master = await startMaster({ host: options.host, port: options.port, token: options.token, log });
-  const masterFile = writeMasterFile(process.cwd(), { url: master.url, token: master.auth.token, pid: process.pid });
+  const tls = readServerTls(options);
+  const ca = tls === undefined ? undefined : resolve(options.ca ?? (options.tlsCert as string));
+  const master = await startMaster({ host: options.host, port: options.port, token: options.token, tls, log });
+  const token = options.token ?? (await issueLocalAdminToken(master.auth.store));
+  const masterFile = writeMasterFile(process.cwd(), { url: master.url, token, ca, pid: process.pid });
   log(`master listening on ${master.url}; token in ${masterFile}`);
 
   agent = new Agent({
     plan,
     fileChangeDelayMs: options.fileChangeDelayMs,
     bootTimeoutMs: options.bootTimeoutMs,
-    master: { url: master.url, token: master.auth.token, name, id: idForName(name) },
+    master: { url: master.url, token, ca: readCa(ca), name, id: idForName(name) },
     log,
     onRefused: (reason) => log(`agent refused by its own master: ${reason}`),
     onNodeChange: (node) => (live ? redraw() : console.log(renderChange(name, node.snapshot(), false))),

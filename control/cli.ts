@@ -9,6 +9,7 @@ import { OlympusClient, resolveMaster } from "./client.js";
 interface ConnectionFlags {
   master?: string;
   token?: string;
+  ca?: string;
 }
 
 /** Runs `action` with a connected client and always closes it. */
@@ -26,6 +27,7 @@ export function controlProgram(): Command {
     .description("Steer an Olympus master: list slaves, ping, and more")
     .option("--master <url>", "master URL (env OLYMPUS_MASTER, else .olympus/master.json)")
     .option("--token <token>", "access token (env OLYMPUS_TOKEN, else .olympus/master.json)")
+    .option("--ca <file>", "trust this CA certificate (PEM) for a wss:// master (env OLYMPUS_CA, else .olympus/master.json)")
     .enablePositionalOptions()
     .showHelpAfterError();
 

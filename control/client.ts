@@ -3,16 +3,19 @@ import { connect, type Session } from "../shared/connect.js";
 import type { Link } from "../shared/link.js";
 import { findMasterFile, type MasterFile } from "../shared/master-file.js";
 import { commandAckEvent, commandExitEvent, commandOutputEvent, listSlaves, ping, restart, status, watch } from "../shared/messages.js";
+import { readCa } from "../shared/tls.js";
 import { socketUrl } from "../shared/url.js";
 import { RemoteCommand, type CommandListener, type OutputSinks } from "./remote-command.js";
 
 export interface MasterAddress {
   url: string;
   token: string;
+  /** Trusted besides the system's CAs, for a wss:// master. */
+  ca?: Buffer;
 }
 
-/** Where the master is: flags, then OLYMPUS_MASTER / OLYMPUS_TOKEN, then `.olympus/master.json` upward from cwd. */
-export function resolveMaster(flags: { master?: string; token?: string }, cwd = process.cwd()): MasterAddress {
+/** Where the master is: flags, then OLYMPUS_MASTER / OLYMPUS_TOKEN / OLYMPUS_CA, then `.olympus/master.json` upward from cwd. */
+export function resolveMaster(flags: { master?: string; token?: string; ca?: string }, cwd = process.cwd()): MasterAddress {
   let file: MasterFile | null | undefined;
   const fromFile = () => (file === undefined ? (file = findMasterFile(cwd)?.contents ?? null) : file);
   const url = flags.master ?? process.env.OLYMPUS_MASTER ?? fromFile()?.url;
@@ -21,7 +24,7 @@ export function resolveMaster(flags: { master?: string; token?: string }, cwd = 
   }
   const token = flags.token ?? process.env.OLYMPUS_TOKEN ?? fromFile()?.token;
   if (token === undefined) throw new Error("no token given: pass --token or set OLYMPUS_TOKEN");
-  return { url: socketUrl(url), token };
+  return { url: socketUrl(url), token, ca: readCa(flags.ca ?? process.env.OLYMPUS_CA ?? fromFile()?.ca) };
 }
 
 /** A control session: the library behind the `control` CLI, for any program. */
@@ -41,6 +44,7 @@ export class OlympusClient {
     const session = await connect({
       url: address.url,
       token: address.token,
+      ca: address.ca,
       agent: options.agent ?? "Olympus control",
       registration: { role: "control" },
       setup: (link) => {

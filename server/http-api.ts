@@ -1,25 +1,24 @@
 import type { FastifyInstance, onRequestAsyncHookHandler } from "fastify";
 import { PROTOCOL_VERSION } from "../shared/version.js";
-import type { TokenAuth } from "./auth.js";
+import type { Authenticator } from "./auth.js";
 import { countControls, type PeerConnection } from "./peer-connection.js";
 import type { SlaveRegistry } from "./registry.js";
 
 export interface HttpApiOptions {
-  auth: TokenAuth;
+  auth: Authenticator;
   registry: SlaveRegistry;
   peers: Set<PeerConnection>;
 }
 
-/** An `onRequest` hook that answers 401 unless the request carries the bearer token; for every HTTP route but the dashboard's page. */
-export function requireBearer(auth: TokenAuth): onRequestAsyncHookHandler {
+/** An `onRequest` hook that answers 401 unless the request carries a control's token (viewer is enough); for every HTTP route but the dashboard's page. */
+export function requireBearer(auth: Authenticator): onRequestAsyncHookHandler {
   return async (request, reply) => {
-    if (!auth.acceptsBearer(request.headers.authorization)) {
-      return reply.code(401).send({ error: "missing or bad bearer token" });
-    }
+    const refusal = await auth.refuseBearer(request.headers.authorization);
+    if (refusal !== null) return reply.code(401).send({ error: refusal });
   };
 }
 
-/** `GET /api/health` and `GET /api/slaves`, both behind the bearer token. */
+/** `GET /api/health` and `GET /api/slaves`, both behind a bearer token. */
 export async function httpApi(app: FastifyInstance, { auth, registry, peers }: HttpApiOptions): Promise<void> {
   app.addHook("onRequest", requireBearer(auth));
 

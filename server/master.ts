@@ -1,44 +1,53 @@
+import { join } from "node:path";
 import websocket from "@fastify/websocket";
 import Fastify, { type FastifyInstance } from "fastify";
-import { DEFAULT_HANDSHAKE_TIMEOUT_MS, MAX_WEBSOCKET_PAYLOAD_BYTES } from "../shared/limits.js";
+import { DEFAULT_HANDSHAKES_PER_MINUTE, DEFAULT_HANDSHAKE_TIMEOUT_MS, MAX_WEBSOCKET_PAYLOAD_BYTES } from "../shared/limits.js";
 import type { Logger } from "../shared/log.js";
 import { SOCKET_PATH } from "../shared/url.js";
-import { TokenAuth } from "./auth.js";
+import { Authenticator } from "./auth.js";
 import { dashboard } from "./dashboard/plugin.js";
 import { httpApi } from "./http-api.js";
 import { MasterMetrics, metricsRoute } from "./metrics.js";
 import { PeerConnection } from "./peer-connection.js";
+import { HandshakeLimiter } from "./handshake-limiter.js";
 import { SlaveRegistry } from "./registry.js";
+import { STATE_DIRECTORY, TokenStore } from "./tokens.js";
 import { Watchers } from "./watchers.js";
 import { CommandRoutes } from "./command-routes.js";
 
 export interface MasterOptions {
   host: string;
   port: number;
-  /** Without one, a random token is generated. */
+  /** A shared token, accepted as an admin token; tokens the store signed are accepted either way. */
   token?: string;
+  /** Holds the secret and the token list (default: .olympus in the working directory). */
+  stateDirectory?: string;
+  /** Serve HTTPS and wss:// with this certificate (PEM). */
+  tls?: { cert: Buffer; key: Buffer };
   handshakeTimeoutMs?: number;
+  /** New connections one address may open per minute. */
+  handshakesPerMinute?: number;
   log: Logger;
 }
 
 export interface Master {
   app: FastifyInstance;
   registry: SlaveRegistry;
-  auth: TokenAuth;
-  /** `ws://host:port/api/socket` as bound. */
+  auth: Authenticator;
+  /** `ws://host:port/api/socket` (or `wss://`) as bound. */
   url: string;
   stop(reason?: string): Promise<void>;
 }
 
 /** Builds and starts a master: the WebSocket endpoint and the HTTP API. */
 export async function startMaster(options: MasterOptions): Promise<Master> {
-  const auth = options.token === undefined ? TokenAuth.generate() : new TokenAuth(options.token);
+  const auth = new Authenticator(new TokenStore(options.stateDirectory ?? join(process.cwd(), STATE_DIRECTORY)), options.token);
   const registry = new SlaveRegistry();
   const peers = new Set<PeerConnection>();
   const watchers = new Watchers();
   const routes = new CommandRoutes(watchers);
   const metrics = new MasterMetrics({ registry, peers, countRunningCommands: () => routes.size });
-  const app = Fastify({ logger: false });
+  const app = Fastify({ logger: false, https: options.tls ?? null });
 
   await app.register(websocket, { options: { maxPayload: MAX_WEBSOCKET_PAYLOAD_BYTES } });
   const context = {
@@ -48,6 +57,7 @@ export async function startMaster(options: MasterOptions): Promise<Master> {
     routes,
     peers,
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+    handshakes: new HandshakeLimiter(options.handshakesPerMinute ?? DEFAULT_HANDSHAKES_PER_MINUTE),
     frameObserver: () => metrics.frameObserver(),
     log: options.log,
   };
@@ -59,6 +69,7 @@ export async function startMaster(options: MasterOptions): Promise<Master> {
   await app.register(dashboard);
 
   await app.listen({ host: options.host, port: options.port });
+  const stopEndingRevokedSessions = auth.endRevokedSessions(peers, options.log);
   const address = app.server.address();
   const port = typeof address === "object" && address !== null ? address.port : options.port;
   const host = options.host.includes(":") ? `[${options.host}]` : options.host;
@@ -66,8 +77,9 @@ export async function startMaster(options: MasterOptions): Promise<Master> {
     app,
     registry,
     auth,
-    url: `ws://${host}:${port}${SOCKET_PATH}`,
+    url: `${options.tls === undefined ? "ws" : "wss"}://${host}:${port}${SOCKET_PATH}`,
     async stop(reason = "master shutting down") {
+      stopEndingRevokedSessions();
       for (const peer of peers) peer.end(reason);
       await app.close();
     },

@@ -2,7 +2,7 @@ import type { FastifyInstance } from "fastify";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { LinkOptions } from "../shared/link.js";
 import { catalogue, commandInputEvent, commandOutputEvent, nodeStates } from "../shared/messages.js";
-import type { TokenAuth } from "./auth.js";
+import type { Authenticator } from "./auth.js";
 import { requireBearer } from "./http-api.js";
 import { countControls, type PeerConnection } from "./peer-connection.js";
 import type { SlaveRegistry } from "./registry.js";
@@ -129,7 +129,7 @@ export class MasterMetrics {
 }
 
 /** `GET /metrics` in the Prometheus text format, behind the bearer token like the rest of the HTTP API. */
-export async function metricsRoute(app: FastifyInstance, { auth, metrics }: { auth: TokenAuth; metrics: MasterMetrics }): Promise<void> {
+export async function metricsRoute(app: FastifyInstance, { auth, metrics }: { auth: Authenticator; metrics: MasterMetrics }): Promise<void> {
   app.addHook("onRequest", requireBearer(auth));
   app.get("/metrics", async (_request, reply) => {
     reply.type(metrics.registry.contentType);

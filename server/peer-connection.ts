@@ -1,28 +1,32 @@
 import type { WebSocket } from "ws";
 import { encodeFrame } from "../shared/codec.js";
 import { ProtocolError } from "../shared/errors.js";
-import { MAX_FRAME_BYTES } from "../shared/limits.js";
+import { DEFAULT_MAX_REQUESTS_IN_FLIGHT, MAX_FRAME_BYTES, MAX_UNSENT_BYTES_PER_PEER } from "../shared/limits.js";
 import { Link, type LinkOptions } from "../shared/link.js";
 import type { Role } from "../shared/definitions.js";
 import type { Logger } from "../shared/log.js";
 import { close, hello, ready, slaveEvent } from "../shared/messages.js";
 import { PROTOCOL_VERSION } from "../shared/version.js";
-import type { TokenAuth } from "./auth.js";
+import type { Authenticator } from "./auth.js";
 import { serveControl } from "./control-requests.js";
 import { parseRegistration, type Registration } from "./handshake.js";
+import type { HandshakeLimiter } from "./handshake-limiter.js";
 import type { CommandRoutes } from "./command-routes.js";
 import type { SlaveRegistry, SlaveSession } from "./registry.js";
+import { controlAuthorizer } from "./roles.js";
 import { serveSlave } from "./slave-events.js";
+import type { Credential } from "./tokens.js";
 import type { Watchers } from "./watchers.js";
 
 export interface PeerContext {
-  auth: TokenAuth;
+  auth: Authenticator;
   registry: SlaveRegistry;
   watchers: Watchers;
   routes: CommandRoutes;
   /** Every open connection, so the master can close them all when it stops. */
   peers: Set<PeerConnection>;
   handshakeTimeoutMs: number;
+  handshakes: HandshakeLimiter;
   /** Sees every frame of every registered session (for metrics); one hook per session. */
   frameObserver: () => LinkOptions["onFrame"];
   log: Logger;
@@ -43,6 +47,10 @@ export class PeerConnection {
   private link: Link | null = null;
   private slave: SlaveSession | null = null;
   private readonly handshakeTimer: NodeJS.Timeout;
+  private tooSlow = false;
+  private admitting = false;
+  /** The token this session registered with, so that revoking it can end the session. */
+  credential: Credential | null = null;
 
   constructor(
     private readonly socket: WebSocket,
@@ -55,6 +63,9 @@ export class PeerConnection {
       () => this.reject(`no register_slave or register_control within ${context.handshakeTimeoutMs} ms`),
       context.handshakeTimeoutMs,
     );
+    if (!context.handshakes.allow(address)) {
+      this.reject(`too many connections from ${address} (limit ${context.handshakes.perMinute} per minute)`);
+    }
     socket.on("message", (payload: Buffer, isBinary: boolean) => this.onFrame(payload, isBinary));
     socket.on("close", () => this.onClose());
     socket.on("error", (error) => context.log(`${address}: socket error: ${error.message}`));
@@ -67,22 +78,36 @@ export class PeerConnection {
         throw new ProtocolError(`frame of ${payload.length} bytes exceeds the limit of ${MAX_FRAME_BYTES} bytes`);
       }
       const text = payload.toString("utf8");
-      if (this.link === null) this.register(parseRegistration(text, this.context.auth));
-      else this.link.receive(text);
+      if (this.link !== null) this.link.receive(text);
+      else if (this.admitting) throw new ProtocolError("a frame arrived before ready");
+      else void this.admit(text);
     } catch (error) {
-      if (error instanceof ProtocolError) this.reject(error.message);
-      else this.reject(`internal error: ${(error as Error).message}`);
+      this.rejectFor(error);
+    }
+  }
+
+  /** Checking the token takes a moment: register only if the socket is still open after it. */
+  private async admit(text: string): Promise<void> {
+    this.admitting = true;
+    try {
+      const registration = await parseRegistration(text, this.context.auth);
+      if (this.socket.readyState === this.socket.OPEN) this.register(registration);
+    } catch (error) {
+      this.rejectFor(error);
     }
   }
 
   private register(registration: Registration): void {
     clearTimeout(this.handshakeTimer);
+    this.credential = registration.credential;
     const link = new Link({
-      send: (text) => this.socket.send(text),
+      send: (text) => this.send(text),
+      maxRequestsInFlight: DEFAULT_MAX_REQUESTS_IN_FLIGHT,
       localRole: "master",
       peerRole: registration.role,
       firstSeq: 2,
       onFrame: this.context.frameObserver(),
+      authorize: registration.role === "control" ? controlAuthorizer(registration.credential.role) : undefined,
       log: (line) => this.context.log(`${this.describe()}: ${line}`),
     });
     this.link = link;
@@ -105,9 +130,23 @@ export class PeerConnection {
     this.context.log(`${this.describe()} registered`);
   }
 
+  /** A peer that does not read may not grow the master's memory: past the bound it is closed. */
+  private send(text: string): void {
+    this.socket.send(text);
+    if (this.socket.bufferedAmount > MAX_UNSENT_BYTES_PER_PEER && !this.tooSlow) {
+      this.tooSlow = true;
+      setImmediate(() => this.reject(`peer too slow: over ${MAX_UNSENT_BYTES_PER_PEER} bytes waiting to be sent`));
+    }
+  }
+
   private describe(): string {
     if (this.slave !== null) return `slave ${this.slave.info.name} (id ${this.slave.info.id}, ${this.address})`;
     return this.link === null ? this.address : `control ${this.address}`;
+  }
+
+  private rejectFor(error: unknown): void {
+    if (error instanceof ProtocolError) this.reject(error.message);
+    else this.reject(`internal error: ${(error as Error).message}`);
   }
 
   /** The peer broke a rule: say why, then close. */

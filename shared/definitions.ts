@@ -4,6 +4,10 @@ import { z } from "zod";
 export const roles = ["master", "slave", "control"] as const;
 export type Role = (typeof roles)[number];
 
+/** What a control's token lets it do, least first: each role may also send what the roles before it may. */
+export const controlRoles = ["viewer", "operator", "admin"] as const;
+export type ControlRole = (typeof controlRoles)[number];
+
 type DataSchema = z.ZodObject;
 
 /** A handshake or session message: `hello`, `register_*`, `ready`, `close`. */
@@ -19,6 +23,8 @@ export interface EventDefinition<N extends string = string, D extends DataSchema
   kind: "event";
   type: `${N}_event`;
   from: readonly Role[];
+  /** The least control role that may send it; declared by every message a control may send. */
+  access?: ControlRole;
   data: D;
 }
 
@@ -32,6 +38,8 @@ export interface RequestDefinition<
   type: `${N}_request`;
   responseType: `${N}_response`;
   from: readonly Role[];
+  /** The least control role that may send it; declared by every request a control may send. */
+  access?: ControlRole;
   /** A control's request naming `data.slave` is relayed by the master to that slave. */
   forwardToSlave: boolean;
   request: Q;
@@ -49,14 +57,14 @@ export function plain<const T extends string, D extends DataSchema>(
 
 export function event<const N extends string, D extends DataSchema>(
   name: N,
-  spec: { from: readonly Role[]; data: D },
+  spec: { from: readonly Role[]; access?: ControlRole; data: D },
 ): EventDefinition<N, D> {
   return { kind: "event", type: `${name}_event`, ...spec };
 }
 
 export function request<const N extends string, Q extends DataSchema, R extends DataSchema>(
   name: N,
-  spec: { from: readonly Role[]; forwardToSlave?: boolean; request: Q; response: R },
+  spec: { from: readonly Role[]; access?: ControlRole; forwardToSlave?: boolean; request: Q; response: R },
 ): RequestDefinition<N, Q, R> {
   return {
     kind: "request",
@@ -64,6 +72,7 @@ export function request<const N extends string, Q extends DataSchema, R extends 
     responseType: `${name}_response`,
     forwardToSlave: spec.forwardToSlave ?? false,
     from: spec.from,
+    access: spec.access,
     request: spec.request,
     response: spec.response,
   };

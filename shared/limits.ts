@@ -4,3 +4,9 @@ export const MAX_FRAME_BYTES = 1024 * 1024;
 export const MAX_WEBSOCKET_PAYLOAD_BYTES = 4 * MAX_FRAME_BYTES;
 /** A peer must complete the handshake within this time. */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+/** Requests from one peer being handled at once; past it they get an error response. */
+export const DEFAULT_MAX_REQUESTS_IN_FLIGHT = 1024;
+/** New connections one address may open per minute. */
+export const DEFAULT_HANDSHAKES_PER_MINUTE = 1200;
+/** Bytes the master holds unsent for one peer; past it the peer is closed as too slow. */
+export const MAX_UNSENT_BYTES_PER_PEER = 16 * 1024 * 1024;

@@ -25,8 +25,12 @@ export interface LinkOptions {
   requestTimeoutMs?: number;
   /** The seq of this side's first frame, when the handshake already sent some. */
   firstSeq?: number;
+  /** Requests from the peer handled at once; past it they are answered with an error. */
+  maxRequestsInFlight?: number;
   /** Sees every frame's type and size, in and out (for metrics). */
   onFrame?: (direction: "in" | "out", type: string, bytes: number) => void;
+  /** Beyond `from`: a reason to refuse this peer the message (e.g. its token's role), or null to accept. */
+  authorize?: (definition: Definition) => string | null;
   log?: (line: string) => void;
 }
 
@@ -53,6 +57,7 @@ export class Link {
   private readonly eventHandlers = new Map<string, EventHandler>();
   private readonly plainHandlers = new Map<string, EventHandler>();
   private closedReason: string | null = null;
+  private requestsInFlight = 0;
   readonly peerRole: Role;
 
   constructor(private readonly options: LinkOptions) {
@@ -141,9 +146,13 @@ export class Link {
 
     const definition = definitionsByType.get(frame.type);
     if (definition === undefined) return this.unknown(frame);
-    if (!definition.from.includes(this.peerRole)) {
-      const refusal = `a ${this.peerRole} may not send ${frame.type}`;
+    const refusal = definition.from.includes(this.peerRole)
+      ? (this.options.authorize?.(definition) ?? null)
+      : `a ${this.peerRole} may not send ${frame.type}`;
+    if (refusal !== null) {
+      // The owner logs the close an event or message brings; a refused request is only answered, so log it here.
       if (definition.kind !== "request") throw new ProtocolError(refusal);
+      this.log(`refused: ${refusal}`);
       return this.respondError(frame, definition.responseType, refusal);
     }
     if (definition.kind === "request") return this.answer(frame, definition);
@@ -169,6 +178,11 @@ export class Link {
     if (handler === undefined) {
       return this.respondError(frame, definition.responseType, `${definition.type} is not handled by the ${this.options.localRole}`);
     }
+    const limit = this.options.maxRequestsInFlight ?? Infinity;
+    if (this.requestsInFlight >= limit) {
+      return this.respondError(frame, definition.responseType, `too many requests in flight (limit ${limit})`);
+    }
+    this.requestsInFlight++;
     const requestSeq = frame.seq as number;
     Promise.resolve()
       .then(() => handler(data as never))
@@ -180,7 +194,8 @@ export class Link {
         },
         (error: unknown) => this.respondError(frame, definition.responseType, errorMessage(error)),
       )
-      .catch((error: unknown) => this.respondError(frame, definition.responseType, errorMessage(error)));
+      .catch((error: unknown) => this.respondError(frame, definition.responseType, errorMessage(error)))
+      .finally(() => this.requestsInFlight--);
   }
 
   private settle(frame: Frame): void {

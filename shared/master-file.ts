@@ -8,6 +8,8 @@ export const MASTER_FILE = join(".olympus", "master.json");
 export const masterFileSchema = z.object({
   url: z.string(),
   token: z.string(),
+  /** For a wss:// url: the CA certificate file that clients here trust. */
+  ca: z.string().optional(),
   pid: z.number().int().optional(),
 });
 export type MasterFile = z.infer<typeof masterFileSchema>;

@@ -1,5 +1,7 @@
 /**
  * The catalogue: every message type on the wire, who may send it, and its data.
+ * `from` says which kind of peer may send a type; `access`, on every type a
+ * control may send, says which control role at least (the master enforces both).
  * docs/protocol.md is the table a person reads; a test keeps the two in step.
  */
 import { z } from "zod";
@@ -51,6 +53,7 @@ export const slaveInfo = z.object({
 
 export const listSlaves = request("list_slaves", {
   from: ["control"],
+  access: "viewer",
   request: z.object({}),
   response: z.object({ slaves: z.array(slaveInfo) }),
 });
@@ -58,6 +61,7 @@ export const listSlaves = request("list_slaves", {
 /** Answered by the master, or by the named slave. */
 export const ping = request("ping", {
   from: ["control", "master"],
+  access: "viewer",
   forwardToSlave: true,
   request: z.object({ slave: slaveSelector.optional() }),
   response: z.object({}),
@@ -101,6 +105,7 @@ export const slaveTree = z.object({ slave: z.string(), ...tree });
 
 export const status = request("status", {
   from: ["control"],
+  access: "viewer",
   request: z.object({ slave: slaveSelector.optional() }),
   response: z.object({ trees: z.array(slaveTree) }),
 });
@@ -108,6 +113,7 @@ export const status = request("status", {
 /** Subscribes this control to tree, node_state and slave events. */
 export const watch = request("watch", {
   from: ["control"],
+  access: "viewer",
   request: z.object({}),
   response: z.object({}),
 });
@@ -115,6 +121,7 @@ export const watch = request("watch", {
 /** Restarts a node and its subtree, or the whole tree; without a slave, on every slave. */
 export const restart = request("restart", {
   from: ["control", "master"],
+  access: "operator",
   forwardToSlave: true,
   request: z.object({ slave: slaveSelector.optional(), node: z.string().min(1).max(200).optional() }),
   response: z.object({ restarted: z.array(z.string()) }),
@@ -132,6 +139,7 @@ const base64 = z.string().max(1024 * 1024);
 
 export const run = request("run", {
   from: ["control", "master"],
+  access: "operator",
   forwardToSlave: true,
   request: z.object({ slave: slaveSelector.optional(), command_id: commandId, command: z.string().min(1).max(200), args, terminal }),
   response: z.object({ pid: z.number().int() }),
@@ -139,6 +147,7 @@ export const run = request("run", {
 
 export const exec = request("exec", {
   from: ["control", "master"],
+  access: "operator",
   forwardToSlave: true,
   request: z.object({
     slave: slaveSelector.optional(),
@@ -160,17 +169,20 @@ export const commandOutputEvent = event("command_output", {
 /** Input bytes for a command, or the end of its input. */
 export const commandInputEvent = event("command_input", {
   from: ["control", "master"],
+  access: "operator",
   data: z.object({ command_id: commandId, data: base64.optional(), eof: z.literal(true).optional() }),
 });
 
 /** Credit: the receiver has consumed this many more bytes (output at the control, input at the slave). */
 export const commandAckEvent = event("command_ack", {
   from: ["control", "slave", "master"],
+  access: "operator",
   data: z.object({ command_id: commandId, bytes: z.number().int().positive() }),
 });
 
 export const commandResizeEvent = event("command_resize", {
   from: ["control", "master"],
+  access: "operator",
   data: z.object({ command_id: commandId, ...windowSize }),
 });
 
@@ -178,6 +190,7 @@ export const forwardableSignals = ["SIGINT", "SIGQUIT", "SIGTSTP", "SIGTERM", "S
 
 export const commandSignalEvent = event("command_signal", {
   from: ["control", "master"],
+  access: "operator",
   data: z.object({ command_id: commandId, signal: z.enum(forwardableSignals) }),
 });
 
@@ -201,6 +214,7 @@ export const runningCommand = z.object({
 
 export const commands = request("commands", {
   from: ["control"],
+  access: "viewer",
   request: z.object({}),
   response: z.object({ commands: z.array(runningCommand) }),
 });

@@ -18,7 +18,7 @@ export interface AgentOptions {
   plan: Plan | null;
   fileChangeDelayMs: number;
   bootTimeoutMs: number;
-  master: { url: string; token: string; name: string; id: number };
+  master: { url: string; token: string; ca?: Buffer; name: string; id: number };
   log: Logger;
   /** The master refused this agent; retrying will not help. */
   onRefused: (reason: string) => void;

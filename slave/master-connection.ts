@@ -9,6 +9,8 @@ export const AGENT_NAME = "Olympus slave agent";
 export interface MasterConnectionOptions {
   url: string;
   token: string;
+  /** Trusted besides the system's CAs, for a wss:// master. */
+  ca?: Buffer;
   name: string;
   id: number;
   /** Registers this agent's handlers on every new session. */
@@ -21,7 +23,8 @@ export interface MasterConnectionOptions {
 }
 
 const FIRST_RETRY_MS = 250;
-const MAX_RETRY_MS = 10_000;
+/** Short enough that agents are back within about a second of a master restart. */
+const MAX_RETRY_MS = 1_000;
 
 /** A stable id for a slave name, so a restarted agent replaces its old session. */
 export function idForName(name: string): number {
@@ -52,11 +55,12 @@ export class MasterConnection {
   }
 
   private async attempt(): Promise<void> {
-    const { url, token, name, id, log } = this.options;
+    const { url, token, ca, name, id, log } = this.options;
     try {
       this.session = await connect({
         url,
         token,
+        ca,
         agent: AGENT_NAME,
         registration: { role: "slave", name, id },
         setup: (link) => {

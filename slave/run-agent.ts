@@ -11,6 +11,8 @@ export interface SlaveCommandOptions {
   name: string;
   id?: number;
   token: string;
+  /** Trusted besides the system's CAs, for a wss:// master. */
+  ca?: Buffer;
   /** Explicitly given: it must exist. Otherwise ./zeus.json is used if present. */
   config?: string;
   fileChangeDelayMs: number;
@@ -38,7 +40,7 @@ export function runSlaveCommand(options: SlaveCommandOptions): void {
     plan,
     fileChangeDelayMs: options.fileChangeDelayMs,
     bootTimeoutMs: options.bootTimeoutMs ?? DEFAULT_BOOT_TIMEOUT_MS,
-    master: { url: socketUrl(options.master), token: options.token, name: options.name, id: options.id ?? idForName(options.name) },
+    master: { url: socketUrl(options.master), token: options.token, ca: options.ca, name: options.name, id: options.id ?? idForName(options.name) },
     log,
     onRefused: (reason) => {
       log(reason);

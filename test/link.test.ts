@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ProtocolError, RequestError, RequestTimeoutError, LinkClosedError } from "../shared/errors.js";
-import { Link } from "../shared/link.js";
+import { Link, type LinkOptions } from "../shared/link.js";
 import { listSlaves, ping } from "../shared/messages.js";
 
 /** Two links wired back to back, as master and control. */
-function pair() {
+function pair(masterOptions: Partial<LinkOptions> = {}) {
   const sent: { fromControl: string[]; fromMaster: string[] } = { fromControl: [], fromMaster: [] };
   const master: Link = new Link({
     send: (text) => {
@@ -14,6 +14,7 @@ function pair() {
     },
     localRole: "master",
     peerRole: "control",
+    ...masterOptions,
   });
   const control: Link = new Link({
     send: (text) => {
@@ -65,6 +66,20 @@ describe("Link", () => {
     silent.connectionLost("socket closed");
     await assert.rejects(waiting, new LinkClosedError("ping_request failed: socket closed"));
     await assert.rejects(silent.request(ping, {}), LinkClosedError);
+  });
+
+  it("answers requests past the in-flight limit with an error", async () => {
+    const { master, control } = pair({ maxRequestsInFlight: 2 });
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    master.onRequest(ping, async () => {
+      await gate;
+      return {};
+    });
+    const requests = [control.request(ping, {}), control.request(ping, {}), control.request(ping, {})];
+    await assert.rejects(requests[2] as Promise<unknown>, new RequestError("too many requests in flight (limit 2)"));
+    release();
+    await Promise.all(requests.slice(0, 2));
   });
 
   it("refuses to send invalid data", () => {

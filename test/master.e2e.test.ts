@@ -125,3 +125,15 @@ describe("master, slaves and control over real sockets", () => {
     assert.match(alpha.output, /reconnecting in \d+\.\d s/);
   });
 });
+
+describe("limits", () => {
+  after(stopAll);
+
+  it("refuses connections past the per-address handshake limit, with a reason", async () => {
+    const { url } = await startMaster(["--handshake-limit", "3"]);
+    const accepted = await Promise.all([1, 2, 3].map(() => RawClient.open(url)));
+    const refused = await RawClient.open(url);
+    assert.equal(await refused.closeReason(), "too many connections from 127.0.0.1 (limit 3 per minute)");
+    for (const client of accepted) client.socket.close();
+  });
+});

@@ -82,7 +82,8 @@ export class MasterConnection {
   #lost(closeReason) {
     for (const waiting of this.#pending.values()) waiting.reject(new Error("connection lost"));
     this.#pending.clear();
-    if (closeReason === "bad token") return this.handlers.refused(closeReason);
+    // Every token refusal ("bad token", "bad token: \"ci\" was revoked", ...) is final.
+    if (closeReason?.startsWith("bad token")) return this.handlers.refused(closeReason);
     const delay = RETRY_DELAYS_MS[Math.min(this.#failures, RETRY_DELAYS_MS.length - 1)];
     this.#failures += 1;
     this.handlers.down(`${closeReason ?? "connection lost"}; retrying in ${delay / 1000} s`);

@@ -1,0 +1,240 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { controlRoles, type ControlRole, type Definition } from "../shared/definitions.js";
+import { catalogue } from "../shared/messages.js";
+import { PROTOCOL_VERSION } from "../shared/version.js";
+import { TEST_TOKEN } from "./helpers/cluster.js";
+import { controlBin, eventually, olympusBin, run, startNode, stopAll, type Started } from "./helpers/processes.js";
+import { RawClient, type RawFrame } from "./helpers/raw-client.js";
+
+/** `olympus ARGS` in `directory`, where the master keeps .olympus/. */
+function olympusIn(directory: string, args: string[]) {
+  return run(olympusBin, args, { cwd: directory });
+}
+
+/** `olympus token create`; returns the token, the last line of stdout. */
+async function createToken(directory: string, args: string[]): Promise<string> {
+  const result = await olympusIn(directory, ["token", "create", ...args]);
+  assert.equal(result.code, 0, result.stderr);
+  return result.stdout.trimEnd().split("\n").at(-1) as string;
+}
+
+/** `olympus master` with the shared test token, in a directory of its own. */
+async function startMasterIn(directory: string, extraArgs: string[] = []): Promise<{ process: Started; url: string; httpUrl: string }> {
+  const master = startNode(olympusBin, ["master", "--port", "0", ...extraArgs], { cwd: directory });
+  const [, url] = (await master.waitFor(/listening on (ws:\/\/\S+)/)) as string[];
+  return { process: master, url: url as string, httpUrl: (url as string).replace(/^ws/, "http").replace(/api\/socket$/, "") };
+}
+
+type Peer = "slave" | "control";
+
+function registration(peer: Peer, token: string): RawFrame {
+  const common = { agent: "roles test", version: PROTOCOL_VERSION, token };
+  return peer === "slave" ? { type: "register_slave", data: { ...common, name: "roles-slave", id: 777 } } : { type: "register_control", data: common };
+}
+
+/** Registers; resolves with the client once ready, or with the close reason. */
+async function register(url: string, peer: Peer, token: string): Promise<RawClient | string> {
+  const client = await RawClient.open(url);
+  client.send(registration(peer, token));
+  await eventually(() => client.frames.some((frame) => frame.type === "ready" || frame.type === "close"), 5000, "ready or close");
+  if (client.frames.some((frame) => frame.type === "ready")) return client;
+  return client.closeReason();
+}
+
+async function registered(url: string, peer: Peer, token: string): Promise<RawClient> {
+  const client = await register(url, peer, token);
+  if (typeof client === "string") throw new Error(`refused: ${client}`);
+  return client;
+}
+
+/**
+ * Sends one frame of `definition` with empty data, then a probe request, and
+ * returns what the master said about the frame: an error response's text,
+ * the close reason, or "" when neither (the frame passed).
+ */
+async function verdict(url: string, peer: Peer, token: string, definition: Definition): Promise<string> {
+  const client = await registered(url, peer, token);
+  client.send({ seq: 2, type: definition.type, data: {} });
+  client.send({ seq: 3, type: "probe_request", data: {} });
+  const answered = (frame: RawFrame) =>
+    frame.type === "close" || (frame.data.seq === 2 && definition.kind === "request") || frame.type === "probe_response";
+  await eventually(() => client.frames.some(answered), 5000, `the master's answer to ${definition.type}`);
+  const frame = client.frames.find(answered) as RawFrame;
+  client.socket.close();
+  await client.closed;
+  if (frame.type === "close") return frame.data.reason as string;
+  return typeof frame.data.error === "string" && frame.data.seq === 2 ? frame.data.error : "";
+}
+
+interface Sender {
+  label: string;
+  peer: Peer;
+  /** The role the master should treat it as. */
+  role: "slave" | ControlRole;
+  token: () => string;
+}
+
+/** What the catalogue says the master must refuse, or null. */
+function expectedRefusal(sender: Sender, definition: Definition): string | null {
+  if (!definition.from.includes(sender.peer)) return `a ${sender.peer} may not send ${definition.type}`;
+  if (sender.peer === "slave" || definition.kind === "plain") return null;
+  const rank = (role: string) => (controlRoles as readonly string[]).indexOf(role);
+  return rank(sender.role) >= rank(definition.access ?? "admin") ? null : `a ${sender.role} may not send ${definition.type}`;
+}
+
+describe("roles and tokens", () => {
+  let dir: string;
+  let url: string;
+  let httpUrl: string;
+  const tokens = new Map<string, string>();
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "olympus-roles-"));
+    ({ url, httpUrl } = await startMasterIn(dir, ["--token", TEST_TOKEN]));
+    for (const role of ["slave", ...controlRoles]) tokens.set(role, await createToken(dir, ["--role", role, "--name", `test-${role}`]));
+  });
+  after(stopAll);
+
+  const senders: Sender[] = [
+    { label: "a slave token", peer: "slave", role: "slave", token: () => tokens.get("slave") as string },
+    ...controlRoles.map((role): Sender => ({ label: `a ${role} token`, peer: "control", role, token: () => tokens.get(role) as string })),
+    { label: "an admin token as a slave", peer: "slave", role: "slave", token: () => tokens.get("admin") as string },
+    { label: "the shared --token as a control", peer: "control", role: "admin", token: () => TEST_TOKEN },
+    { label: "the shared --token as a slave", peer: "slave", role: "slave", token: () => TEST_TOKEN },
+  ];
+
+  it("has an access role on every request and event a control may send", () => {
+    const undeclared = catalogue.filter((definition) => definition.kind !== "plain" && definition.from.includes("control") && definition.access === undefined);
+    assert.deepEqual(undeclared.map((definition) => definition.type), []);
+  });
+
+  for (const definition of catalogue.filter((candidate) => candidate.kind !== "plain")) {
+    it(`${definition.type}: allowed where the catalogue declares it, refused with a reason elsewhere`, async () => {
+      for (const sender of senders) {
+        const said = await verdict(url, sender.peer, sender.token(), definition);
+        const refusal = expectedRefusal(sender, definition);
+        if (refusal !== null) assert.equal(said, refusal, `${sender.label} sending ${definition.type}`);
+        else assert.doesNotMatch(said, /may not send/, `${sender.label} sending ${definition.type}`);
+      }
+    });
+  }
+
+  it("lets a token register only as its own kind of peer, unless it is an admin token", async () => {
+    assert.equal(await register(url, "control", tokens.get("slave") as string), "bad token: a slave token may not register as a control");
+    for (const role of ["viewer", "operator"]) {
+      assert.equal(await register(url, "slave", tokens.get(role) as string), `bad token: a ${role} token may not register as a slave`);
+    }
+    for (const peer of ["slave", "control"] as const) (await registered(url, peer, tokens.get("admin") as string)).socket.close();
+  });
+
+  it("refuses a token signed with another secret, and garbage", async () => {
+    const elsewhere = mkdtempSync(join(tmpdir(), "olympus-roles-other-"));
+    assert.equal(await register(url, "control", await createToken(elsewhere, ["--role", "admin"])), "bad token");
+    assert.equal(await register(url, "control", "not.a.jwt"), "bad token");
+  });
+
+  it("refuses an expired token", async () => {
+    const token = await createToken(dir, ["--role", "viewer", "--name", "short-lived", "--expires-in", "1s"]);
+    (await registered(url, "control", token)).socket.close();
+    await new Promise((resolve) => setTimeout(resolve, 2100));
+    assert.equal(await register(url, "control", token), 'bad token: "short-lived" expired');
+  });
+
+  it("refuses a revoked token at registration and ends the sessions it opened", async () => {
+    const token = await createToken(dir, ["--role", "operator", "--name", "to-revoke"]);
+    const live = await registered(url, "control", token);
+    const revoked = await olympusIn(dir, ["token", "revoke", "to-revoke"]);
+    assert.equal(revoked.code, 0, revoked.stderr);
+    assert.equal(revoked.stdout, 'revoked operator token "to-revoke"\n');
+    assert.equal(await register(url, "control", token), 'bad token: "to-revoke" was revoked');
+    assert.equal(await live.closeReason(), 'bad token: "to-revoke" was revoked');
+
+    const again = await olympusIn(dir, ["token", "revoke", "to-revoke"]);
+    assert.match(again.stdout, /^token "to-revoke" was already revoked \(.+\)\n$/);
+  });
+
+  it("prints a created token alone on stdout's last line, and lists tokens", async () => {
+    const created = await olympusIn(dir, ["token", "create", "--role", "viewer", "--name", "listed"]);
+    assert.equal(created.code, 0, created.stderr);
+    assert.match(created.stdout, /^[\w-]+\.[\w-]+\.[\w-]+\n$/);
+    assert.equal(created.stderr, 'created viewer token "listed"\n');
+
+    const listed = await olympusIn(dir, ["token", "list"]);
+    assert.match(listed.stdout, /^NAME +ROLE +CREATED +EXPIRES +REVOKED\n/);
+    assert.match(listed.stdout, /^listed +viewer +\d{4}-\d\d-\d\dT[\d:.]+Z +never +no$/m);
+    assert.match(listed.stdout, /^to-revoke +operator +\S+ +never +\d{4}-\d\d-\d\dT\S+Z$/m);
+    const entries = JSON.parse((await olympusIn(dir, ["token", "list", "--json"])).stdout) as { name: string; role: string }[];
+    assert.deepEqual(entries.find((entry) => entry.name === "listed")?.role, "viewer");
+
+    for (const file of ["secret", "tokens.json"]) assert.equal(statSync(join(dir, ".olympus", file)).mode & 0o777, 0o600, file);
+  });
+
+  it("says what is wrong with a token command in one line", async () => {
+    const cases: [string[], RegExp][] = [
+      [["token", "create", "--role", "viewer", "--name", "listed"], /^olympus: a token named "listed" exists already\n$/],
+      [["token", "create", "--role", "viewer", "--name", "no spaces"], /^olympus: token name "no spaces" must be 1 to 64 letters/],
+      [["token", "create", "--role", "viewer", "--expires-in", "soon"], /^olympus: expiry "soon" is not a time span such as 90m, 12h or 30d\n$/],
+      [["token", "create", "--role", "root"], /argument 'root' is invalid\. Allowed choices are slave, viewer, operator, admin/],
+      [["token", "revoke", "nobody"], /^olympus: no token named "nobody"\n$/],
+    ];
+    for (const [args, stderr] of cases) {
+      const result = await olympusIn(dir, args);
+      assert.equal(result.code, 1, args.join(" "));
+      assert.match(result.stderr, stderr);
+    }
+  });
+
+  it("lets control act only within its role", async () => {
+    const control = (token: string, args: string[]) => run(controlBin, ["--master", url, "--token", token, ...args], { cwd: dir });
+    const slaves = await control(tokens.get("viewer") as string, ["slaves"]);
+    assert.equal(slaves.code, 0, slaves.stderr);
+    const exec = await control(tokens.get("viewer") as string, ["exec", "--slave", "nobody", "--", "true"]);
+    assert.equal(exec.code, 1);
+    assert.equal(exec.stderr, "control: a viewer may not send exec_request\n");
+    const slaveAsControl = await control(tokens.get("slave") as string, ["slaves"]);
+    assert.equal(slaveAsControl.stderr, "control: master refused: bad token: a slave token may not register as a control\n");
+  });
+
+  it("runs a real agent with a slave token", async () => {
+    const agent = startNode(olympusBin, ["slave", "--master", url, "--name", "token-slave", "--token", tokens.get("slave") as string], { cwd: dir });
+    await agent.waitFor(/connected to/);
+    await agent.kill();
+  });
+
+  it("guards the HTTP routes with the same tokens: a control's role, viewer or more", async () => {
+    const get = (path: string, token?: string) => fetch(new URL(path, httpUrl), { headers: token === undefined ? {} : { authorization: `Bearer ${token}` } });
+    for (const role of controlRoles) {
+      for (const path of ["/api/health", "/api/slaves", "/metrics"]) assert.equal((await get(path, tokens.get(role))).status, 200, `${role} ${path}`);
+    }
+    assert.equal((await get("/api/health", TEST_TOKEN)).status, 200);
+    const refusals: [string | undefined, string][] = [
+      [undefined, "missing bearer token"],
+      [tokens.get("slave"), "bad token: a slave token may not register as a control"],
+      ["wrong", "bad token"],
+    ];
+    for (const [token, error] of refusals) {
+      const response = await get("/metrics", token);
+      assert.equal(response.status, 401);
+      assert.deepEqual(await response.json(), { error });
+    }
+  });
+});
+
+describe("a master without --token", () => {
+  after(stopAll);
+
+  it("writes a signed admin token to .olympus/master.json, listed as local-admin", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "olympus-roles-local-"));
+    const { url } = await startMasterIn(dir);
+    const { token } = JSON.parse(readFileSync(join(dir, ".olympus", "master.json"), "utf8")) as { token: string };
+    const claims = JSON.parse(Buffer.from(token.split(".")[1] as string, "base64url").toString()) as Record<string, unknown>;
+    assert.equal(claims.role, "admin");
+    assert.equal(claims.sub, "local-admin");
+    assert.match((await olympusIn(dir, ["token", "list"])).stdout, /^local-admin +admin /m);
+    for (const peer of ["slave", "control"] as const) (await registered(url, peer, token)).socket.close();
+  });
+});
