@@ -1,7 +1,12 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from "commander";
 import { runMasterCommand } from "../server/run-master.js";
-import { DEFAULT_HANDSHAKES_PER_MINUTE, DEFAULT_HANDSHAKE_TIMEOUT_MS } from "../shared/limits.js";
+import {
+  DEFAULT_HANDSHAKES_PER_MINUTE,
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_SESSION_TIMEOUT_MS,
+} from "../shared/limits.js";
 import { readCa } from "../shared/tls.js";
 import { DEFAULT_BOOT_TIMEOUT_MS } from "../slave/agent.js";
 import { DEFAULT_FILE_CHANGE_DELAY_MS } from "../slave/file-monitor.js";
@@ -30,12 +35,25 @@ interface StartFlags {
   ca?: string;
   fileChangeDelay: number;
   bootTimeout: number;
+  sessionTimeout: number;
 }
 
 function integer(value: string): number {
   const parsed = Number(value);
   if (!Number.isSafeInteger(parsed) || parsed < 0) throw new InvalidArgumentError("not a non-negative integer");
   return parsed;
+}
+
+interface MasterFlags {
+  host: string;
+  port: number;
+  token?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  handshakeTimeout: number;
+  handshakeLimit: number;
+  heartbeatInterval: number;
+  sessionTimeout: number;
 }
 
 const program = new Command("olympus").description("Olympus: a Zeus-style preloader for many hosts").showHelpAfterError();
@@ -50,11 +68,15 @@ program
   .option("--tls-key <file>", "the certificate's private key (PEM)")
   .option("--handshake-timeout <ms>", "time a new connection has to register", integer, DEFAULT_HANDSHAKE_TIMEOUT_MS)
   .option("--handshake-limit <count>", "new connections one address may open per minute", integer, DEFAULT_HANDSHAKES_PER_MINUTE)
-  .action((options: { host: string; port: number; token?: string; tlsCert?: string; tlsKey?: string; handshakeTimeout: number; handshakeLimit: number }) =>
+  .option("--heartbeat-interval <ms>", "time between heartbeats; a peer silent for twice this is dropped", integer, DEFAULT_HEARTBEAT_INTERVAL_MS)
+  .option("--session-timeout <ms>", "how long a dropped peer may take to resume its session", integer, DEFAULT_SESSION_TIMEOUT_MS)
+  .action((options: MasterFlags) =>
     runMasterCommand({
       ...options,
       handshakeTimeoutMs: options.handshakeTimeout,
       handshakesPerMinute: options.handshakeLimit,
+      heartbeatIntervalMs: options.heartbeatInterval,
+      sessionTimeoutMs: options.sessionTimeout,
       token: options.token ?? process.env.OLYMPUS_TOKEN,
     }),
   );
@@ -88,9 +110,11 @@ program
   .option("--ca <file>", "the CA certificate the agent and control trust (default: the certificate itself, if self-signed)")
   .option("--file-change-delay <ms>", "wait this long after a file change for more", integer, DEFAULT_FILE_CHANGE_DELAY_MS)
   .option("--boot-timeout <ms>", "a phase that reports no result in this time is crashed", integer, DEFAULT_BOOT_TIMEOUT_MS)
+  .option("--session-timeout <ms>", "how long a dropped control may take to resume its session", integer, DEFAULT_SESSION_TIMEOUT_MS)
   .action((options: StartFlags) =>
     runStart({
       ...options,
+      sessionTimeoutMs: options.sessionTimeout,
       token: options.token ?? process.env.OLYMPUS_TOKEN,
       fileChangeDelayMs: options.fileChangeDelay,
       bootTimeoutMs: options.bootTimeout,

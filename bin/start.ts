@@ -22,6 +22,7 @@ export interface StartOptions {
   ca?: string;
   fileChangeDelayMs: number;
   bootTimeoutMs: number;
+  sessionTimeoutMs: number;
 }
 
 const LOG_LINES_UNDER_CHART = 12;
@@ -52,7 +53,7 @@ export async function runStart(options: StartOptions): Promise<void> {
 
   const tls = readServerTls(options);
   const ca = tls === undefined ? undefined : resolve(options.ca ?? (options.tlsCert as string));
-  const master = await startMaster({ host: options.host, port: options.port, token: options.token, tls, log });
+  const master = await startMaster({ host: options.host, port: options.port, token: options.token, tls, sessionTimeoutMs: options.sessionTimeoutMs, log });
   const token = options.token ?? (await issueLocalAdminToken(master.auth.store));
   const masterFile = writeMasterFile(process.cwd(), { url: master.url, token, ca, pid: process.pid });
   log(`master listening on ${master.url}; token in ${masterFile}`);

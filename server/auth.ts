@@ -38,11 +38,14 @@ export class Authenticator {
     }
   }
 
-  /** Whenever the token list changes, ends each session whose token is no longer in force. Returns a stop function. */
-  endRevokedSessions(sessions: Iterable<{ credential: Credential | null; end(reason: string): void }>, log: Logger): () => void {
+  /**
+   * Whenever the token list changes, ends each session whose token is no
+   * longer in force, attached or waiting for a resume. Returns a stop function.
+   */
+  endRevokedSessions(sessions: () => Iterable<{ credential: Credential | null; end(reason: string): void }>, log: Logger): () => void {
     return this.store.watch(
       (entries) => {
-        for (const session of sessions) {
+        for (const session of [...sessions()]) {
           const id = session.credential?.entry?.id;
           const refusal = id === undefined ? null : this.store.refusal(id, entries);
           if (refusal === null) continue;

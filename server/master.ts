@@ -1,7 +1,13 @@
 import { join } from "node:path";
 import websocket from "@fastify/websocket";
 import Fastify, { type FastifyInstance } from "fastify";
-import { DEFAULT_HANDSHAKES_PER_MINUTE, DEFAULT_HANDSHAKE_TIMEOUT_MS, MAX_WEBSOCKET_PAYLOAD_BYTES } from "../shared/limits.js";
+import {
+  DEFAULT_HANDSHAKES_PER_MINUTE,
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_SESSION_TIMEOUT_MS,
+  MAX_WEBSOCKET_PAYLOAD_BYTES,
+} from "../shared/limits.js";
 import type { Logger } from "../shared/log.js";
 import { SOCKET_PATH } from "../shared/url.js";
 import { Authenticator } from "./auth.js";
@@ -10,6 +16,7 @@ import { httpApi } from "./http-api.js";
 import { MasterMetrics, metricsRoute } from "./metrics.js";
 import { PeerConnection } from "./peer-connection.js";
 import { HandshakeLimiter } from "./handshake-limiter.js";
+import type { MasterSession } from "./master-session.js";
 import { SlaveRegistry } from "./registry.js";
 import { STATE_DIRECTORY, TokenStore } from "./tokens.js";
 import { Watchers } from "./watchers.js";
@@ -27,6 +34,9 @@ export interface MasterOptions {
   handshakeTimeoutMs?: number;
   /** New connections one address may open per minute. */
   handshakesPerMinute?: number;
+  heartbeatIntervalMs?: number;
+  /** How long a session whose socket dropped waits for a resume. */
+  sessionTimeoutMs?: number;
   log: Logger;
 }
 
@@ -46,10 +56,12 @@ export async function startMaster(options: MasterOptions): Promise<Master> {
   const peers = new Set<PeerConnection>();
   const watchers = new Watchers();
   const routes = new CommandRoutes(watchers);
+  const sessions = new Map<string, MasterSession>();
   const metrics = new MasterMetrics({ registry, peers, countRunningCommands: () => routes.size });
   const app = Fastify({ logger: false, https: options.tls ?? null });
 
-  await app.register(websocket, { options: { maxPayload: MAX_WEBSOCKET_PAYLOAD_BYTES } });
+  // UTF-8 is checked by PeerConnection, so that a bad frame gets a `close` with a reason rather than a bare 1007.
+  await app.register(websocket, { options: { maxPayload: MAX_WEBSOCKET_PAYLOAD_BYTES, skipUTF8Validation: true } });
   const context = {
     auth,
     registry,
@@ -58,6 +70,9 @@ export async function startMaster(options: MasterOptions): Promise<Master> {
     peers,
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
     handshakes: new HandshakeLimiter(options.handshakesPerMinute ?? DEFAULT_HANDSHAKES_PER_MINUTE),
+    sessions,
+    heartbeatIntervalMs: options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS,
+    sessionTimeoutMs: options.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS,
     frameObserver: () => metrics.frameObserver(),
     log: options.log,
   };
@@ -69,7 +84,7 @@ export async function startMaster(options: MasterOptions): Promise<Master> {
   await app.register(dashboard);
 
   await app.listen({ host: options.host, port: options.port });
-  const stopEndingRevokedSessions = auth.endRevokedSessions(peers, options.log);
+  const stopEndingRevokedSessions = auth.endRevokedSessions(() => sessions.values(), options.log);
   const address = app.server.address();
   const port = typeof address === "object" && address !== null ? address.port : options.port;
   const host = options.host.includes(":") ? `[${options.host}]` : options.host;
@@ -80,6 +95,7 @@ export async function startMaster(options: MasterOptions): Promise<Master> {
     url: `${options.tls === undefined ? "ws" : "wss"}://${host}:${port}${SOCKET_PATH}`,
     async stop(reason = "master shutting down") {
       stopEndingRevokedSessions();
+      for (const session of [...sessions.values()]) session.end(reason);
       for (const peer of peers) peer.end(reason);
       await app.close();
     },

@@ -13,6 +13,8 @@ export interface MasterCommandOptions {
   tlsKey?: string;
   handshakeTimeoutMs: number;
   handshakesPerMinute: number;
+  heartbeatIntervalMs: number;
+  sessionTimeoutMs: number;
 }
 
 /** `olympus master`: serve until a signal, then close every peer with a reason. */

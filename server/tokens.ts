@@ -62,9 +62,12 @@ export class TokenStore {
       if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
       throw error;
     }
-    const parsed = listSchema.safeParse(JSON.parse(text));
-    if (!parsed.success) throw new Error(`${this.listPath} is not a valid token list: ${parsed.error.issues[0]?.message}`);
-    return parsed.data.tokens;
+    try {
+      return listSchema.parse(JSON.parse(text)).tokens;
+    } catch (error) {
+      const reason = error instanceof z.ZodError ? error.issues[0]?.message : (error as Error).message;
+      throw new Error(`${this.listPath} is not a valid token list: ${reason}`);
+    }
   }
 
   /**

@@ -32,7 +32,7 @@ export function decodeFrame(text: string): Frame {
   return { seq: (seq as number | undefined) ?? null, type, data };
 }
 
-export function encodeFrame(seq: number, type: string, data: object): string {
+export function encodeFrame(seq: number | null, type: string, data: object): string {
   return JSON.stringify({ seq, type, data });
 }
 

@@ -1,9 +1,9 @@
 import WebSocket from "ws";
-import type { Role } from "./definitions.js";
 import { ProtocolError } from "./errors.js";
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, MAX_FRAME_BYTES, MAX_WEBSOCKET_PAYLOAD_BYTES } from "./limits.js";
+import { Heartbeat } from "./heartbeat.js";
 import { Link } from "./link.js";
-import { close, hello, ready, registerControl, registerSlave } from "./messages.js";
+import { close, continueSession, hello, invalidate, ready, registerControl, registerSlave, resume } from "./messages.js";
 import { PROTOCOL_VERSION, versionMismatch } from "./version.js";
 
 export type Registration =
@@ -44,83 +44,171 @@ export class ConnectError extends Error {
 
 /** Opens a session with a master: `hello` → `register_*` → `ready`. */
 export function connect(options: ConnectOptions): Promise<Session> {
-  const role: Role = options.registration.role;
-  const socket = new WebSocket(options.url, { maxPayload: MAX_WEBSOCKET_PAYLOAD_BYTES, ca: options.ca });
-  const link = new Link({
-    send: (text) => socket.send(text),
-    localRole: role,
-    peerRole: "master",
-    requestTimeoutMs: options.requestTimeoutMs,
-    log: options.log,
-  });
-  let endReason: string | null = null;
-  let markEnded: (reason: string) => void = () => {};
-  const ended = new Promise<string>((resolve) => (markEnded = resolve));
+  return new ClientSession(options).opened;
+}
 
-  const end = (reason: string) => {
-    if (endReason !== null) return;
-    endReason = reason;
-    link.connectionLost(reason);
-    markEnded(reason);
-  };
+/** How soon a lost socket is retried; doubled per failure up to a second, until the session times out. */
+const FIRST_RESUME_RETRY_MS = 100;
+const MAX_RESUME_RETRY_MS = 1000;
 
-  const session: Session = {
-    link,
-    ended,
-    close(reason) {
-      if (socket.readyState === WebSocket.OPEN) link.close(reason);
-      end(reason);
-      socket.close(1000);
-    },
-  };
+/**
+ * A client's session. When its socket drops, it reconnects and sends
+ * `resume` instead of registering; on `continue` the frames the master has
+ * not seen are sent again, so requests, events and output survive the drop.
+ */
+class ClientSession implements Session {
+  readonly link: Link;
+  readonly ended: Promise<string>;
+  readonly opened: Promise<Session>;
+  private markEnded: (reason: string) => void = () => {};
+  private resolveOpened: (session: Session) => void = () => {};
+  private rejectOpened: (error: Error) => void = () => {};
+  private socket: WebSocket | null = null;
+  private endReason: string | null = null;
+  private isReady = false;
+  private sessionToken: string | null = null;
+  private sessionTimeoutMs = 0;
+  private heartbeat: Heartbeat | null = null;
+  private resumeDeadline = 0;
+  private resumeAttempts = 0;
+  private attemptTimer: NodeJS.Timeout | null = null;
 
-  return new Promise<Session>((resolve, reject) => {
-    const fail = (reason: string, refused = false) => {
-      clearTimeout(timer);
-      end(reason);
-      socket.terminate();
-      reject(new ConnectError(reason, refused));
-    };
-    const timeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
-    const timer = setTimeout(() => fail(`no ready from ${options.url} within ${timeoutMs} ms`), timeoutMs);
-
-    link.onMessage(hello, ({ version }) => {
-      const mismatch = versionMismatch(PROTOCOL_VERSION, version);
-      if (mismatch !== null) return fail(`master speaks ${mismatch}`, true);
-      const common = { agent: options.agent, version: PROTOCOL_VERSION, token: options.token };
-      const registration = options.registration;
-      if (registration.role === "slave") link.send(registerSlave, { ...common, name: registration.name, id: registration.id });
-      else link.send(registerControl, common);
+  constructor(private readonly options: ConnectOptions) {
+    this.ended = new Promise((resolve) => (this.markEnded = resolve));
+    this.opened = new Promise((resolve, reject) => {
+      this.resolveOpened = resolve;
+      this.rejectOpened = reject;
     });
-    let isReady = false;
-    link.onMessage(ready, () => {
-      isReady = true;
-      clearTimeout(timer);
-      resolve(session);
+    this.link = new Link({
+      send: null,
+      localRole: options.registration.role,
+      peerRole: "master",
+      resumable: true,
+      onNumberedFrame: () => this.heartbeat?.frameReceived(),
+      requestTimeoutMs: options.requestTimeoutMs,
+      log: options.log,
     });
-    link.onMessage(close, ({ reason }) => {
-      if (isReady) end(`master closed the session: ${reason}`);
-      else fail(`master refused: ${reason}`, true);
+    this.link.onMessage(hello, ({ version }) => this.onHello(version));
+    this.link.onMessage(ready, (data) => this.onReady(data));
+    this.link.onMessage(continueSession, ({ last_seq }) => this.onContinue(last_seq));
+    this.link.onMessage(invalidate, () => this.finish("the master no longer knows this session"));
+    this.link.onMessage(close, ({ reason }) => {
+      if (this.isReady) this.finish(`master closed the session: ${reason}`);
+      else this.fail(`master refused: ${reason}`, true);
     });
-    options.setup?.(link);
+    options.setup?.(this.link);
+    this.open();
+  }
 
-    socket.on("message", (payload, isBinary) => {
-      try {
-        if (isBinary) throw new ProtocolError("binary frames are not part of the protocol");
-        const text = payload.toString();
-        if (text.length > MAX_FRAME_BYTES) throw new ProtocolError(`frame of ${text.length} bytes exceeds the limit of ${MAX_FRAME_BYTES}`);
-        link.receive(text);
-      } catch (error) {
-        if (!(error instanceof ProtocolError)) throw error;
-        options.log?.(`closing: ${error.message}`);
-        session.close(error.message);
-        if (!isReady) reject(new ConnectError(error.message, true));
-      }
+  close(reason: string): void {
+    if (this.socket?.readyState === WebSocket.OPEN) this.link.close(reason);
+    this.finish(reason);
+  }
+
+  private open(): void {
+    const socket = new WebSocket(this.options.url, { maxPayload: MAX_WEBSOCKET_PAYLOAD_BYTES, ca: this.options.ca });
+    this.socket = socket;
+    const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    this.attemptTimer = setTimeout(() => {
+      if (this.isReady) socket.terminate();
+      else this.fail(`no ready from ${this.options.url} within ${timeoutMs} ms`);
+    }, timeoutMs);
+    socket.on("message", (payload: Buffer, isBinary: boolean) => {
+      if (socket === this.socket) this.onFrame(payload, isBinary);
     });
-    socket.on("error", (error) => (isReady ? options.log?.(`socket error: ${error.message}`) : fail(`cannot connect to ${options.url}: ${error.message}`)));
+    socket.on("error", (error) => {
+      if (!this.isReady) this.fail(`cannot connect to ${this.options.url}: ${error.message}`);
+    });
     socket.on("close", (code) => {
-      if (!isReady) return fail(`connection to ${options.url} closed during the handshake (code ${code})`);
-      end(`connection lost (code ${code})`);
+      if (socket === this.socket) this.onSocketClosed(code);
     });
-  });
+  }
+
+  private onFrame(payload: Buffer, isBinary: boolean): void {
+    try {
+      if (isBinary) throw new ProtocolError("binary frames are not part of the protocol");
+      if (payload.length > MAX_FRAME_BYTES) throw new ProtocolError(`frame of ${payload.length} bytes exceeds the limit of ${MAX_FRAME_BYTES}`);
+      this.link.receive(payload.toString("utf8"));
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      this.options.log?.(`closing: ${error.message}`);
+      if (this.isReady) this.close(error.message);
+      else this.fail(error.message, true);
+    }
+  }
+
+  private onHello(version: string): void {
+    const mismatch = versionMismatch(PROTOCOL_VERSION, version);
+    if (mismatch !== null) return this.fail(`master speaks ${mismatch}`, true);
+    const socket = this.socket as WebSocket;
+    const send = (text: string) => socket.send(text);
+    if (this.sessionToken !== null) {
+      return this.link.sendUnnumbered(resume, { session_token: this.sessionToken, last_seq: this.link.lastReceivedSeq }, send);
+    }
+    this.link.attach(send, 0);
+    const { token, agent, registration } = this.options;
+    const common = { agent, version: PROTOCOL_VERSION, token };
+    if (registration.role === "slave") this.link.send(registerSlave, { ...common, name: registration.name, id: registration.id });
+    else this.link.send(registerControl, common);
+  }
+
+  private onReady(data: { session_token?: string; heartbeat_interval?: number; session_timeout?: number }): void {
+    this.clearAttemptTimer();
+    this.isReady = true;
+    this.sessionToken = data.session_token ?? null;
+    this.sessionTimeoutMs = (data.session_timeout ?? 0) * 1000;
+    if (data.heartbeat_interval !== undefined) {
+      this.heartbeat = new Heartbeat(this.link, data.heartbeat_interval * 1000, () => this.socket?.terminate());
+      this.heartbeat.start();
+    }
+    this.resolveOpened(this);
+  }
+
+  private onContinue(masterLastSeq: number): void {
+    this.clearAttemptTimer();
+    const socket = this.socket as WebSocket;
+    this.link.attach((text) => socket.send(text), masterLastSeq);
+    this.heartbeat?.start();
+    this.resumeDeadline = 0;
+    this.resumeAttempts = 0;
+    this.options.log?.(`resumed the session with ${this.options.url}`);
+  }
+
+  private onSocketClosed(code: number): void {
+    this.clearAttemptTimer();
+    this.socket = null;
+    this.link.detach();
+    this.heartbeat?.stop();
+    if (this.endReason !== null) return;
+    if (!this.isReady) return this.fail(`connection to ${this.options.url} closed during the handshake (code ${code})`);
+    if (this.sessionToken === null) return this.finish(`connection lost (code ${code})`);
+    if (this.resumeDeadline === 0) this.resumeDeadline = Date.now() + this.sessionTimeoutMs;
+    if (Date.now() >= this.resumeDeadline) return this.finish(`connection lost (code ${code}) and not resumed in time`);
+    const delay = Math.min(MAX_RESUME_RETRY_MS, FIRST_RESUME_RETRY_MS * 2 ** this.resumeAttempts++);
+    setTimeout(() => {
+      if (this.endReason === null) this.open();
+    }, delay);
+  }
+
+  private clearAttemptTimer(): void {
+    if (this.attemptTimer !== null) clearTimeout(this.attemptTimer);
+    this.attemptTimer = null;
+  }
+
+  /** The session failed before `ready`. */
+  private fail(reason: string, refused = false): void {
+    this.finish(reason);
+    this.rejectOpened(new ConnectError(reason, refused));
+  }
+
+  /** The session is over for good. */
+  private finish(reason: string): void {
+    if (this.endReason !== null) return;
+    this.endReason = reason;
+    this.clearAttemptTimer();
+    this.heartbeat?.stop();
+    this.link.connectionLost(reason);
+    this.socket?.close(1000);
+    this.markEnded(reason);
+  }
 }

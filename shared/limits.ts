@@ -10,3 +10,7 @@ export const DEFAULT_MAX_REQUESTS_IN_FLIGHT = 1024;
 export const DEFAULT_HANDSHAKES_PER_MINUTE = 1200;
 /** Bytes the master holds unsent for one peer; past it the peer is closed as too slow. */
 export const MAX_UNSENT_BYTES_PER_PEER = 16 * 1024 * 1024;
+/** Seconds between heartbeats (as milliseconds); a peer silent for twice this is dropped. */
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = 5_000;
+/** How long a session whose socket dropped waits for the peer to resume it. */
+export const DEFAULT_SESSION_TIMEOUT_MS = 10_000;

@@ -16,15 +16,17 @@ import { definitionsByType } from "./messages.js";
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
 export interface LinkOptions {
-  /** Writes one text frame to the socket. */
-  send: (text: string) => void;
+  /** Writes one text frame to the socket; null until a socket is attached. */
+  send: ((text: string) => void) | null;
   /** This side, named in errors. */
   localRole: Role;
   /** Who is on the other end; messages it may not send are refused. */
   peerRole: Role;
   requestTimeoutMs?: number;
-  /** The seq of this side's first frame, when the handshake already sent some. */
-  firstSeq?: number;
+  /** Keep every numbered frame until the peer acknowledges it, so it can be sent again on a new socket. */
+  resumable?: boolean;
+  /** Called after each numbered frame received (to acknowledge them in time). */
+  onNumberedFrame?: () => void;
   /** Requests from the peer handled at once; past it they are answered with an error. */
   maxRequestsInFlight?: number;
   /** Sees every frame's type and size, in and out (for metrics). */
@@ -58,11 +60,58 @@ export class Link {
   private readonly plainHandlers = new Map<string, EventHandler>();
   private closedReason: string | null = null;
   private requestsInFlight = 0;
+  private transport: ((text: string) => void) | null;
+  private lastReceived = 0;
+  /** Numbered frames not yet acknowledged by the peer, oldest first. */
+  private readonly unacknowledged: { seq: number; text: string }[] = [];
+  private unacknowledgedSize = 0;
   readonly peerRole: Role;
 
   constructor(private readonly options: LinkOptions) {
     this.peerRole = options.peerRole;
-    this.nextSeq = options.firstSeq ?? 1;
+    this.nextSeq = 1;
+    this.transport = options.send;
+  }
+
+  /** The highest seq received from the peer: what this side acknowledges. */
+  get lastReceivedSeq(): number {
+    return this.lastReceived;
+  }
+
+  /** Bytes sent but not yet acknowledged (resumable links only). */
+  get unacknowledgedBytes(): number {
+    return this.unacknowledgedSize;
+  }
+
+  /** A new socket carries the session; frames after `peerLastSeq` are sent again on it. */
+  attach(send: (text: string) => void, peerLastSeq: number): void {
+    this.transport = send;
+    this.acknowledge(peerLastSeq);
+    for (const frame of this.unacknowledged) send(frame.text);
+  }
+
+  /** The socket is gone but the session may resume: frames are kept, not sent. */
+  detach(): void {
+    this.transport = null;
+  }
+
+  /** A frame handled outside the link (the registration) still counts as received. */
+  receivedOutside(seq: number | null): void {
+    if (seq !== null && seq > this.lastReceived) this.lastReceived = seq;
+  }
+
+  /** The peer has everything up to `lastSeq`. */
+  acknowledge(lastSeq: number): void {
+    while (this.unacknowledged.length > 0 && (this.unacknowledged[0] as { seq: number }).seq <= lastSeq) {
+      this.unacknowledgedSize -= (this.unacknowledged.shift() as { text: string }).text.length;
+    }
+  }
+
+  /** Handshake and heartbeat frames: unnumbered and never kept; sent on `via`, else on the attached socket if any. */
+  sendUnnumbered<D extends PlainDefinition>(definition: D, data: z.input<D["data"]>, via = this.transport): void {
+    const text = encodeFrame(null, definition.type, validateOutgoing(definition.type, definition.data, data));
+    this.options.onFrame?.("out", definition.type, text.length);
+    via?.(text);
   }
 
   get closed(): boolean {
@@ -137,6 +186,12 @@ export class Link {
   receive(text: string): void {
     const frame = decodeFrame(text);
     this.options.onFrame?.("in", frame.type, text.length);
+    if (frame.seq !== null) {
+      // Sent again after a resume: already handled.
+      if (frame.seq <= this.lastReceived) return;
+      this.lastReceived = frame.seq;
+      this.options.onNumberedFrame?.();
+    }
     this.dispatch(frame);
   }
 
@@ -227,7 +282,11 @@ export class Link {
     const seq = this.nextSeq++;
     const text = encodeFrame(seq, type, data);
     this.options.onFrame?.("out", type, text.length);
-    this.options.send(text);
+    if (this.options.resumable) {
+      this.unacknowledged.push({ seq, text });
+      this.unacknowledgedSize += text.length;
+    }
+    this.transport?.(text);
     return seq;
   }
 

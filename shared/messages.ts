@@ -33,7 +33,34 @@ export const registerControl = plain("register_control", {
   data: z.object({ agent, version, token }),
 });
 
-export const ready = plain("ready", { from: ["master"], data: z.object({}) });
+/** The seed's `ready` is `{}`; the session fields let a client resume after a dropped socket. */
+export const ready = plain("ready", {
+  from: ["master"],
+  data: z.object({
+    session_token: z.string().max(200).optional(),
+    /** Seconds between heartbeats; a peer silent for twice this is dropped. */
+    heartbeat_interval: z.number().positive().optional(),
+    /** Seconds a session waits for a resume once its socket is gone. */
+    session_timeout: z.number().positive().optional(),
+  }),
+});
+
+const lastSeq = z.number().int().nonnegative();
+
+/** Unnumbered, both ways: "I have your frames up to last_seq"; also proves the peer alive. */
+export const heartbeat = plain("heartbeat", { from: ["master", "slave", "control"], data: z.object({ last_seq: lastSeq }) });
+
+/** Instead of a register after `hello`: take up a session whose socket was lost. */
+export const resume = plain("resume", {
+  from: ["slave", "control"],
+  data: z.object({ session_token: z.string().max(200), last_seq: lastSeq }),
+});
+
+/** The session is back; the master has the client's frames up to last_seq, and each side resends the rest. */
+export const continueSession = plain("continue", { from: ["master"], data: z.object({ last_seq: lastSeq }) });
+
+/** No such session (any more): register anew. */
+export const invalidate = plain("invalidate", { from: ["master"], data: z.object({}) });
 
 export const close = plain("close", {
   from: ["master", "slave", "control"],
@@ -72,16 +99,18 @@ export const ping = request("ping", {
 export const nodeStates = ["unbooted", "booting", "ready", "crashed"] as const;
 
 export const treeNode = z.object({
-  name: z.string(),
-  parent: z.string().nullable(),
+  name: z.string().max(200),
+  parent: z.string().max(200).nullable(),
   state: z.enum(nodeStates),
   pid: z.number().int().nullable(),
-  error: z.string().nullable(),
+  error: z.string().max(256 * 1024).nullable(),
 });
 
-export const treeCommand = z.object({ name: z.string(), aliases: z.array(z.string()), parent: z.string() });
+export const treeCommand = z.object({ name: z.string().max(200), aliases: z.array(z.string().max(200)).max(100), parent: z.string().max(200) });
 
-const tree = { nodes: z.array(treeNode), commands: z.array(treeCommand) };
+/** Bounded, so a hostile tree is refused at once instead of yielding one schema issue per element. */
+const MAX_TREE_ENTRIES = 10_000;
+const tree = { nodes: z.array(treeNode).max(MAX_TREE_ENTRIES), commands: z.array(treeCommand).max(MAX_TREE_ENTRIES) };
 
 /** The whole tree: from the agent on connect and when its plan changes; from the master to watchers. */
 export const treeEvent = event("tree", {
@@ -208,7 +237,7 @@ export const commandExitEvent = event("command_exit", {
 export const runningCommand = z.object({
   command_id: commandId,
   slave: z.string(),
-  argv: z.array(z.string()),
+  argv: z.array(z.string()).max(10_001),
   started_at: z.string(),
 });
 
@@ -231,6 +260,10 @@ export const catalogue: readonly Definition[] = [
   registerControl,
   ready,
   close,
+  heartbeat,
+  resume,
+  continueSession,
+  invalidate,
   listSlaves,
   ping,
   treeEvent,

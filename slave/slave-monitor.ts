@@ -57,6 +57,7 @@ export class SlaveMonitor {
     this.masterChannel = new FdChannel(agentEnd);
     this.masterChannel.on("data", (_data, fds) => fds.forEach((fd) => this.accept(fd)));
     this.masterChannel.on("error", (error) => this.options.log(`master socket error: ${error.message}`));
+    this.masterChannel.on("dropped", (error) => this.options.log(`dropped a registration: ${error.message}`));
     this.boot(this.tree.root);
   }
 

@@ -38,6 +38,7 @@ export class WorkerSocket {
       this.handlers.ended();
     });
     this.channel.on("error", (error) => this.fail(`worker socket error: ${error.message}`));
+    this.channel.on("dropped", (error) => this.fail(`worker sent a message too large to take: ${error.message}`));
   }
 
   send(text: string): void {

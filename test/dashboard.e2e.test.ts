@@ -32,7 +32,7 @@ describe("dashboard in headless Chromium", { skip }, () => {
 
   before(async () => {
     dir = writePythonApp();
-    olympus = await startOlympus(dir);
+    olympus = await startOlympus(dir, ["--session-timeout", "1000"]);
     // Each launch gets a fresh temporary profile, removed on close.
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
     page = await browser.newPage({ viewport: { width: 1000, height: 640 } });

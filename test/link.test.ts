@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ProtocolError, RequestError, RequestTimeoutError, LinkClosedError } from "../shared/errors.js";
 import { Link, type LinkOptions } from "../shared/link.js";
-import { listSlaves, ping } from "../shared/messages.js";
+import { listSlaves, nodeStateEvent, ping } from "../shared/messages.js";
 
 /** Two links wired back to back, as master and control. */
 function pair(masterOptions: Partial<LinkOptions> = {}) {
@@ -89,10 +89,35 @@ describe("Link", () => {
 
   it("throws ProtocolError on a schema failure, a wrong-role plain message and an unknown type", () => {
     const link = new Link({ send: () => {}, localRole: "master", peerRole: "control" });
-    const frame = (type: string, data: object) => JSON.stringify({ seq: 1, type, data });
+    let seq = 0;
+    const frame = (type: string, data: object) => JSON.stringify({ seq: ++seq, type, data });
     assert.throws(() => link.receive(frame("ping_request", { slave: 7 })), ProtocolError);
     assert.throws(() => link.receive(frame("hello", { version: "2.0.0" })), new ProtocolError("a control may not send hello"));
     assert.throws(() => link.receive(frame("explode", {})), new ProtocolError('unknown message type "explode"'));
+  });
+
+  it("drops a frame it has already received (sent again after a resume)", () => {
+    const link = new Link({ send: () => {}, localRole: "master", peerRole: "slave" });
+    let handled = 0;
+    link.onEvent(nodeStateEvent, () => handled++);
+    const event = (seq: number) => JSON.stringify({ seq, type: "node_state_event", data: { node: { name: "a", parent: null, state: "ready", pid: 1, error: null } } });
+    for (const seq of [1, 2, 2, 1, 3]) link.receive(event(seq));
+    assert.equal(handled, 3);
+    assert.equal(link.lastReceivedSeq, 3);
+  });
+
+  it("keeps unacknowledged frames and sends them again on a new socket", () => {
+    const first: string[] = [];
+    const link = new Link({ send: (text) => first.push(text), localRole: "control", peerRole: "master", resumable: true });
+    for (let index = 0; index < 3; index++) void link.request(ping, {}).catch(() => {});
+    link.acknowledge(1);
+    link.detach();
+    void link.request(ping, {}).catch(() => {});
+    assert.equal(first.length, 3, "nothing is written while detached");
+    const second: string[] = [];
+    link.attach((text) => second.push(text), 2);
+    assert.deepEqual(second.map((text) => JSON.parse(text).seq), [3, 4]);
+    link.connectionLost("test over");
   });
 
   it("drops unknown events and late responses without failing", () => {

@@ -30,7 +30,7 @@ describe("GET /metrics", () => {
 
   before(async () => {
     dir = writePythonApp();
-    olympus = await startOlympus(dir);
+    olympus = await startOlympus(dir, ["--session-timeout", "1000"]);
   });
   after(stopAll);
 

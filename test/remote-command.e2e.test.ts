@@ -60,7 +60,8 @@ describe("commands on one slave", () => {
   const app = pythonApp();
   let agent: Started;
   before(async () => {
-    agent = await startLocal(app);
+    // A short session timeout: a killed control is told apart from a dropped one only by not coming back.
+    agent = await startLocal(app, ["--session-timeout", "1000"]);
     await waitForStates(app, { boot: "ready", work: "ready" });
   });
 
@@ -219,7 +220,7 @@ describe("commands across slaves", () => {
   const apps = [pythonApp({ "code.txt": "0\n" }), pythonApp({ "code.txt": "5\n" })];
   const slaves: Started[] = [];
   before(async () => {
-    ({ url } = await startMaster());
+    ({ url } = await startMaster(["--session-timeout", "1000"]));
     for (const [index, app] of apps.entries()) {
       const slave = startNode(olympusBin, ["slave", "--master", url, "--name", `s${index + 1}`, "--token", TEST_TOKEN, "--config", join(app, "zeus.json")]);
       await slave.waitFor(/connected to/);

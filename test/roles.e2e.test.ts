@@ -7,7 +7,7 @@ import { controlRoles, type ControlRole, type Definition } from "../shared/defin
 import { catalogue } from "../shared/messages.js";
 import { PROTOCOL_VERSION } from "../shared/version.js";
 import { TEST_TOKEN } from "./helpers/cluster.js";
-import { controlBin, eventually, olympusBin, run, startNode, stopAll, type Started } from "./helpers/processes.js";
+import { controlBin, olympusBin, projectRoot, run, startNode, stopAll, type Started } from "./helpers/processes.js";
 import { RawClient, type RawFrame } from "./helpers/raw-client.js";
 
 /** `olympus ARGS` in `directory`, where the master keeps .olympus/. */
@@ -36,13 +36,30 @@ function registration(peer: Peer, token: string): RawFrame {
   return peer === "slave" ? { type: "register_slave", data: { ...common, name: "roles-slave", id: 777 } } : { type: "register_control", data: common };
 }
 
+/** The first frame received so far or to come that is `wanted`. */
+async function until(client: RawClient, wanted: (frame: RawFrame) => boolean, what: string): Promise<RawFrame> {
+  const found = () => client.frames.find(wanted);
+  if (found() === undefined) {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ${what} within 5 s; got ${JSON.stringify(client.frames)}`)), 5000);
+      const onMessage = () => {
+        if (found() === undefined) return;
+        clearTimeout(timer);
+        client.socket.off("message", onMessage);
+        resolve();
+      };
+      client.socket.on("message", onMessage);
+    });
+  }
+  return found() as RawFrame;
+}
+
 /** Registers; resolves with the client once ready, or with the close reason. */
 async function register(url: string, peer: Peer, token: string): Promise<RawClient | string> {
   const client = await RawClient.open(url);
   client.send(registration(peer, token));
-  await eventually(() => client.frames.some((frame) => frame.type === "ready" || frame.type === "close"), 5000, "ready or close");
-  if (client.frames.some((frame) => frame.type === "ready")) return client;
-  return client.closeReason();
+  const answer = await until(client, (frame) => frame.type === "ready" || frame.type === "close", "ready or close");
+  return answer.type === "ready" ? client : client.closeReason();
 }
 
 async function registered(url: string, peer: Peer, token: string): Promise<RawClient> {
@@ -62,8 +79,7 @@ async function verdict(url: string, peer: Peer, token: string, definition: Defin
   client.send({ seq: 3, type: "probe_request", data: {} });
   const answered = (frame: RawFrame) =>
     frame.type === "close" || (frame.data.seq === 2 && definition.kind === "request") || frame.type === "probe_response";
-  await eventually(() => client.frames.some(answered), 5000, `the master's answer to ${definition.type}`);
-  const frame = client.frames.find(answered) as RawFrame;
+  const frame = await until(client, answered, `answer to ${definition.type}`);
   client.socket.close();
   await client.closed;
   if (frame.type === "close") return frame.data.reason as string;
@@ -112,6 +128,14 @@ describe("roles and tokens", () => {
     assert.deepEqual(undeclared.map((definition) => definition.type), []);
   });
 
+  it("shows each control role in docs/protocol.md's sent-by column", () => {
+    const text = readFileSync(`${projectRoot}docs/protocol.md`, "utf8");
+    for (const definition of catalogue) {
+      if (definition.kind === "plain" || definition.access === undefined) continue;
+      assert.match(text, new RegExp(`^\\| \`${definition.type}\` \\| [^|]*control \\(${definition.access}\\)`, "m"), definition.type);
+    }
+  });
+
   for (const definition of catalogue.filter((candidate) => candidate.kind !== "plain")) {
     it(`${definition.type}: allowed where the catalogue declares it, refused with a reason elsewhere`, async () => {
       for (const sender of senders) {
@@ -138,9 +162,10 @@ describe("roles and tokens", () => {
   });
 
   it("refuses an expired token", async () => {
-    const token = await createToken(dir, ["--role", "viewer", "--name", "short-lived", "--expires-in", "1s"]);
+    const token = await createToken(dir, ["--role", "viewer", "--name", "short-lived", "--expires-in", "2s"]);
     (await registered(url, "control", token)).socket.close();
-    await new Promise((resolve) => setTimeout(resolve, 2100));
+    const { exp } = JSON.parse(Buffer.from(token.split(".")[1] as string, "base64url").toString()) as { exp: number };
+    await new Promise((resolve) => setTimeout(resolve, exp * 1000 - Date.now() + 100));
     assert.equal(await register(url, "control", token), 'bad token: "short-lived" expired');
   });
 
@@ -181,11 +206,13 @@ describe("roles and tokens", () => {
       [["token", "create", "--role", "root"], /argument 'root' is invalid\. Allowed choices are slave, viewer, operator, admin/],
       [["token", "revoke", "nobody"], /^olympus: no token named "nobody"\n$/],
     ];
-    for (const [args, stderr] of cases) {
-      const result = await olympusIn(dir, args);
-      assert.equal(result.code, 1, args.join(" "));
-      assert.match(result.stderr, stderr);
-    }
+    await Promise.all(
+      cases.map(async ([args, stderr]) => {
+        const result = await olympusIn(dir, args);
+        assert.equal(result.code, 1, args.join(" "));
+        assert.match(result.stderr, stderr);
+      }),
+    );
   });
 
   it("lets control act only within its role", async () => {
@@ -229,7 +256,8 @@ describe("a master without --token", () => {
 
   it("writes a signed admin token to .olympus/master.json, listed as local-admin", async () => {
     const dir = mkdtempSync(join(tmpdir(), "olympus-roles-local-"));
-    const { url } = await startMasterIn(dir);
+    const { process: master, url } = await startMasterIn(dir);
+    await master.waitFor(/admin token written/);
     const { token } = JSON.parse(readFileSync(join(dir, ".olympus", "master.json"), "utf8")) as { token: string };
     const claims = JSON.parse(Buffer.from(token.split(".")[1] as string, "base64url").toString()) as Record<string, unknown>;
     assert.equal(claims.role, "admin");

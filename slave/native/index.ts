@@ -254,7 +254,11 @@ interface ChannelEvents {
   end: [];
   /** The channel is already closed when this is emitted. */
   error: [error: Error];
+  /** A message was too large and was cut; it is lost, the channel reads on. */
+  dropped: [error: Error];
 }
+
+const TRUNCATION_CODES = new Set(['ERR_MESSAGE_TRUNCATED', 'ERR_FDS_TRUNCATED']);
 
 /**
  * A UNIX socket (stream or dgram) that carries data with fds. Reads every
@@ -367,6 +371,11 @@ export class FdChannel extends EventEmitter<ChannelEvents> {
       try {
         message = native.recvmsg(this.fd);
       } catch (error) {
+        // A truncated message is gone, but the socket is fine: say so and read on.
+        if (TRUNCATION_CODES.has((error as NodeJS.ErrnoException).code ?? "")) {
+          this.emit('dropped', error as Error);
+          continue;
+        }
         this.#fail(error as Error);
         return;
       }
@@ -486,24 +495,33 @@ export class FdStream extends EventEmitter<StreamEvents> {
     }
   }
 
+  /** One 'data' per wakeup: a PTY hands out ~4 KiB per read, and every chunk costs a frame downstream. */
   #read(): void {
-    for (let i = 0; i < READS_PER_WAKEUP && !this.#paused && !this.#ended && !this.#closed; i++) {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let ended = false;
+    let failure: Error | null = null;
+    for (let i = 0; i < READS_PER_WAKEUP && size < READ_SIZE && !this.#paused && !this.#ended && !this.#closed; i++) {
       let result: Buffer | Eof | null;
       try {
-        result = native.read(this.fd, READ_SIZE);
+        result = native.read(this.fd, READ_SIZE - size);
       } catch (error) {
-        this.#fail(error as Error);
-        return;
+        failure = error as Error;
+        break;
       }
-      if (result === null) {
-        return;
-      }
+      if (result === null) break;
       if (!Buffer.isBuffer(result)) {
-        this.#ended = true;
-        this.emit('end');
-        return;
+        ended = true;
+        break;
       }
-      this.emit('data', result);
+      chunks.push(result);
+      size += result.length;
+    }
+    if (chunks.length > 0) this.emit('data', chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    if (failure !== null) return this.#fail(failure);
+    if (ended && !this.#closed) {
+      this.#ended = true;
+      this.emit('end');
     }
   }
 

@@ -1,0 +1,165 @@
+import { randomBytes } from "node:crypto";
+import { Heartbeat } from "../shared/heartbeat.js";
+import { DEFAULT_MAX_REQUESTS_IN_FLIGHT, MAX_UNSENT_BYTES_PER_PEER } from "../shared/limits.js";
+import { Link, type LinkOptions } from "../shared/link.js";
+import type { Logger } from "../shared/log.js";
+import { close, ready, slaveEvent } from "../shared/messages.js";
+import type { CommandRoutes } from "./command-routes.js";
+import { serveControl } from "./control-requests.js";
+import type { Registration } from "./handshake.js";
+import type { SlaveRegistry, SlaveSession } from "./registry.js";
+import { controlAuthorizer } from "./roles.js";
+import { serveSlave } from "./slave-events.js";
+import type { Credential } from "./tokens.js";
+import type { Watchers } from "./watchers.js";
+
+export interface SessionContext {
+  registry: SlaveRegistry;
+  watchers: Watchers;
+  routes: CommandRoutes;
+  /** Live sessions by token, attached to a socket or waiting for a resume. */
+  sessions: Map<string, MasterSession>;
+  heartbeatIntervalMs: number;
+  sessionTimeoutMs: number;
+  /** Sees every frame of every registered session (for metrics); one hook per session. */
+  frameObserver: () => LinkOptions["onFrame"];
+  log: Logger;
+}
+
+/** What a session needs of the socket that carries it now. */
+export interface Carrier {
+  send(text: string): void;
+  /** Closes the socket; the session lives on and may be resumed. */
+  drop(): void;
+  /** Closes the socket for good, after the session's `close`. */
+  closeSocket(code: number): void;
+  readonly address: string;
+}
+
+const CLOSE_NORMAL = 1000;
+
+/**
+ * One registered peer, from `ready` until it closes, breaks a rule, or stays
+ * away longer than the session timeout. Sockets come and go under it: on a
+ * resume, the frames the peer has not seen are sent again.
+ */
+export class MasterSession {
+  readonly token = randomBytes(24).toString("base64url");
+  readonly link: Link;
+  readonly slave: SlaveSession | null = null;
+  readonly credential: Credential;
+  private carrier: Carrier | null = null;
+  private readonly heartbeat: Heartbeat;
+  private expiry: NodeJS.Timeout | null = null;
+  private ended = false;
+
+  constructor(
+    registration: Registration,
+    registrationSeq: number | null,
+    carrier: Carrier,
+    private readonly context: SessionContext,
+  ) {
+    this.credential = registration.credential;
+    this.link = new Link({
+      send: null,
+      localRole: "master",
+      peerRole: registration.role,
+      resumable: true,
+      maxRequestsInFlight: DEFAULT_MAX_REQUESTS_IN_FLIGHT,
+      onFrame: context.frameObserver(),
+      onNumberedFrame: () => this.heartbeat.frameReceived(),
+      authorize: registration.role === "control" ? controlAuthorizer(registration.credential.role) : undefined,
+      log: (line) => context.log(`${this.describe()}: ${line}`),
+    });
+    // A peer that stays silent is dead, not just cut off: a cut socket closes, and the client resumes.
+    this.heartbeat = new Heartbeat(this.link, context.heartbeatIntervalMs, () =>
+      this.end(`no heartbeat within ${2 * context.heartbeatIntervalMs} ms`),
+    );
+    this.link.onMessage(close, ({ reason }) => {
+      context.log(`${this.describe()} closed the session: ${reason}`);
+      this.end(reason, false);
+    });
+    if (registration.role === "slave") {
+      const { agent, version, name, id } = registration.data;
+      const info = { id, name, agent, version, address: carrier.address, connected_at: new Date().toISOString() };
+      this.slave = { info, link: this.link, tree: { slave: name, nodes: [], commands: [] }, close: (reason) => this.end(reason) };
+      serveSlave(this.link, this.slave, context.watchers, context.routes);
+    } else {
+      serveControl(this.link, context);
+    }
+    this.link.receivedOutside(registrationSeq);
+    context.sessions.set(this.token, this);
+    this.attach(carrier, 0);
+    this.link.send(ready, {
+      session_token: this.token,
+      heartbeat_interval: context.heartbeatIntervalMs / 1000,
+      session_timeout: context.sessionTimeoutMs / 1000,
+    });
+    context.log(`${this.describe()} registered`);
+  }
+
+  get role() {
+    return this.link.peerRole;
+  }
+
+  /** A socket carries the session (again); what the peer has not seen after `peerLastSeq` is sent again. */
+  attach(carrier: Carrier, peerLastSeq: number): void {
+    if (this.carrier !== null && this.carrier !== carrier) this.carrier.drop();
+    if (this.expiry !== null) clearTimeout(this.expiry);
+    this.expiry = null;
+    this.carrier = carrier;
+    this.link.attach((text) => this.send(text), peerLastSeq);
+    this.heartbeat.start();
+    if (this.slave !== null) {
+      this.context.registry.add(this.slave);
+      this.context.watchers.broadcast(slaveEvent, { slave: this.slave.info, connected: true });
+    }
+  }
+
+  /** Its socket closed: wait for a resume until the session timeout. */
+  detach(carrier: Carrier): void {
+    if (carrier !== this.carrier || this.ended) return;
+    this.carrier = null;
+    this.link.detach();
+    this.heartbeat.stop();
+    if (this.slave !== null && this.context.registry.remove(this.slave)) {
+      this.context.watchers.broadcast(slaveEvent, { slave: this.slave.info, connected: false });
+    }
+    this.expiry = setTimeout(() => this.end("session timed out"), this.context.sessionTimeoutMs);
+    this.context.log(`${this.describe()} lost its connection; waiting ${this.context.sessionTimeoutMs} ms for a resume`);
+  }
+
+  /** Ends the session for good, telling the peer why unless it said goodbye itself. */
+  end(reason: string, notifyPeer = true): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.expiry !== null) clearTimeout(this.expiry);
+    this.heartbeat.stop();
+    if (notifyPeer && this.carrier !== null) this.link.close(reason);
+    else this.link.connectionLost(reason);
+    this.carrier?.closeSocket(CLOSE_NORMAL);
+    this.carrier = null;
+    this.context.sessions.delete(this.token);
+    this.context.watchers.remove(this.link);
+    if (this.slave === null) this.context.routes.controlClosed(this.link);
+    else {
+      this.context.routes.slaveClosed(this.slave);
+      if (this.context.registry.remove(this.slave)) this.context.watchers.broadcast(slaveEvent, { slave: this.slave.info, connected: false });
+    }
+    this.context.log(`${this.describe()} ended: ${reason}`);
+  }
+
+  describe(): string {
+    const address = this.carrier?.address ?? "detached";
+    if (this.slave !== null) return `slave ${this.slave.info.name} (id ${this.slave.info.id}, ${address})`;
+    return `control ${address}`;
+  }
+
+  /** A peer that does not acknowledge may not grow the master's memory: past the bound its session ends. */
+  private send(text: string): void {
+    this.carrier?.send(text);
+    if (this.link.unacknowledgedBytes > MAX_UNSENT_BYTES_PER_PEER) {
+      setImmediate(() => this.end(`peer too slow: over ${MAX_UNSENT_BYTES_PER_PEER} bytes unacknowledged`));
+    }
+  }
+}

@@ -1,0 +1,55 @@
+import type { Link } from "./link.js";
+import { heartbeat } from "./messages.js";
+
+/** Acknowledge at least this often, so the peer's resend buffer stays small under heavy traffic. */
+const ACKNOWLEDGE_EVERY_FRAMES = 32;
+
+/**
+ * Heartbeats for one attached socket: sends `heartbeat {last_seq}` every
+ * interval (and sooner when many frames arrived), applies the peer's
+ * acknowledgements, and reports a peer silent for twice the interval.
+ */
+export class Heartbeat {
+  private ticker: NodeJS.Timeout | null = null;
+  private watchdog: NodeJS.Timeout | null = null;
+  private framesSinceBeat = 0;
+
+  constructor(
+    private readonly link: Link,
+    private readonly intervalMs: number,
+    private readonly onSilent: () => void,
+  ) {
+    link.onMessage(heartbeat, ({ last_seq }) => {
+      link.acknowledge(last_seq);
+      this.armWatchdog();
+    });
+  }
+
+  start(): void {
+    this.stop();
+    this.ticker = setInterval(() => this.beat(), this.intervalMs);
+    this.armWatchdog();
+  }
+
+  stop(): void {
+    if (this.ticker !== null) clearInterval(this.ticker);
+    if (this.watchdog !== null) clearTimeout(this.watchdog);
+    this.ticker = this.watchdog = null;
+  }
+
+  /** Call for every numbered frame received. */
+  frameReceived(): void {
+    if (++this.framesSinceBeat >= ACKNOWLEDGE_EVERY_FRAMES) this.beat();
+  }
+
+  private beat(): void {
+    this.framesSinceBeat = 0;
+    this.link.sendUnnumbered(heartbeat, { last_seq: this.link.lastReceivedSeq });
+  }
+
+  private armWatchdog(): void {
+    if (this.ticker === null) return;
+    if (this.watchdog !== null) clearTimeout(this.watchdog);
+    this.watchdog = setTimeout(this.onSilent, 2 * this.intervalMs);
+  }
+}

@@ -1,0 +1,73 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, it } from "node:test";
+import { makeApp } from "./helpers/app.js";
+import { TEST_TOKEN, control, slaveNames, startMaster } from "./helpers/cluster.js";
+import { controlBin, eventually, olympusBin, startNode, stopAll, type Started } from "./helpers/processes.js";
+import { CuttableProxy } from "./helpers/proxy.js";
+
+after(stopAll);
+
+const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
+
+it("delivers 50 MB of output intact while both the control's and the agent's connections are cut", async () => {
+  const app = makeApp({});
+  const file = join(app, "big.bin");
+  writeFileSync(file, randomBytes(50 * 1024 * 1024));
+  const expected = sha256(readFileSync(file));
+
+  const { port } = await startMaster();
+  const agentProxy = await CuttableProxy.start(port);
+  const controlProxy = await CuttableProxy.start(port);
+  const agent = startNode(olympusBin, ["slave", "--master", `ws://127.0.0.1:${agentProxy.port}`, "--name", "far", "--token", TEST_TOKEN], { cwd: app });
+  await agent.waitFor(/connected to/);
+
+  const child = spawn(process.execPath, [controlBin, "--master", `ws://127.0.0.1:${controlProxy.port}`, "--token", TEST_TOKEN, "exec", "-T", "--", "cat", file], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const chunks: Buffer[] = [];
+  let received = 0;
+  let stderr = "";
+  child.stdout.on("data", (chunk: Buffer) => {
+    chunks.push(chunk);
+    received += chunk.length;
+  });
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+
+  for (const [threshold, proxy] of [[5, agentProxy], [15, controlProxy], [25, agentProxy], [35, controlProxy]] as const) {
+    await eventually(() => received >= threshold * 1024 * 1024, 30_000, `${threshold} MB received`);
+    proxy.cutAll();
+  }
+  const code = await exited;
+  assert.equal(code, 0, stderr);
+  assert.equal(received, 50 * 1024 * 1024);
+  assert.equal(sha256(Buffer.concat(chunks)), expected);
+  assert.equal(agentProxy.cuts + controlProxy.cuts, 4);
+  assert.match(agent.output, /resumed the session/);
+  agentProxy.close();
+  controlProxy.close();
+});
+
+it("is rejoined by all of its agents within 2 s of a restart", async () => {
+  const { process: first, port, url } = await startMaster();
+  const agents: Started[] = [];
+  for (const name of ["a1", "a2", "a3"]) {
+    const agent = startNode(olympusBin, ["slave", "--master", url, "--name", name, "--token", TEST_TOKEN]);
+    await agent.waitFor(/connected to/);
+    agents.push(agent);
+  }
+  await first.kill("SIGTERM");
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const restarted = await startMaster([], port);
+  const back = Date.now();
+  await eventually(async () => (await slaveNames(url)).join() === "a1,a2,a3", 5000, "all three agents to rejoin");
+  const elapsed = Date.now() - back;
+  assert.ok(elapsed <= 2000, `rejoined after ${elapsed} ms`);
+  const status = await control(url, ["status", "--json"]);
+  assert.equal(status.code, 0);
+  await restarted.process.kill("SIGTERM");
+});
