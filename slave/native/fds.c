@@ -178,13 +178,9 @@ napi_value js_sendmsg(napi_env env, napi_callback_info info) {
 
   void* data;
   size_t length;
-  bool is_buffer = false;
-  napi_is_buffer(env, argv[1], &is_buffer);
-  if (!is_buffer) {
-    napi_throw_type_error(env, NULL, "sendmsg data must be a Buffer");
+  if (!get_buffer(env, argv[1], "sendmsg data", &data, &length)) {
     return NULL;
   }
-  CHECK(env, napi_get_buffer_info(env, argv[1], &data, &length));
 
   uint32_t fd_count = 0;
   bool is_array = false;
@@ -400,13 +396,9 @@ napi_value js_write(napi_env env, napi_callback_info info) {
   }
   void* data;
   size_t length;
-  bool is_buffer = false;
-  napi_is_buffer(env, argv[1], &is_buffer);
-  if (!is_buffer) {
-    napi_throw_type_error(env, NULL, "write data must be a Buffer");
+  if (!get_buffer(env, argv[1], "write data", &data, &length)) {
     return NULL;
   }
-  CHECK(env, napi_get_buffer_info(env, argv[1], &data, &length));
 
   int ready = poll_now(fd, POLLOUT);
   if (ready < 0) {

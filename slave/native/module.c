@@ -73,6 +73,21 @@ bool get_fd(napi_env env, napi_value value, int* fd) {
   return get_int(env, value, "fd", 0, INT32_MAX, fd);
 }
 
+bool get_buffer(napi_env env, napi_value value, const char* what, void** data, size_t* length) {
+  bool is_buffer = false;
+  if (napi_is_buffer(env, value, &is_buffer) != napi_ok || !is_buffer) {
+    char message[128];
+    snprintf(message, sizeof message, "%s must be a Buffer", what);
+    napi_throw_type_error(env, NULL, message);
+    return false;
+  }
+  if (napi_get_buffer_info(env, value, data, length) != napi_ok) {
+    napi_failure(env);
+    return false;
+  }
+  return true;
+}
+
 napi_value make_int(napi_env env, int64_t value) {
   napi_value result;
   CHECK(env, napi_create_int64(env, value, &result));
