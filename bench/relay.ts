@@ -41,11 +41,13 @@ interface Result {
   p99: number;
 }
 
+/** Frames are numbered for the whole session (the master drops a seq it has seen), so across runs too. */
+let seq = 1000;
+
 /** Keeps `inFlight` requests outstanding for the duration and records each round trip. */
 async function load(socket: WebSocket, inFlight: number, frame: (seq: number) => string): Promise<Result> {
   const sentAt = new Map<number, number>();
   const latencies: number[] = [];
-  let seq = 1000;
   let measuring = false;
   let stopping = false;
   let completed = 0;
@@ -115,7 +117,10 @@ try {
     rows,
     ["Targets: throughput ratio ≥ 0.7, p99 ratio ≤ 1.5."],
   );
+} catch (error) {
+  console.error(`bench/relay failed: ${(error as Error).stack}`);
+  process.exitCode = 1;
 } finally {
   for (const child of children) child.kill("SIGKILL");
-  process.exit(0);
+  process.exit();
 }

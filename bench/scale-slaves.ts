@@ -3,8 +3,9 @@
  *
  *   node scale-slaves.js slaves URL COUNT TOKEN [PREFIX]
  *       COUNT simulated slaves on one Olympus master: hello → register_slave → ready,
- *       then each answers `ping_request` with `ping_response {seq}`. They are
- *       named PREFIX-0, PREFIX-1 …, with ids that differ per prefix.
+ *       then each answers `ping_request` with `ping_response {seq}` and sends
+ *       heartbeats if `ready` asks for them. They are named PREFIX-0,
+ *       PREFIX-1 …, with ids that differ per prefix.
  *   node scale-slaves.js bare-clients URL COUNT [PREFIX]
  *       COUNT plain ws clients of the bare server, answering pings the same way.
  *   node scale-slaves.js bare-server
@@ -14,7 +15,9 @@
  *       Prints "listening PORT".
  *
  * The clients print one JSON line when all are connected (or refused):
- * {"connected": n, "refused": {reason: count}, "ms": time}.
+ * {"connected": n, "refused": {reason: count}, "ms": time}. On SIGTERM the
+ * simulated slaves say `close` before they go, so the master forgets their
+ * sessions at once instead of waiting for them to resume.
  */
 import WebSocket, { WebSocketServer } from "ws";
 
@@ -28,13 +31,33 @@ interface Frame {
 }
 
 /** Answers every ping_request on `socket`, numbering its own frames from `firstSeq`. */
-function answerPings(socket: WebSocket, firstSeq: number): void {
+function answerPings(socket: WebSocket, firstSeq: number): { nextSeq: () => number } {
   let seq = firstSeq;
   socket.on("message", (payload) => {
     const frame = JSON.parse(payload.toString()) as Frame;
     if (frame.type === "ping_request") socket.send(JSON.stringify({ seq: seq++, type: "ping_response", data: { seq: frame.seq } }));
   });
+  return { nextSeq: () => seq++ };
 }
+
+/**
+ * A master with sessions drops a peer that sends no heartbeat within twice
+ * the interval `ready` gives, and keeps what it sent until acknowledged.
+ */
+function keepAlive(socket: WebSocket, ready: Frame): void {
+  const interval = ready.data.heartbeat_interval;
+  if (typeof interval !== "number") return;
+  let lastFromMaster = typeof ready.seq === "number" ? ready.seq : 0;
+  socket.on("message", (payload) => {
+    const { seq } = JSON.parse(payload.toString()) as Frame;
+    if (typeof seq === "number" && seq > lastFromMaster) lastFromMaster = seq;
+  });
+  const timer = setInterval(() => socket.send(JSON.stringify({ type: "heartbeat", data: { last_seq: lastFromMaster } })), (interval * 1000) / 2);
+  socket.on("close", () => clearInterval(timer));
+}
+
+/** Every registered slave, so SIGTERM can say goodbye for each. */
+const goodbyes: (() => void)[] = [];
 
 /** One simulated slave: resolves null once registered, or with the master's close reason. */
 function olympusSlave(url: string, name: string, id: number, token: string): Promise<string | null> {
@@ -46,7 +69,12 @@ function olympusSlave(url: string, name: string, id: number, token: string): Pro
         socket.send(JSON.stringify({ seq: 1, type: "register_slave", data: { agent: "bench/scale", version: "2.0.0", name, id, token } }));
       } else if (frame.type === "ready") {
         socket.off("message", onMessage);
-        answerPings(socket, 2);
+        const { nextSeq } = answerPings(socket, 2);
+        keepAlive(socket, frame);
+        goodbyes.push(() => {
+          socket.send(JSON.stringify({ seq: nextSeq(), type: "close", data: { reason: "load generator done" } }));
+          socket.close();
+        });
         resolve(null);
       } else if (frame.type === "close") {
         resolve(String(frame.data.reason));
@@ -118,6 +146,11 @@ function bareServer(): void {
   });
   server.on("listening", () => console.log(`listening ${(server.address() as { port: number }).port}`));
 }
+
+process.on("SIGTERM", () => {
+  for (const goodbye of goodbyes) goodbye();
+  setTimeout(() => process.exit(0), 500);
+});
 
 const [role, url, countText, tokenOrPrefix, maybePrefix] = process.argv.slice(2);
 const count = Number(countText);

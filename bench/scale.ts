@@ -3,7 +3,8 @@
  * bench/scale-slaves) and 10 controls on one master. Measures
  *
  *   - the master's RSS per idle slave connection: RSS with N slaves minus RSS
- *     with none (after a warm-up, both settled), divided by N;
+ *     with none (after a warm-up; each reading after a quiet spell and a full
+ *     GC forced through the inspector, so garbage does not count), divided by N;
  *   - a fan-out ping: one control sends `ping_request {slave}` to every slave
  *     at once and waits for all the answers (one unmeasured round, then
  *     SCALE_ROUNDS measured);
@@ -40,8 +41,14 @@ const generatorBin = fileURLToPath(new URL("scale-slaves.js", import.meta.url));
 
 // ------------------------------------------------------------- processes
 
+interface Started {
+  child: ChildProcess;
+  match: RegExpMatchArray;
+  output: () => string;
+}
+
 /** A node process, resolved with the first match of `ready` in its output. */
-function startNode(args: string[], ready: RegExp, options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ child: ChildProcess; match: RegExpMatchArray; output: () => string }> {
+function startNode(args: string[], ready: RegExp, options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Started> {
   const child = track(spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], ...options }));
   let output = "";
   return new Promise((resolve, reject) => {
@@ -60,11 +67,14 @@ function startNode(args: string[], ready: RegExp, options: { cwd?: string; env?:
   });
 }
 
+/** SIGTERM (the load generator then says goodbye for each slave), SIGKILL after 3 s. */
 async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGKILL");
+  child.kill("SIGTERM");
+  const stubborn = setTimeout(() => child.kill("SIGKILL"), 3000);
   await exited;
+  clearTimeout(stubborn);
 }
 
 interface Generated {
@@ -88,9 +98,32 @@ function rssKb(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]);
 }
 
-/** The median of a few readings after the process has been idle a while. */
-async function settledRssKb(pid: number): Promise<number> {
+/** Measured processes run with `--inspect=127.0.0.1:0`; this is where their inspector listens. */
+function inspectorUrl(started: Started): string {
+  const match = /Debugger listening on (ws:\/\/\S+)/.exec(started.output());
+  if (match === null) throw new Error(`no inspector address in:\n${started.output()}`);
+  return match[1] as string;
+}
+
+/** A full garbage collection, forced through the inspector, so a reading counts live memory rather than garbage. */
+async function collectGarbage(inspector: string): Promise<void> {
+  const socket = new WebSocket(inspector);
+  await new Promise((resolve, reject) => {
+    socket.once("open", resolve);
+    socket.once("error", reject);
+  });
+  await new Promise<void>((resolve) => {
+    socket.on("message", (payload) => (JSON.parse(payload.toString()) as { id?: number }).id === 1 && resolve());
+    socket.send(JSON.stringify({ id: 1, method: "HeapProfiler.collectGarbage" }));
+  });
+  socket.close();
+}
+
+/** The median of a few readings, after a quiet spell and a full GC. */
+async function settledRssKb(pid: number, inspector: string): Promise<number> {
   await sleep(SETTLE_MS);
+  await collectGarbage(inspector);
+  await sleep(500);
   const readings: number[] = [];
   for (let i = 0; i < 5; i++) {
     readings.push(rssKb(pid));
@@ -106,8 +139,8 @@ interface Memory {
 }
 
 /** The master's own view, from /metrics: JS heap in use and memory held outside it (buffers). */
-async function masterMemory(httpUrl: string, pid: number): Promise<Memory> {
-  const rss = await settledRssKb(pid);
+async function masterMemory(httpUrl: string, pid: number, inspector: string): Promise<Memory> {
+  const rss = await settledRssKb(pid, inspector);
   const text = await (await fetch(`${httpUrl}metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
   const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)`, "m").exec(text)?.[1]) / 1024;
   return { rssKb: rss, heapUsedKb: metric("nodejs_heap_size_used_bytes"), externalKb: metric("nodejs_external_memory_bytes") };
@@ -118,11 +151,14 @@ async function masterMemory(httpUrl: string, pid: number): Promise<Memory> {
 /** A control on a plain socket: registers (Olympus) or not (bare), and fans pings out. */
 class Control {
   private seq = 1;
+  private lastFromMaster = 0;
+  private heartbeats: NodeJS.Timeout | null = null;
   private readonly waiting = new Map<number, (error: unknown) => void>();
 
   private constructor(readonly socket: WebSocket) {
     socket.on("message", (payload) => {
-      const frame = JSON.parse(payload.toString()) as { type: string; data: { seq?: number; error?: unknown } };
+      const frame = JSON.parse(payload.toString()) as { seq?: number; type: string; data: { seq?: number; error?: unknown } };
+      if (typeof frame.seq === "number") this.lastFromMaster = Math.max(this.lastFromMaster, frame.seq);
       if (!frame.type.endsWith("_response")) return;
       const settle = this.waiting.get(frame.data.seq as number);
       this.waiting.delete(frame.data.seq as number);
@@ -138,15 +174,19 @@ class Control {
       socket.once("error", reject);
     });
     if (!register) return control;
-    const ready = new Promise<void>((resolve, reject) =>
+    const ready = new Promise<{ heartbeat_interval?: number }>((resolve, reject) =>
       socket.on("message", (payload) => {
-        const frame = JSON.parse(payload.toString()) as { type: string; data: { reason?: string } };
-        if (frame.type === "ready") resolve();
+        const frame = JSON.parse(payload.toString()) as { type: string; data: { reason?: string; heartbeat_interval?: number } };
+        if (frame.type === "ready") resolve(frame.data);
         if (frame.type === "close") reject(new Error(`control refused: ${frame.data.reason}`));
       }),
     );
     socket.send(JSON.stringify({ seq: control.seq++, type: "register_control", data: { agent: "bench/scale", version: "2.0.0", token: TOKEN } }));
-    await ready;
+    const { heartbeat_interval: interval } = await ready;
+    // A master with sessions drops a peer that sends no heartbeats.
+    if (interval !== undefined) {
+      control.heartbeats = setInterval(() => socket.send(JSON.stringify({ type: "heartbeat", data: { last_seq: control.lastFromMaster } })), (interval * 1000) / 2);
+    }
     return control;
   }
 
@@ -186,6 +226,8 @@ class Control {
   }
 
   close(): void {
+    if (this.heartbeats !== null) clearInterval(this.heartbeats);
+    this.socket.send(JSON.stringify({ seq: this.seq++, type: "close", data: { reason: "bench done" } }));
     this.socket.close();
   }
 }
@@ -219,8 +261,9 @@ async function measureOlympus(extraArgs: string[]): Promise<OlympusRun> {
   // Its own working directory: a master may keep state (token secrets) there.
   const directory = tempDir("scale");
   const env = EXPLAIN ? { ...process.env, NODE_OPTIONS: "--heapsnapshot-signal=SIGUSR2" } : process.env;
-  const master = await startNode([olympusBin, "master", "--port", "0", "--token", TOKEN, ...extraArgs], /listening on (ws:\/\/\S+)/, { cwd: directory, env });
+  const master = await startNode(["--inspect=127.0.0.1:0", olympusBin, "master", "--port", "0", "--token", TOKEN, ...extraArgs], /master listening on (ws:\/\/\S+)/, { cwd: directory, env });
   const url = master.match[1] as string;
+  const inspector = inspectorUrl(master);
   const httpUrl = url.replace(/^ws/, "http").replace(/api\/socket$/, "");
   const pid = master.child.pid as number;
   try {
@@ -234,13 +277,13 @@ async function measureOlympus(extraArgs: string[]): Promise<OlympusRun> {
     await stop(warm.child);
     while ((await fanner.countSlaves()) > 0) await sleep(50);
     if (EXPLAIN) await snapshot(pid, directory);
-    const baseline = await masterMemory(httpUrl, pid);
+    const baseline = await masterMemory(httpUrl, pid, inspector);
 
     const sims = await generate(["slaves", url, String(SLAVES), TOKEN, "sim"]);
     if (sims.connected < SLAVES) return { refused: sims.refused, connected: sims.connected };
     const listed = await fanner.countSlaves();
     if (listed !== SLAVES) throw new Error(`the master lists ${listed} slaves, not ${SLAVES}`);
-    const loaded = await masterMemory(httpUrl, pid);
+    const loaded = await masterMemory(httpUrl, pid, inspector);
     if (EXPLAIN) await snapshot(pid, directory);
 
     const fanOutMs = await fanOutRounds(fanner, names("sim", SLAVES));
@@ -256,13 +299,14 @@ async function measureOlympus(extraArgs: string[]): Promise<OlympusRun> {
 }
 
 async function measureBare(): Promise<Measured> {
-  const server = await startNode([generatorBin, "bare-server"], /listening (\d+)/);
+  const server = await startNode(["--inspect=127.0.0.1:0", generatorBin, "bare-server"], /listening (\d+)/);
   const url = `ws://127.0.0.1:${server.match[1]}`;
+  const inspector = inspectorUrl(server);
   const pid = server.child.pid as number;
   try {
     const control = await Control.open(`${url}/control`, false);
     const memory = async (): Promise<Memory> => {
-      const rss = await settledRssKb(pid);
+      const rss = await settledRssKb(pid, inspector);
       const usage = (await control.request("memory_request", {})) as { heapUsed: number; external: number };
       return { rssKb: rss, heapUsedKb: usage.heapUsed / 1024, externalKb: usage.external / 1024 };
     };
@@ -321,12 +365,15 @@ function explainSnapshots(directory: string, connections: number): string[] {
   const growth = [...after].map(([kind, { bytes, count }]) => ({ kind, bytes: bytes - (before.get(kind)?.bytes ?? 0), count: count - (before.get(kind)?.count ?? 0) }));
   growth.sort((a, b) => b.bytes - a.bytes);
   const total = growth.reduce((sum, entry) => sum + entry.bytes, 0);
+  const rows = growth.slice(0, 20).map(({ kind, bytes, count }) => `| ${kind.replace(/\|/g, "\\|").slice(0, 60)} | ${(bytes / connections).toFixed(0)} | ${(count / connections).toFixed(1)} |`);
   return [
-    `JS heap growth per connection (heap snapshots, self sizes): ${(total / connections / 1024).toFixed(1)} KB; the largest kinds:`,
-    "",
-    "| kind | bytes per connection | objects per connection |",
-    "|---|---|---|",
-    ...growth.slice(0, 20).map(({ kind, bytes, count }) => `| ${kind.replace(/\|/g, "\\|").slice(0, 60)} | ${(bytes / connections).toFixed(0)} | ${(count / connections).toFixed(1)} |`),
+    [
+      `JS heap growth per connection (heap snapshots, after a full GC; self sizes): ${(total / connections / 1024).toFixed(1)} KB. The largest kinds:`,
+      "",
+      "| kind | bytes per connection | objects per connection |",
+      "|---|---|---|",
+      ...rows,
+    ].join("\n"),
   ];
 }
 
@@ -370,7 +417,7 @@ await main(async () => {
       [`connecting ${SLAVES} slaves, 50 at a time (ms)`, olympus.connectMs, bare.connectMs, olympus.connectMs / bare.connectMs, "", ""],
     ],
     [
-      `${SLAVES} slaves from one load generator (bench/scale-slaves), ${CONTROLS} controls; one control sends all the pings. RSS read from /proc after ${SETTLE_MS / 1000} s idle, with and without the slaves, after a warm-up of ${WARM_UP_SLAVES}.`,
+      `${SLAVES} slaves from one load generator (bench/scale-slaves), ${CONTROLS} controls; one control sends all the pings. RSS read from /proc after ${SETTLE_MS / 1000} s idle and a full GC (through the inspector), with and without the slaves, after a warm-up of ${WARM_UP_SLAVES}.`,
       `Fan-out rounds, Olympus: ${olympus.fanOutMs.map((ms) => ms.toFixed(0)).join(", ")} ms; bare: ${bare.fanOutMs.map((ms) => ms.toFixed(0)).join(", ")} ms.`,
       ...olympus.notes,
       ...bare.notes,

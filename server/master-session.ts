@@ -52,6 +52,7 @@ export class MasterSession {
   private readonly heartbeat: Heartbeat;
   private expiry: NodeJS.Timeout | null = null;
   private ended = false;
+  private registered = false;
 
   constructor(
     registration: Registration,
@@ -71,10 +72,7 @@ export class MasterSession {
       authorize: registration.role === "control" ? controlAuthorizer(registration.credential.role) : undefined,
       log: (line) => context.log(`${this.describe()}: ${line}`),
     });
-    // A peer that stays silent is dead, not just cut off: a cut socket closes, and the client resumes.
-    this.heartbeat = new Heartbeat(this.link, context.heartbeatIntervalMs, () =>
-      this.end(`no heartbeat within ${2 * context.heartbeatIntervalMs} ms`),
-    );
+    this.heartbeat = new Heartbeat(this.link, context.heartbeatIntervalMs, () => this.silent());
     this.link.onMessage(close, ({ reason }) => {
       context.log(`${this.describe()} closed the session: ${reason}`);
       this.end(reason, false);
@@ -95,6 +93,9 @@ export class MasterSession {
       heartbeat_interval: context.heartbeatIntervalMs / 1000,
       session_timeout: context.sessionTimeoutMs / 1000,
     });
+    // Heartbeats only after `ready`: before it, the client does not expect them.
+    this.registered = true;
+    this.heartbeat.start();
     context.log(`${this.describe()} registered`);
   }
 
@@ -109,7 +110,7 @@ export class MasterSession {
     this.expiry = null;
     this.carrier = carrier;
     this.link.attach((text) => this.send(text), peerLastSeq);
-    this.heartbeat.start();
+    if (this.registered) this.heartbeat.start();
     if (this.slave !== null) {
       this.context.registry.add(this.slave);
       this.context.watchers.broadcast(slaveEvent, { slave: this.slave.info, connected: true });
@@ -147,6 +148,17 @@ export class MasterSession {
       if (this.context.registry.remove(this.slave)) this.context.watchers.broadcast(slaveEvent, { slave: this.slave.info, connected: false });
     }
     this.context.log(`${this.describe()} ended: ${reason}`);
+  }
+
+  /**
+   * A peer that heartbeats and then falls silent is dead, not just cut off (a
+   * cut socket closes, and the client resumes). One that never heartbeated
+   * speaks only the seed's protocol: it keeps its session but cannot resume.
+   */
+  private silent(): void {
+    if (this.heartbeat.heardFromPeer) return this.end(`no heartbeat within ${2 * this.context.heartbeatIntervalMs} ms`);
+    this.heartbeat.stop();
+    this.link.stopKeeping();
   }
 
   describe(): string {

@@ -7,7 +7,7 @@ export class Watchers {
   private readonly links = new Set<Link>();
 
   add(link: Link): void {
-    this.links.add(link);
+    if (!link.closed) this.links.add(link);
   }
 
   remove(link: Link): void {

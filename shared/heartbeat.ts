@@ -13,6 +13,8 @@ export class Heartbeat {
   private ticker: NodeJS.Timeout | null = null;
   private watchdog: NodeJS.Timeout | null = null;
   private framesSinceBeat = 0;
+  /** Whether the peer has sent a heartbeat at all: a client written to the seed alone never does. */
+  heardFromPeer = false;
 
   constructor(
     private readonly link: Link,
@@ -20,6 +22,7 @@ export class Heartbeat {
     private readonly onSilent: () => void,
   ) {
     link.onMessage(heartbeat, ({ last_seq }) => {
+      this.heardFromPeer = true;
       link.acknowledge(last_seq);
       this.armWatchdog();
     });
@@ -28,6 +31,8 @@ export class Heartbeat {
   start(): void {
     this.stop();
     this.ticker = setInterval(() => this.beat(), this.intervalMs);
+    // The first beat at once, so the peer knows this side acknowledges from the start.
+    this.beat();
     this.armWatchdog();
   }
 

@@ -65,12 +65,21 @@ export class Link {
   /** Numbered frames not yet acknowledged by the peer, oldest first. */
   private readonly unacknowledged: { seq: number; text: string }[] = [];
   private unacknowledgedSize = 0;
+  private keeping: boolean;
   readonly peerRole: Role;
 
   constructor(private readonly options: LinkOptions) {
     this.peerRole = options.peerRole;
     this.nextSeq = 1;
     this.transport = options.send;
+    this.keeping = options.resumable ?? false;
+  }
+
+  /** The peer never acknowledges (it does not speak heartbeats): keeping frames for it would only grow. */
+  stopKeeping(): void {
+    this.keeping = false;
+    this.unacknowledged.length = 0;
+    this.unacknowledgedSize = 0;
   }
 
   /** The highest seq received from the peer: what this side acknowledges. */
@@ -240,7 +249,8 @@ export class Link {
     this.requestsInFlight++;
     const requestSeq = frame.seq as number;
     Promise.resolve()
-      .then(() => handler(data as never))
+      // The session may have ended since this frame arrived (a later frame in the same read broke it).
+      .then(() => (this.closedReason === null ? handler(data as never) : undefined))
       .then(
         (response) => {
           if (this.closedReason !== null) return;
@@ -282,7 +292,7 @@ export class Link {
     const seq = this.nextSeq++;
     const text = encodeFrame(seq, type, data);
     this.options.onFrame?.("out", type, text.length);
-    if (this.options.resumable) {
+    if (this.keeping) {
       this.unacknowledged.push({ seq, text });
       this.unacknowledgedSize += text.length;
     }
