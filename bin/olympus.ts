@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from "commander";
-import { runMasterCommand } from "../server/run-master.js";
+import { runMasterCommand, type MasterCommandOptions } from "../server/run-master.js";
 import {
   DEFAULT_HANDSHAKES_PER_MINUTE,
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
@@ -10,33 +10,23 @@ import {
 import { readCa } from "../shared/tls.js";
 import { DEFAULT_BOOT_TIMEOUT_MS } from "../slave/agent.js";
 import { DEFAULT_FILE_CHANGE_DELAY_MS } from "../slave/file-monitor.js";
-import { runSlaveCommand } from "../slave/run-agent.js";
-import { runStart } from "./start.js";
+import { runSlaveCommand, type SlaveCommandOptions } from "../slave/run-agent.js";
+import { runStart, type StartOptions } from "./start.js";
 import { tokenCommand } from "./token.js";
 
-interface SlaveFlags {
-  master: string;
-  name: string;
-  id?: number;
+/** What commander parses: the run options, with durations named as their flags are. */
+type SlaveFlags = Omit<SlaveCommandOptions, "token" | "ca" | "fileChangeDelayMs" | "bootTimeoutMs"> & {
   token?: string;
   ca?: string;
-  config?: string;
   fileChangeDelay: number;
   bootTimeout: number;
-}
+};
 
-interface StartFlags {
-  config: string;
-  host: string;
-  port: number;
-  token?: string;
-  tlsCert?: string;
-  tlsKey?: string;
-  ca?: string;
+type StartFlags = Omit<StartOptions, "fileChangeDelayMs" | "bootTimeoutMs" | "sessionTimeoutMs"> & {
   fileChangeDelay: number;
   bootTimeout: number;
   sessionTimeout: number;
-}
+};
 
 function integer(value: string): number {
   const parsed = Number(value);
@@ -44,17 +34,12 @@ function integer(value: string): number {
   return parsed;
 }
 
-interface MasterFlags {
-  host: string;
-  port: number;
-  token?: string;
-  tlsCert?: string;
-  tlsKey?: string;
+type MasterFlags = Omit<MasterCommandOptions, "handshakeTimeoutMs" | "handshakesPerMinute" | "heartbeatIntervalMs" | "sessionTimeoutMs"> & {
   handshakeTimeout: number;
   handshakeLimit: number;
   heartbeatInterval: number;
   sessionTimeout: number;
-}
+};
 
 const program = new Command("olympus").description("Olympus: a Zeus-style preloader for many hosts").showHelpAfterError();
 

@@ -212,25 +212,21 @@ class Worker:
         self.report_features()
 
     def fork_child(self, identifier):
-        me = os.getpid()
-        pid = fork()
-        if pid:
-            self.children.add(pid)
-            return
-        try:
-            die_with_parent(me)
-            self.leave_loop()
+        def become_child(parent):
+            die_with_parent(parent)
             self.local.close()
-            self.parent_pid = me
+            self.parent_pid = parent
             self.children = set()
             self.features = FeatureReporter()  # a child reports all its files
             self.start(identifier, identifier)
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            os._exit(1)
+
+        self.fork_and_run(become_child)
 
     def fork_runner(self, identifier):
+        self.fork_and_run(lambda parent: command.run_runner(self, identifier, parent))
+
+    def fork_and_run(self, body):
+        """Forks; the parent keeps serving, the child runs body(parent pid) and never returns."""
         me = os.getpid()
         pid = fork()
         if pid:
@@ -238,7 +234,7 @@ class Worker:
             return
         try:
             self.leave_loop()
-            command.run_runner(self, identifier, me)
+            body(me)
         except BaseException:
             traceback.print_exc()
         finally:
