@@ -8,6 +8,8 @@ import { makeApp } from "./helpers/app.js";
 import { TEST_TOKEN, control, slaveNames, startMaster } from "./helpers/cluster.js";
 import { controlBin, eventually, olympusBin, startNode, stopAll, type Started } from "./helpers/processes.js";
 import { CuttableProxy } from "./helpers/proxy.js";
+import { RawClient } from "./helpers/raw-client.js";
+import { PROTOCOL_VERSION } from "../shared/version.js";
 
 after(stopAll);
 
@@ -60,7 +62,12 @@ it("is rejoined by all of its agents within 2 s of a restart", async () => {
     await agent.waitFor(/connected to/);
     agents.push(agent);
   }
+  const watcher = await RawClient.open(url);
+  watcher.send({ seq: 1, type: "register_control", data: { agent: "raw", version: PROTOCOL_VERSION, token: TEST_TOKEN } });
+  await watcher.next("ready");
   await first.kill("SIGTERM");
+  assert.equal(await watcher.closeReason(), "master shutting down", "every peer is told why");
+  assert.match(agents[0]?.output ?? "", /master closed the session: master shutting down/);
   await new Promise((resolve) => setTimeout(resolve, 1500));
   const restarted = await startMaster([], port);
   const back = Date.now();
