@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { after, describe, it } from "node:test";
 import { controlIn, makeApp, nodes, startLocal, waitForStates, writeApp } from "./helpers/app.js";
-import { olympusBin, run, stopAll } from "./helpers/processes.js";
+import { controlBin, olympusBin, run, startNode, stopAll } from "./helpers/processes.js";
 
 after(stopAll);
 
@@ -65,6 +65,16 @@ describe("a three-level Python plan", () => {
 
     writeApp(app, "env_lib.py", "ENV = 3\n");
     await waitForStates(app, allReady);
+  });
+
+  it("prints a line for every state change to `control watch`", async () => {
+    await waitForStates(app, allReady);
+    const watcher = startNode(controlBin, ["watch"], { cwd: app });
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    writeApp(app, "leaf_lib.py", "LEAF = 3\n");
+    await watcher.waitFor(/test_helper unbooted[\s\S]*test_helper booting[\s\S]*test_helper ready \(pid \d+\)/);
+    assert.doesNotMatch(watcher.output, / boot (unbooted|booting)/, "only the leaf restarted");
+    await watcher.kill("SIGINT");
   });
 
   it("restarts a subtree on request", async () => {
