@@ -36,7 +36,8 @@ const relayedTypes = new Set<string>([commandOutputEvent.type, commandInputEvent
 export class MasterMetrics {
   readonly registry = new Registry();
   private readonly messages: Counter<"direction" | "type">;
-  private readonly messageCounters = new Map<string, { inc(): void }>();
+  /** Labelled series by key, bounded by the catalogue's types (unknown ones count as "other"). */
+  private readonly children = new Map<string, unknown>();
   private readonly requestDuration: Histogram<"type">;
   private readonly relayedBytes: Counter<"type">;
 
@@ -103,18 +104,6 @@ export class MasterMetrics {
     });
   }
 
-  /** prom-client hashes the labels on every inc(); the per-type children are looked up once instead. */
-  private countMessage(direction: "in" | "out", type: string): void {
-    const label = labelOf(type);
-    const key = `${direction} ${label}`;
-    let child = this.messageCounters.get(key);
-    if (child === undefined) {
-      child = this.messages.labels(direction, label);
-      this.messageCounters.set(key, child);
-    }
-    child.inc();
-  }
-
   /**
    * A Link `onFrame` hook for one connection. The hook sees no seq, so each
    * response is matched to the oldest waiting request of its type on this
@@ -124,21 +113,32 @@ export class MasterMetrics {
   frameObserver(): FrameObserver {
     const waiting = new Map<string, number[]>();
     return (direction, type, bytes) => {
-      this.countMessage(direction, type);
-      if (direction === "in" && type.endsWith("_request")) {
-        const requestType = labelOf(type);
-        const starts = waiting.get(requestType);
-        if (starts === undefined) waiting.set(requestType, [performance.now()]);
+      const label = labelOf(type);
+      childOf(this.children, `${direction} ${label}`, () => this.messages.labels(direction, label)).inc();
+      if (direction === "in" && label.endsWith("_request")) {
+        const starts = waiting.get(label);
+        if (starts === undefined) waiting.set(label, [performance.now()]);
         else starts.push(performance.now());
-      } else if (direction === "out" && type.endsWith("_response")) {
-        const requestType = labelOf(type.replace(/_response$/, "_request"));
+      } else if (direction === "out" && label.endsWith("_response")) {
+        const requestType = `${label.slice(0, -"_response".length)}_request`;
         const started = waiting.get(requestType)?.shift();
-        if (started !== undefined) this.requestDuration.observe({ type: requestType }, (performance.now() - started) / 1000);
+        if (started === undefined) return;
+        childOf(this.children, requestType, () => this.requestDuration.labels(requestType)).observe((performance.now() - started) / 1000);
       } else if (direction === "out" && relayedTypes.has(type)) {
-        this.relayedBytes.inc({ type }, bytes);
+        childOf(this.children, `relayed ${type}`, () => this.relayedBytes.labels(type)).inc(bytes);
       }
     };
   }
+}
+
+/** prom-client hashes label values on every call; each labelled series is looked up once instead (on the hot path). */
+function childOf<T>(cache: Map<string, unknown>, key: string, make: () => T): T {
+  let child = cache.get(key) as T | undefined;
+  if (child === undefined) {
+    child = make();
+    cache.set(key, child);
+  }
+  return child;
 }
 
 /** `GET /metrics` in the Prometheus text format, behind the bearer token like the rest of the HTTP API. */
