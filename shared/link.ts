@@ -53,7 +53,7 @@ interface PendingRequest {
  * ProtocolError.
  */
 export class Link {
-  private nextSeq: number;
+  private nextSeq = 1;
   private readonly pending = new Map<number, PendingRequest>();
   private readonly requestHandlers = new Map<string, RequestHandler>();
   private readonly eventHandlers = new Map<string, EventHandler>();
@@ -70,7 +70,6 @@ export class Link {
 
   constructor(private readonly options: LinkOptions) {
     this.peerRole = options.peerRole;
-    this.nextSeq = 1;
     this.transport = options.send;
     this.keeping = options.resumable ?? false;
   }

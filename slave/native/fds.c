@@ -105,9 +105,8 @@ napi_value js_socketpair(napi_env env, napi_callback_info info) {
 /* socketType(fd) -> "stream" | "dgram", for a socket that arrived from a
  * worker (the Zeus shims use either). */
 napi_value js_socket_type(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
   int fd;
-  if (!get_args(env, info, 1, argv) || !get_fd(env, argv[0], &fd)) {
+  if (!get_fd_argument(env, info, &fd)) {
     return NULL;
   }
   int type = 0;
@@ -127,9 +126,8 @@ napi_value js_socket_type(napi_env env, napi_callback_info info) {
 
 /* shutdownWrite(fd): the peer of a stream socket reads EOF, while we can still read. */
 napi_value js_shutdown_write(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
   int fd;
-  if (!get_args(env, info, 1, argv) || !get_fd(env, argv[0], &fd)) {
+  if (!get_fd_argument(env, info, &fd)) {
     return NULL;
   }
   if (shutdown(fd, SHUT_WR) < 0) {
@@ -150,9 +148,8 @@ napi_value js_pipe(napi_env env, napi_callback_info info) {
 
 /* dup(fd) -> a new CLOEXEC fd for the same open file description. */
 napi_value js_dup(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
   int fd;
-  if (!get_args(env, info, 1, argv) || !get_fd(env, argv[0], &fd)) {
+  if (!get_fd_argument(env, info, &fd)) {
     return NULL;
   }
   int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
@@ -263,9 +260,8 @@ static napi_value make_message(napi_env env, const char* data, size_t length, co
  * Received fds are CLOEXEC (MSG_CMSG_CLOEXEC), so no child we spawn later
  * inherits them by accident. They belong to the caller. */
 napi_value js_recvmsg(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
   int fd;
-  if (!get_args(env, info, 1, argv) || !get_fd(env, argv[0], &fd)) {
+  if (!get_fd_argument(env, info, &fd)) {
     return NULL;
   }
 

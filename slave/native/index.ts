@@ -4,7 +4,7 @@
  * Nothing here blocks the event loop.
  *
  * Who owns which fd:
- * - Functions that create fds (socketpair, pipe, openpty, pidfdOpen) give them
+ * - Functions that create fds (socketpair, pipe, openpty) give them
  *   to the caller, who closes them with fs.closeSync.
  * - Sending never takes your fds. sendmsg() copies them into the kernel, and
  *   FdChannel.send() keeps duplicates of its own while a message waits in its
@@ -148,11 +148,6 @@ export function readFd(fd: number, maxBytes = READ_SIZE): Buffer | Eof | null {
   return native.read(fd, maxBytes);
 }
 
-/** Writes without blocking: returns the bytes written (maybe fewer than given), or -1 if the fd is full. */
-export function writeFd(fd: number, data: Buffer): number {
-  return native.write(fd, data);
-}
-
 /** A new PTY pair: master O_NONBLOCK, slave blocking, both CLOEXEC. */
 export function openpty(): Pty {
   return native.openpty();
@@ -169,11 +164,6 @@ export function getWindowSize(fd: number): WindowSize {
 /** The terminal's foreground process group (tcgetpgrp), 0 if none. */
 export function foregroundProcessGroup(fd: number): number {
   return native.foregroundProcessGroup(fd);
-}
-
-/** An fd that becomes readable when process `pid` exits. Throws code ESRCH if it is gone already. */
-export function pidfdOpen(pid: number): number {
-  return native.pidfdOpen(pid);
 }
 
 /**

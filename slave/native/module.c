@@ -73,6 +73,11 @@ bool get_fd(napi_env env, napi_value value, int* fd) {
   return get_int(env, value, "fd", 0, INT32_MAX, fd);
 }
 
+bool get_fd_argument(napi_env env, napi_callback_info info, int* fd) {
+  napi_value argv[1];
+  return get_args(env, info, 1, argv) && get_fd(env, argv[0], fd);
+}
+
 bool get_buffer(napi_env env, napi_value value, const char* what, void** data, size_t* length) {
   bool is_buffer = false;
   if (napi_is_buffer(env, value, &is_buffer) != napi_ok || !is_buffer) {

@@ -39,6 +39,8 @@ bool get_int(napi_env env, napi_value value, const char* what, int32_t min, int3
 
 /* Reads a file descriptor (a non-negative integer). */
 bool get_fd(napi_env env, napi_value value, int* fd);
+/* For functions whose one argument is an fd. */
+bool get_fd_argument(napi_env env, napi_callback_info info, int* fd);
 /* Reads a Buffer argument; throws a TypeError naming `what` otherwise. */
 bool get_buffer(napi_env env, napi_value value, const char* what, void** data, size_t* length);
 

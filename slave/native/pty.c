@@ -73,9 +73,8 @@ napi_value js_set_window_size(napi_env env, napi_callback_info info) {
 
 /* getWindowSize(fd) -> {cols, rows} */
 napi_value js_get_window_size(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
   int fd;
-  if (!get_args(env, info, 1, argv) || !get_fd(env, argv[0], &fd)) {
+  if (!get_fd_argument(env, info, &fd)) {
     return NULL;
   }
   struct winsize size;
@@ -92,9 +91,8 @@ napi_value js_get_window_size(napi_env env, napi_callback_info info) {
 /* foregroundProcessGroup(fd) -> process group id; 0 if the terminal has
  * none. Works on the master side too (Linux). */
 napi_value js_foreground_process_group(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
   int fd;
-  if (!get_args(env, info, 1, argv) || !get_fd(env, argv[0], &fd)) {
+  if (!get_fd_argument(env, info, &fd)) {
     return NULL;
   }
   pid_t group = tcgetpgrp(fd);
