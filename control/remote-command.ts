@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
 import type { Writable } from "node:stream";
-import type { z } from "zod";
 import type { Link } from "../shared/link.js";
 import {
   commandAckEvent,
@@ -11,6 +10,7 @@ import {
   run,
   type forwardableSignals,
 } from "../shared/messages.js";
+import type * as z from "../shared/zod.js";
 
 /** Input bytes sent but not yet written on the slave; past this, stdin is paused. */
 export const INPUT_WINDOW_BYTES = 256 * 1024;

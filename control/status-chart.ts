@@ -1,6 +1,6 @@
 import pc from "picocolors";
-import type { z } from "zod";
 import type { slaveTree, treeNode } from "../shared/messages.js";
+import type * as z from "../shared/zod.js";
 
 type Tree = z.infer<typeof slaveTree>;
 type TreeNodeData = z.infer<typeof treeNode>;

@@ -1,7 +1,7 @@
-import type { z } from "zod";
 import type { EventDefinition } from "../shared/definitions.js";
 import type { Link } from "../shared/link.js";
 import { commandAckEvent, commandEvent, commandExitEvent, commandOutputEvent, commandSignalEvent, type runningCommand } from "../shared/messages.js";
+import type * as z from "../shared/zod.js";
 import type { SlaveSession } from "./registry.js";
 import type { Watchers } from "./watchers.js";
 

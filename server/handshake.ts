@@ -1,9 +1,9 @@
-import type { z } from "zod";
 import { decodeFrame, describeIssue, type Frame } from "../shared/codec.js";
 import type { PlainDefinition } from "../shared/definitions.js";
 import { ProtocolError } from "../shared/errors.js";
 import { registerControl, registerSlave } from "../shared/messages.js";
 import { PROTOCOL_VERSION, versionMismatch } from "../shared/version.js";
+import type * as z from "../shared/zod.js";
 import type { Authenticator } from "./auth.js";
 import { TokenRefusedError, type Credential } from "./tokens.js";
 

@@ -1,6 +1,6 @@
 import type { Link } from "../shared/link.js";
 import type { slaveInfo, slaveTree } from "../shared/messages.js";
-import type { z } from "zod";
+import type * as z from "../shared/zod.js";
 
 export type SlaveInfo = z.infer<typeof slaveInfo>;
 export type SlaveTree = z.infer<typeof slaveTree>;

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { linkSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, unwatchFile, watchFile, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { SignJWT, decodeJwt, errors, jwtVerify } from "jose";
-import { z } from "zod";
+import * as z from "../shared/zod.js";
 import { tokenRoles, type TokenRole } from "./roles.js";
 
 /** Where a master keeps its state, in its working directory: master.json, secret, tokens.json. */
@@ -17,8 +17,8 @@ const entrySchema = z.object({
   name: z.string(),
   role: z.enum(tokenRoles),
   created_at: z.string(),
-  expires_at: z.string().nullable(),
-  revoked_at: z.string().nullable(),
+  expires_at: z.nullable(z.string()),
+  revoked_at: z.nullable(z.string()),
 });
 export type TokenEntry = z.infer<typeof entrySchema>;
 const listSchema = z.object({ tokens: z.array(entrySchema) });
@@ -65,7 +65,7 @@ export class TokenStore {
     try {
       return listSchema.parse(JSON.parse(text)).tokens;
     } catch (error) {
-      const reason = error instanceof z.ZodError ? error.issues[0]?.message : (error as Error).message;
+      const reason = error instanceof z.core.$ZodError ? error.issues[0]?.message : (error as Error).message;
       throw new Error(`${this.listPath} is not a valid token list: ${reason}`);
     }
   }

@@ -1,6 +1,6 @@
-import type { z } from "zod";
 import type { EventDefinition } from "../shared/definitions.js";
 import type { Link } from "../shared/link.js";
+import type * as z from "../shared/zod.js";
 
 /** Controls that asked to watch; each gets every tree, node state and slave event. */
 export class Watchers {

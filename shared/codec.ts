@@ -1,5 +1,5 @@
-import type { z } from "zod";
 import { ProtocolError } from "./errors.js";
+import type * as z from "./zod.js";
 
 /** One frame on the wire: `{seq, type, data}`. */
 export interface Frame {
@@ -37,7 +37,7 @@ export function encodeFrame(seq: number | null, type: string, data: object): str
 }
 
 /** The first schema issue as one line: `<type> data.<path>: <message>`. */
-export function describeIssue(type: string, error: z.ZodError): string {
+export function describeIssue(type: string, error: z.core.$ZodError): string {
   const issue = error.issues[0];
   if (issue === undefined) return `${type}: invalid data`;
   const path = ["data", ...issue.path.map(String)].join(".");

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import type * as z from "./zod.js";
 
 /** The three kinds of peer on the wire. */
 export const roles = ["master", "slave", "control"] as const;
@@ -8,7 +8,7 @@ export type Role = (typeof roles)[number];
 export const controlRoles = ["viewer", "operator", "admin"] as const;
 export type ControlRole = (typeof controlRoles)[number];
 
-type DataSchema = z.ZodObject;
+type DataSchema = z.ZodMiniObject;
 
 /** A handshake or session message: `hello`, `register_*`, `ready`, `close`. */
 export interface PlainDefinition<T extends string = string, D extends DataSchema = DataSchema> {

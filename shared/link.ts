@@ -1,4 +1,3 @@
-import type { z } from "zod";
 import { decodeFrame, describeIssue, encodeFrame, type Frame } from "./codec.js";
 import type {
   DataOf,
@@ -12,6 +11,7 @@ import type {
 } from "./definitions.js";
 import { LinkClosedError, ProtocolError, RequestError, RequestTimeoutError } from "./errors.js";
 import { definitionsByType } from "./messages.js";
+import type * as z from "./zod.js";
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
@@ -313,7 +313,7 @@ function validateIncoming(definition: Definition, frame: Frame): unknown {
 }
 
 /** Outgoing data that fails its schema is a bug on this side, not the peer's. */
-function validateOutgoing(type: string, schema: z.ZodType, data: unknown): object {
+function validateOutgoing(type: string, schema: z.ZodMiniType, data: unknown): object {
   const result = schema.safeParse(data);
   if (!result.success) throw new Error(`refusing to send invalid ${describeIssue(type, result.error)}`);
   return result.data as object;

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { z } from "zod";
+import * as z from "./zod.js";
 
 /** `.olympus/master.json`: where a local master listens and how to get in. */
 export const MASTER_FILE = join(".olympus", "master.json");
@@ -9,8 +9,8 @@ export const masterFileSchema = z.object({
   url: z.string(),
   token: z.string(),
   /** For a wss:// url: the CA certificate file that clients here trust. */
-  ca: z.string().optional(),
-  pid: z.number().int().optional(),
+  ca: z.optional(z.string()),
+  pid: z.optional(z.number().check(z.int())),
 });
 export type MasterFile = z.infer<typeof masterFileSchema>;
 

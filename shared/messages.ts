@@ -4,14 +4,14 @@
  * control may send, says which control role at least (the master enforces both).
  * docs/protocol.md is the table a person reads; a test keeps the two in step.
  */
-import { z } from "zod";
 import { event, plain, request, type Definition } from "./definitions.js";
+import * as z from "./zod.js";
 
-const version = z.string().min(1).max(64);
-const agent = z.string().min(1).max(200);
-const token = z.string().max(4096);
+const version = z.string().check(z.minLength(1), z.maxLength(64));
+const agent = z.string().check(z.minLength(1), z.maxLength(200));
+const token = z.string().check(z.maxLength(4096));
 /** A slave is named by its name or by its id written as a string. */
-const slaveSelector = z.string().min(1).max(200);
+const slaveSelector = z.string().check(z.minLength(1), z.maxLength(200));
 
 // Handshake and session.
 
@@ -22,8 +22,8 @@ export const registerSlave = plain("register_slave", {
   data: z.object({
     agent,
     version,
-    name: z.string().min(1).max(200),
-    id: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+    name: z.string().check(z.minLength(1), z.maxLength(200)),
+    id: z.number().check(z.int(), z.nonnegative(), z.maximum(Number.MAX_SAFE_INTEGER)),
     token,
   }),
 });
@@ -37,15 +37,15 @@ export const registerControl = plain("register_control", {
 export const ready = plain("ready", {
   from: ["master"],
   data: z.object({
-    session_token: z.string().max(200).optional(),
+    session_token: z.optional(z.string().check(z.maxLength(200))),
     /** Seconds between heartbeats; a peer silent for twice this is dropped. */
-    heartbeat_interval: z.number().positive().optional(),
+    heartbeat_interval: z.optional(z.number().check(z.positive())),
     /** Seconds a session waits for a resume once its socket is gone. */
-    session_timeout: z.number().positive().optional(),
+    session_timeout: z.optional(z.number().check(z.positive())),
   }),
 });
 
-const lastSeq = z.number().int().nonnegative();
+const lastSeq = z.number().check(z.int(), z.nonnegative());
 
 /** Unnumbered, both ways: "I have your frames up to last_seq"; also proves the peer alive. */
 export const heartbeat = plain("heartbeat", { from: ["master", "slave", "control"], data: z.object({ last_seq: lastSeq }) });
@@ -53,7 +53,7 @@ export const heartbeat = plain("heartbeat", { from: ["master", "slave", "control
 /** Instead of a register after `hello`: take up a session whose socket was lost. */
 export const resume = plain("resume", {
   from: ["slave", "control"],
-  data: z.object({ session_token: z.string().max(200), last_seq: lastSeq }),
+  data: z.object({ session_token: z.string().check(z.maxLength(200)), last_seq: lastSeq }),
 });
 
 /** The session is back; the master has the client's frames up to last_seq, and each side resends the rest. */
@@ -64,13 +64,13 @@ export const invalidate = plain("invalidate", { from: ["master"], data: z.object
 
 export const close = plain("close", {
   from: ["master", "slave", "control"],
-  data: z.object({ reason: z.string().max(4096) }),
+  data: z.object({ reason: z.string().check(z.maxLength(4096)) }),
 });
 
 // Slaves.
 
 export const slaveInfo = z.object({
-  id: z.number().int(),
+  id: z.number().check(z.int()),
   name: z.string(),
   agent: z.string(),
   version: z.string(),
@@ -90,7 +90,7 @@ export const ping = request("ping", {
   from: ["control", "master"],
   access: "viewer",
   forwardToSlave: true,
-  request: z.object({ slave: slaveSelector.optional() }),
+  request: z.object({ slave: z.optional(slaveSelector) }),
   response: z.object({}),
 });
 
@@ -99,29 +99,36 @@ export const ping = request("ping", {
 export const nodeStates = ["unbooted", "booting", "ready", "crashed"] as const;
 
 export const treeNode = z.object({
-  name: z.string().max(200),
-  parent: z.string().max(200).nullable(),
+  name: z.string().check(z.maxLength(200)),
+  parent: z.nullable(z.string().check(z.maxLength(200))),
   state: z.enum(nodeStates),
-  pid: z.number().int().nullable(),
-  error: z.string().max(256 * 1024).nullable(),
+  pid: z.nullable(z.number().check(z.int())),
+  error: z.nullable(z.string().check(z.maxLength(256 * 1024))),
 });
 
-export const treeCommand = z.object({ name: z.string().max(200), aliases: z.array(z.string().max(200)).max(100), parent: z.string().max(200) });
+export const treeCommand = z.object({
+  name: z.string().check(z.maxLength(200)),
+  aliases: z.array(z.string().check(z.maxLength(200))).check(z.maxLength(100)),
+  parent: z.string().check(z.maxLength(200)),
+});
 
 /** Bounded, so a hostile tree is refused at once instead of yielding one schema issue per element. */
 const MAX_TREE_ENTRIES = 10_000;
-const tree = { nodes: z.array(treeNode).max(MAX_TREE_ENTRIES), commands: z.array(treeCommand).max(MAX_TREE_ENTRIES) };
+const tree = {
+  nodes: z.array(treeNode).check(z.maxLength(MAX_TREE_ENTRIES)),
+  commands: z.array(treeCommand).check(z.maxLength(MAX_TREE_ENTRIES)),
+};
 
 /** The whole tree: from the agent on connect and when its plan changes; from the master to watchers. */
 export const treeEvent = event("tree", {
   from: ["slave", "master"],
-  data: z.object({ slave: z.string().optional(), ...tree }),
+  data: z.object({ slave: z.optional(z.string()), ...tree }),
 });
 
 /** One node changed state. The master adds `slave` when it tells watchers. */
 export const nodeStateEvent = event("node_state", {
   from: ["slave", "master"],
-  data: z.object({ slave: z.string().optional(), node: treeNode }),
+  data: z.object({ slave: z.optional(z.string()), node: treeNode }),
 });
 
 /** A slave joined or left; sent to watchers. */
@@ -135,7 +142,7 @@ export const slaveTree = z.object({ slave: z.string(), ...tree });
 export const status = request("status", {
   from: ["control"],
   access: "viewer",
-  request: z.object({ slave: slaveSelector.optional() }),
+  request: z.object({ slave: z.optional(slaveSelector) }),
   response: z.object({ trees: z.array(slaveTree) }),
 });
 
@@ -152,26 +159,35 @@ export const restart = request("restart", {
   from: ["control", "master"],
   access: "operator",
   forwardToSlave: true,
-  request: z.object({ slave: slaveSelector.optional(), node: z.string().min(1).max(200).optional() }),
+  request: z.object({ slave: z.optional(slaveSelector), node: z.optional(z.string().check(z.minLength(1), z.maxLength(200))) }),
   response: z.object({ restarted: z.array(z.string()) }),
 });
 
 // Commands: run a plan command (`run`) or any program (`exec`) on a slave, in a PTY or with pipes.
 
 /** Chosen by the control, so the master can route the command's events before the slave answers. */
-const commandId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, "expected 8 to 64 letters, digits, '_' or '-'");
-const windowSize = { cols: z.number().int().min(1).max(10_000), rows: z.number().int().min(1).max(10_000) };
+const commandId = z.string().check(z.regex(/^[A-Za-z0-9_-]{8,64}$/, "expected 8 to 64 letters, digits, '_' or '-'"));
+const windowSize = {
+  cols: z.number().check(z.int(), z.minimum(1), z.maximum(10_000)),
+  rows: z.number().check(z.int(), z.minimum(1), z.maximum(10_000)),
+};
 /** A PTY of this size, or null for pipes (stdout and stderr kept apart). */
-const terminal = z.object({ ...windowSize, term: z.string().max(100).optional() }).nullable();
-const args = z.array(z.string().max(128 * 1024)).max(10_000);
-const base64 = z.string().max(1024 * 1024);
+const terminal = z.nullable(z.object({ ...windowSize, term: z.optional(z.string().check(z.maxLength(100))) }));
+const args = z.array(z.string().check(z.maxLength(128 * 1024))).check(z.maxLength(10_000));
+const base64 = z.string().check(z.maxLength(1024 * 1024));
 
 export const run = request("run", {
   from: ["control", "master"],
   access: "operator",
   forwardToSlave: true,
-  request: z.object({ slave: slaveSelector.optional(), command_id: commandId, command: z.string().min(1).max(200), args, terminal }),
-  response: z.object({ pid: z.number().int() }),
+  request: z.object({
+    slave: z.optional(slaveSelector),
+    command_id: commandId,
+    command: z.string().check(z.minLength(1), z.maxLength(200)),
+    args,
+    terminal,
+  }),
+  response: z.object({ pid: z.number().check(z.int()) }),
 });
 
 export const exec = request("exec", {
@@ -179,14 +195,14 @@ export const exec = request("exec", {
   access: "operator",
   forwardToSlave: true,
   request: z.object({
-    slave: slaveSelector.optional(),
+    slave: z.optional(slaveSelector),
     command_id: commandId,
-    program: z.string().min(1).max(4096),
+    program: z.string().check(z.minLength(1), z.maxLength(4096)),
     args,
-    cwd: z.string().max(4096).optional(),
+    cwd: z.optional(z.string().check(z.maxLength(4096))),
     terminal,
   }),
-  response: z.object({ pid: z.number().int() }),
+  response: z.object({ pid: z.number().check(z.int()) }),
 });
 
 /** Output bytes of a command; the control acknowledges what it has written out. */
@@ -199,14 +215,14 @@ export const commandOutputEvent = event("command_output", {
 export const commandInputEvent = event("command_input", {
   from: ["control", "master"],
   access: "operator",
-  data: z.object({ command_id: commandId, data: base64.optional(), eof: z.literal(true).optional() }),
+  data: z.object({ command_id: commandId, data: z.optional(base64), eof: z.optional(z.literal(true)) }),
 });
 
 /** Credit: the receiver has consumed this many more bytes (output at the control, input at the slave). */
 export const commandAckEvent = event("command_ack", {
   from: ["control", "slave", "master"],
   access: "operator",
-  data: z.object({ command_id: commandId, bytes: z.number().int().positive() }),
+  data: z.object({ command_id: commandId, bytes: z.number().check(z.int(), z.positive()) }),
 });
 
 export const commandResizeEvent = event("command_resize", {
@@ -228,16 +244,16 @@ export const commandExitEvent = event("command_exit", {
   from: ["slave", "master"],
   data: z.object({
     command_id: commandId,
-    code: z.number().int().nullable(),
-    signal: z.string().nullable(),
-    error: z.string().optional(),
+    code: z.nullable(z.number().check(z.int())),
+    signal: z.nullable(z.string()),
+    error: z.optional(z.string()),
   }),
 });
 
 export const runningCommand = z.object({
   command_id: commandId,
   slave: z.string(),
-  argv: z.array(z.string()).max(10_001),
+  argv: z.array(z.string()).check(z.maxLength(10_001)),
   started_at: z.string(),
 });
 

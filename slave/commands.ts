@@ -1,6 +1,5 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import type { z } from "zod";
 import type { Link } from "../shared/link.js";
 import {
   commandAckEvent,
@@ -12,6 +11,7 @@ import {
   exec,
   run,
 } from "../shared/messages.js";
+import type * as z from "../shared/zod.js";
 import { CommandSession, exitCode, type CommandSink } from "./command-session.js";
 import { startRunner } from "./command-runner.js";
 import type { Guardian } from "./guardian.js";

@@ -1,10 +1,10 @@
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { z } from "zod";
+import * as z from "../shared/zod.js";
 
 /** zeus.json as Zeus wrote it: `command` boots the root; `plan` nests phases (objects) and commands (alias arrays or null). */
 const zeusFileSchema = z.object({
-  command: z.string().min(1, "expected the command that boots the root worker"),
+  command: z.string().check(z.minLength(1, "expected the command that boots the root worker")),
   plan: z.record(z.string(), z.unknown()),
 });
 

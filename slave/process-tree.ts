@@ -1,5 +1,5 @@
-import type { z } from "zod";
 import type { nodeStates, slaveTree, treeNode } from "../shared/messages.js";
+import type * as z from "../shared/zod.js";
 import type { Plan, PlanCommand } from "./config.js";
 
 export type NodeState = (typeof nodeStates)[number];
