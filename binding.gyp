@@ -6,6 +6,7 @@
         "slave/native/module.c",
         "slave/native/fds.c",
         "slave/native/poller.c",
+        "slave/native/reader.c",
         "slave/native/pty.c",
         "slave/native/process.c"
       ],

@@ -386,10 +386,11 @@ test('openpty: every byte of a large output arrives before end (3 runs of 1 MiB)
     const child = spawn('python3', ['-c', 'import os\nfor _ in range(256): os.write(1, b"x" * 4096)'], {
       stdio: ['ignore', pty.slave, 'inherit'],
     });
+    const exited = once(child, 'exit'); // listening before reading: the exit may come before our end of input
     closeSync(pty.slave); // the child holds the only slave fd: its exit ends our input
     const output = await readToEnd(new FdStream(pty.master));
     assert.equal(output.length, 1 << 20);
-    await once(child, 'exit');
+    await exited;
   }
 });
 

@@ -61,6 +61,19 @@ export interface Poller {
   close(): void;
 }
 
+/** A chunk read, null at end of input, or the error that ended reading. */
+type ReadResult = Buffer | null | Error;
+
+/**
+ * Reads an fd on a thread of its own (reader.c), starting paused. Borrows the
+ * fd: close() joins the thread, and only then may the fd be closed.
+ */
+interface Reader {
+  pause(): void;
+  resume(): void;
+  close(): void;
+}
+
 interface Native {
   socketpair(type: SocketType): [number, number];
   socketType(fd: number): SocketType;
@@ -78,6 +91,7 @@ interface Native {
   pidfdOpen(pid: number): number;
   startGuardian(): number;
   Poller: new (fd: number) => Poller;
+  Reader: new (fd: number, callback: (result: ReadResult) => void) => Reader;
 }
 
 /** This file runs as slave/native/index.ts or dist/slave/native/index.js; the build lives at the package root. */
@@ -406,8 +420,12 @@ export type WriteCallback = (error?: Error) => void;
 export class FdStream extends EventEmitter<StreamEvents> {
   readonly fd: number;
   readonly #readiness: Readiness;
+  readonly #reader: Reader;
   readonly #queue: { data: Buffer; callback: WriteCallback | undefined }[] = [];
+  /** What the reader delivered while we were paused: pause() takes effect at once. */
+  readonly #held: ReadResult[] = [];
   #paused = true;
+  #readerPaused = true;
   #ended = false;
   #closed = false;
 
@@ -415,10 +433,13 @@ export class FdStream extends EventEmitter<StreamEvents> {
   constructor(fd: number) {
     super();
     this.fd = fd;
-    this.#readiness = new Readiness(fd, (readable, writable) => {
+    this.#readiness = new Readiness(fd, (_readable, writable) => {
       if (writable) this.#flush();
-      if (readable) this.#read();
       this.#watch();
+    });
+    this.#reader = new native.Reader(fd, (result) => {
+      if (this.#paused || this.#held.length > 0) this.#held.push(result);
+      else this.#take(result);
     });
   }
 
@@ -433,6 +454,7 @@ export class FdStream extends EventEmitter<StreamEvents> {
 
   resume(): void {
     this.#paused = false;
+    while (this.#held.length > 0 && !this.#paused && !this.#closed) this.#take(this.#held.shift()!);
     this.#watch();
   }
 
@@ -458,8 +480,13 @@ export class FdStream extends EventEmitter<StreamEvents> {
   }
 
   #watch(): void {
-    if (!this.#closed) {
-      this.#readiness.want(!this.#paused && !this.#ended, this.#queue.length > 0);
+    if (this.#closed) return;
+    this.#readiness.want(false, this.#queue.length > 0);
+    const pauseReader = this.#paused || this.#ended;
+    if (pauseReader !== this.#readerPaused) {
+      this.#readerPaused = pauseReader;
+      if (pauseReader) this.#reader.pause();
+      else this.#reader.resume();
     }
   }
 
@@ -485,34 +512,15 @@ export class FdStream extends EventEmitter<StreamEvents> {
     }
   }
 
-  /** One 'data' per wakeup: a PTY hands out ~4 KiB per read, and every chunk costs a frame downstream. */
-  #read(): void {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let ended = false;
-    let failure: Error | null = null;
-    for (let i = 0; i < READS_PER_WAKEUP && size < READ_SIZE && !this.#paused && !this.#ended && !this.#closed; i++) {
-      let result: Buffer | Eof | null;
-      try {
-        result = native.read(this.fd, READ_SIZE - size);
-      } catch (error) {
-        failure = error as Error;
-        break;
-      }
-      if (result === null) break;
-      if (!Buffer.isBuffer(result)) {
-        ended = true;
-        break;
-      }
-      chunks.push(result);
-      size += result.length;
-    }
-    if (chunks.length > 0) this.emit('data', chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-    if (failure !== null) return this.#fail(failure);
-    if (ended && !this.#closed) {
+  #take(result: ReadResult): void {
+    if (result instanceof Error) return this.#fail(result);
+    if (result === null) {
       this.#ended = true;
+      this.#watch();
       this.emit('end');
+      return;
     }
+    this.emit('data', result);
   }
 
   #fail(error: Error): void {
@@ -525,7 +533,9 @@ export class FdStream extends EventEmitter<StreamEvents> {
       return;
     }
     this.#closed = true;
+    this.#reader.close(); // joins its thread before the fd goes
     this.#readiness.close();
+    this.#held.length = 0;
     for (const { callback } of this.#queue.splice(0)) {
       if (callback) process.nextTick(callback, reason);
     }

@@ -138,5 +138,11 @@ NAPI_MODULE_INIT() {
     return NULL;
   }
   CHECK(env, napi_set_named_property(env, exports, "Poller", poller));
+
+  napi_value reader = define_reader_class(env);
+  if (reader == NULL) {
+    return NULL;
+  }
+  CHECK(env, napi_set_named_property(env, exports, "Reader", reader));
   return exports;
 }

@@ -3,7 +3,8 @@
  *
  * The C side is thin on purpose: each exported function is one or two
  * syscalls plus argument checks. All policy (queues, ownership, events) lives
- * in slave/native/index.ts.
+ * in slave/native/index.ts. The one exception is reader.c, whose thread must
+ * decide by itself when to stop reading.
  */
 #ifndef OLYMPUS_NATIVE_H
 #define OLYMPUS_NATIVE_H
@@ -62,6 +63,9 @@ napi_value js_write(napi_env env, napi_callback_info info);
 
 /* --- poller.c: uv_poll_t wrapped as a JS class --- */
 napi_value define_poller_class(napi_env env);
+
+/* --- reader.c: reading an fd on a thread of its own --- */
+napi_value define_reader_class(napi_env env);
 
 /* --- pty.c: terminals --- */
 napi_value js_openpty(napi_env env, napi_callback_info info);
