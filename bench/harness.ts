@@ -15,7 +15,7 @@ import { nodeStateEvent } from "../shared/messages.js";
 
 export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 export const olympusBin = join(repoRoot, "dist/bin/olympus.js");
-export const controlBin = join(repoRoot, "dist/bin/control.js");
+export const controlBin = join(repoRoot, "dist/bin/control.cjs");
 
 export const sleep = (milliseconds: number) => new Promise((resolve) => setTimeout(resolve, milliseconds));
 

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
-import { runControl } from "../control/cli.js";
+// The entry point esbuild bundles into dist/control.bundle.cjs (see bin/control.cts).
+import { runControl } from "./cli.js";
 
-await runControl(process.argv);
+void runControl(process.argv);
