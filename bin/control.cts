@@ -18,10 +18,12 @@ import { join } from "node:path";
 import { Script } from "node:vm";
 
 const bundle = join(__dirname, "..", "control.bundle.cjs");
+/** control/cli.ts's subcommands; any other command line shares one cache. */
+const SUBCOMMANDS = new Set(["slaves", "ping", "status", "watch", "restart", "run", "exec"]);
 
 function cacheFile(): string {
   const directory = join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "olympus");
-  const subcommand = process.argv.slice(2).find((arg) => !arg.startsWith("-")) ?? "";
+  const subcommand = process.argv.slice(2).find((arg) => SUBCOMMANDS.has(arg)) ?? "other";
   const key = createHash("sha256").update(`${bundle}\0${process.version}\0${process.arch}\0${subcommand}`).digest("hex");
   return join(directory, `control-${key.slice(0, 16)}.v8`);
 }
