@@ -3,6 +3,29 @@
 // caches far faster than the ~80 modules it replaces.
 import { build } from "esbuild";
 
+// Built-in modules that ws and commander require as they load, but that a
+// control talking ws:// never calls (https, tls: wss:// only; zlib:
+// compression, which we do not negotiate; child_process: commander's
+// executable subcommands, and the terminal bridge). Loading them cost ~10 ms
+// of every start, so the bundle gets each as a proxy that loads it on first use.
+const LAZY_BUILTINS = ["https", "tls", "zlib", "child_process"];
+
+const lazyBuiltins = {
+  name: "lazy-builtins",
+  setup(bundle) {
+    const filter = new RegExp(`^(node:)?(${LAZY_BUILTINS.join("|")})$`);
+    bundle.onResolve({ filter }, ({ path, namespace }) =>
+      namespace === "lazy" ? { path, external: true } : { path: path.replace(/^node:/, ""), namespace: "lazy" },
+    );
+    bundle.onLoad({ filter: /.*/, namespace: "lazy" }, ({ path }) => ({
+      contents: `let loaded;
+const real = () => (loaded ??= require("node:${path}"));
+module.exports = new Proxy({}, { get: (_, key) => real()[key], has: (_, key) => key in real() });`,
+      loader: "js",
+    }));
+  },
+};
+
 await build({
   entryPoints: ["dist/control/main.js"],
   outfile: "dist/control.bundle.cjs",
@@ -10,7 +33,8 @@ await build({
   platform: "node",
   target: "node20",
   format: "cjs", // vm.Script, and so the code cache, takes a script, not a module
-  minify: true,
+  minify: process.env.NO_MINIFY === undefined,
+  plugins: [lazyBuiltins],
   // ws's optional native masking: not worth its start-up to a control, which
   // sends keystrokes and acknowledgements; the agent and master do use it.
   define: { "process.env.WS_NO_BUFFER_UTIL": '"1"' },
