@@ -35,7 +35,7 @@ const FORWARDED_SIGNALS: ForwardableSignal[] = ["SIGINT", "SIGTERM", "SIGHUP", "
 export async function runAttached(client: OlympusClient, slave: string, target: Target, terminal: boolean): Promise<number> {
   const { stdin, stdout, stderr } = process;
   const command = client.command(slave, { stdout, stderr });
-  const restore = terminal && stdin.isTTY ? enterRawMode() : () => {};
+  const restore = terminal && stdin.isTTY ? await enterRawMode() : () => {};
   // Installed before the start: output, and the user's reaction to it, may come before the start's answer.
   const onResize = () => command.resize(stdout.columns || 80, stdout.rows || 24);
   if (terminal) process.on("SIGWINCH", onResize);

@@ -1,5 +1,3 @@
-import { spawnSync } from "node:child_process";
-
 /** Sequences that leave the alternate screen, show the cursor and stop mouse and paste reporting, whatever the remote program left on. */
 const RESET_MODES = "\x1b[?1049l\x1b[?25h\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?2004l";
 
@@ -8,7 +6,9 @@ const RESET_MODES = "\x1b[?1049l\x1b[?25h\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?
  * the remote terminal as bytes. The returned function restores it; it also
  * runs on any exit of the process, however it happens.
  */
-export function enterRawMode(): () => void {
+export async function enterRawMode(): Promise<() => void> {
+  // Imported here, not above: a control in pipe mode never loads child_process (see scripts/bundle-control.mjs).
+  const { spawnSync } = await import("node:child_process");
   const stdin = process.stdin;
   stdin.setRawMode(true);
   // libuv's raw mode keeps output processing on; the remote PTY has done it already, so a second pass would turn \n into \r\r\n.

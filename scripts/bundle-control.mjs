@@ -8,6 +8,8 @@ import { build } from "esbuild";
 // compression, which we do not negotiate; child_process: commander's
 // executable subcommands, and the terminal bridge). Loading them cost ~10 ms
 // of every start, so the bundle gets each as a proxy that loads it on first use.
+// An ES import of one loads it at once (esbuild copies its keys): import it
+// dynamically where it is needed, as control/terminal.ts does.
 const LAZY_BUILTINS = ["https", "tls", "zlib", "child_process"];
 
 const lazyBuiltins = {
@@ -20,7 +22,15 @@ const lazyBuiltins = {
     bundle.onLoad({ filter: /.*/, namespace: "lazy" }, ({ path }) => ({
       contents: `let loaded;
 const real = () => (loaded ??= require("node:${path}"));
-module.exports = new Proxy({}, { get: (_, key) => real()[key], has: (_, key) => key in real() });`,
+module.exports = new Proxy({}, {
+  get: (_, key) => real()[key],
+  has: (_, key) => key in real(),
+  ownKeys: () => Reflect.ownKeys(real()),
+  getOwnPropertyDescriptor: (_, key) => {
+    const descriptor = Reflect.getOwnPropertyDescriptor(real(), key);
+    return descriptor && { ...descriptor, configurable: true }; // the empty target cannot back a fixed property
+  },
+});`,
       loader: "js",
     }));
   },
