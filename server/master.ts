@@ -77,7 +77,7 @@ export async function startMaster(options: MasterOptions): Promise<Master> {
     log: options.log,
   };
   app.get(SOCKET_PATH, { websocket: true }, (socket, request) => {
-    new PeerConnection(socket, request.ip, context);
+    new PeerConnection(socket, request.raw.socket, request.ip, context);
   });
   await app.register(httpApi, { auth, registry, peers });
   await app.register(metricsRoute, { auth, metrics });

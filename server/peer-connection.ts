@@ -1,5 +1,7 @@
 import { isUtf8 } from "node:buffer";
+import type { Duplex } from "node:stream";
 import type { WebSocket } from "ws";
+import { CoalescingSender } from "../shared/coalesce.js";
 import { decodeFrame, describeIssue, encodeFrame } from "../shared/codec.js";
 import { ProtocolError } from "../shared/errors.js";
 import { MAX_FRAME_BYTES, MAX_UNSENT_BYTES_PER_PEER } from "../shared/limits.js";
@@ -39,11 +41,15 @@ export class PeerConnection implements Carrier {
   private tooSlow = false;
   private admitting = false;
 
+  private readonly sender: CoalescingSender;
+
   constructor(
     private readonly socket: WebSocket,
+    transport: Duplex,
     readonly address: string,
     private readonly context: PeerContext,
   ) {
+    this.sender = new CoalescingSender(socket, transport);
     context.peers.add(this);
     socket.send(encodeFrame(null, hello.type, { version: PROTOCOL_VERSION }));
     this.handshakeTimer = setTimeout(
@@ -63,7 +69,7 @@ export class PeerConnection implements Carrier {
   }
 
   send(text: string): void {
-    this.socket.send(text);
+    this.sender.send(text);
     if (this.socket.bufferedAmount > MAX_UNSENT_BYTES_PER_PEER && !this.tooSlow) {
       this.tooSlow = true;
       setImmediate(() => this.reject(`peer too slow: over ${MAX_UNSENT_BYTES_PER_PEER} bytes waiting to be sent`));

@@ -1,4 +1,5 @@
 import WebSocket from "ws";
+import { CoalescingSender } from "./coalesce.js";
 import { ProtocolError } from "./errors.js";
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, MAX_FRAME_BYTES, MAX_WEBSOCKET_PAYLOAD_BYTES } from "./limits.js";
 import { Heartbeat } from "./heartbeat.js";
@@ -64,6 +65,8 @@ class ClientSession implements Session {
   private resolveOpened: (session: Session) => void = () => {};
   private rejectOpened: (error: Error) => void = () => {};
   private socket: WebSocket | null = null;
+  /** Sends on the current socket; set once its upgrade succeeded, which comes before any frame. */
+  private sender: CoalescingSender | null = null;
   private endReason: string | null = null;
   private isReady = false;
   private sessionToken: string | null = null;
@@ -108,6 +111,7 @@ class ClientSession implements Session {
   private open(): void {
     const socket = new WebSocket(this.options.url, { maxPayload: MAX_WEBSOCKET_PAYLOAD_BYTES, ca: this.options.ca });
     this.socket = socket;
+    socket.once("upgrade", (response) => (this.sender = new CoalescingSender(socket, response.socket)));
     const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
     this.attemptTimer = setTimeout(() => {
       if (this.isReady) socket.terminate();
@@ -140,8 +144,7 @@ class ClientSession implements Session {
   private onHello(version: string): void {
     const mismatch = versionMismatch(PROTOCOL_VERSION, version);
     if (mismatch !== null) return this.fail(`master speaks ${mismatch}`, true);
-    const socket = this.socket as WebSocket;
-    const send = (text: string) => socket.send(text);
+    const send = (this.sender as CoalescingSender).send;
     if (this.sessionToken !== null) {
       return this.link.sendUnnumbered(resume, { session_token: this.sessionToken, last_seq: this.link.lastReceivedSeq }, send);
     }
@@ -166,8 +169,7 @@ class ClientSession implements Session {
 
   private onContinue(masterLastSeq: number): void {
     this.clearAttemptTimer();
-    const socket = this.socket as WebSocket;
-    this.link.attach((text) => socket.send(text), masterLastSeq);
+    this.link.attach((this.sender as CoalescingSender).send, masterLastSeq);
     this.heartbeat?.start();
     this.resumeDeadline = 0;
     this.resumeAttempts = 0;
@@ -209,6 +211,7 @@ class ClientSession implements Session {
     this.heartbeat?.stop();
     this.link.connectionLost(reason);
     this.socket?.close(1000);
+    this.sender?.flush(); // the process may exit right after close()
     this.markEnded(reason);
   }
 }
