@@ -10,12 +10,22 @@ export type ControlRole = (typeof controlRoles)[number];
 
 type DataSchema = z.ZodMiniObject;
 
+/**
+ * Calls `build` once, on first use, and keeps what it returned. The catalogue's
+ * schemas are built this way: a control is a short-lived process whose
+ * start-up counts, and it uses only a few of the message types.
+ */
+export function memo<T>(build: () => T): () => T {
+  let built: { value: T } | undefined;
+  return () => (built ??= { value: build() }).value;
+}
+
 /** A handshake or session message: `hello`, `register_*`, `ready`, `close`. */
 export interface PlainDefinition<T extends string = string, D extends DataSchema = DataSchema> {
   kind: "plain";
   type: T;
   from: readonly Role[];
-  data: D;
+  readonly data: D;
 }
 
 /** `<name>_event`: one-way, never answered. */
@@ -25,7 +35,7 @@ export interface EventDefinition<N extends string = string, D extends DataSchema
   from: readonly Role[];
   /** The least control role that may send it; declared by every message a control may send. */
   access?: ControlRole;
-  data: D;
+  readonly data: D;
 }
 
 /** `<name>_request`, answered by `<name>_response {seq, ...}` or `{seq, error}`. */
@@ -42,30 +52,49 @@ export interface RequestDefinition<
   access?: ControlRole;
   /** A control's request naming `data.slave` is relayed by the master to that slave. */
   forwardToSlave: boolean;
-  request: Q;
-  response: R;
+  readonly request: Q;
+  readonly response: R;
 }
 
 export type Definition = PlainDefinition | EventDefinition | RequestDefinition;
 
 export function plain<const T extends string, D extends DataSchema>(
   type: T,
-  spec: { from: readonly Role[]; data: D },
+  spec: { from: readonly Role[]; data: () => D },
 ): PlainDefinition<T, D> {
-  return { kind: "plain", type, ...spec };
+  const data = memo(spec.data);
+  return {
+    kind: "plain",
+    type,
+    from: spec.from,
+    get data() {
+      return data();
+    },
+  };
 }
 
 export function event<const N extends string, D extends DataSchema>(
   name: N,
-  spec: { from: readonly Role[]; access?: ControlRole; data: D },
+  spec: { from: readonly Role[]; access?: ControlRole; data: () => D },
 ): EventDefinition<N, D> {
-  return { kind: "event", type: `${name}_event`, ...spec };
+  const data = memo(spec.data);
+  return {
+    kind: "event",
+    type: `${name}_event`,
+    from: spec.from,
+    access: spec.access,
+    get data() {
+      return data();
+    },
+  };
 }
 
 export function request<const N extends string, Q extends DataSchema, R extends DataSchema>(
   name: N,
-  spec: { from: readonly Role[]; access?: ControlRole; forwardToSlave?: boolean; request: Q; response: R },
+  spec: { from: readonly Role[]; access?: ControlRole; forwardToSlave?: boolean; request: () => Q; response: () => R },
 ): RequestDefinition<N, Q, R> {
+  const requestSchema = memo(spec.request);
+  const responseSchema = memo(spec.response);
   return {
     kind: "request",
     type: `${name}_request`,
@@ -73,8 +102,12 @@ export function request<const N extends string, Q extends DataSchema, R extends 
     forwardToSlave: spec.forwardToSlave ?? false,
     from: spec.from,
     access: spec.access,
-    request: spec.request,
-    response: spec.response,
+    get request() {
+      return requestSchema();
+    },
+    get response() {
+      return responseSchema();
+    },
   };
 }
 
