@@ -59,8 +59,16 @@ function throughOlympus(app: string, command: string): Promise<Transfer> {
   });
 }
 
-/** The same command in a local PTY, read here through node-pty as raw bytes. */
-function throughLocalPty(cwd: string, command: string): Promise<Transfer> {
+/** After the exit, how long the local PTY may stay quiet before its output counts as complete. */
+const LOCAL_TAIL_MS = 200;
+
+/**
+ * The same command in a local PTY, read here through node-pty as raw bytes.
+ * node-pty reports the exit before it has read the last output, so the
+ * transfer ends when every byte has come, or the PTY has been quiet for a
+ * while after the exit.
+ */
+function throughLocalPty(cwd: string, command: string, expectedBytes: number): Promise<Transfer> {
   return new Promise((resolve) => {
     const began = performance.now();
     const terminal = pty.spawn("sh", ["-c", command], { cols: 80, rows: 24, cwd, encoding: null } as pty.IPtyForkOptions);
@@ -68,12 +76,27 @@ function throughLocalPty(cwd: string, command: string): Promise<Transfer> {
     let bytes = 0;
     let first = 0;
     let last = 0;
+    let exitedAt = 0;
+    let tailTimer: NodeJS.Timeout | undefined;
+    const finish = () => {
+      clearTimeout(tailTimer);
+      resolve({ bytes, streamMs: last - first, wallMs: Math.max(last, exitedAt) - began });
+    };
+    const awaitTail = () => {
+      clearTimeout(tailTimer);
+      if (bytes >= expectedBytes) finish();
+      else tailTimer = setTimeout(finish, LOCAL_TAIL_MS);
+    };
     terminal.onData((chunk: string | Buffer) => {
       last = performance.now();
       if (bytes === 0) first = last;
       bytes += chunk.length;
+      if (exitedAt > 0) awaitTail();
     });
-    terminal.onExit(() => resolve({ bytes, streamMs: last - first, wallMs: performance.now() - began }));
+    terminal.onExit(() => {
+      exitedAt = performance.now();
+      awaitTail();
+    });
   });
 }
 
@@ -146,12 +169,12 @@ await main(async () => {
   const catCommand = `stty raw -echo; cat '${data}'`;
 
   // Throughput: warm the page cache once, then alternate.
-  await throughLocalPty(app, catCommand);
+  await throughLocalPty(app, catCommand, MEGABYTES * MB);
   const ours: Transfer[] = [];
   const local: Transfer[] = [];
   for (let run = 0; run < THROUGHPUT_RUNS; run++) {
     ours.push(await throughOlympus(app, catCommand));
-    local.push(await throughLocalPty(app, catCommand));
+    local.push(await throughLocalPty(app, catCommand, MEGABYTES * MB));
   }
   const expected = MEGABYTES * MB;
   const rate = (transfer: Transfer) => transfer.bytes / MB / (transfer.streamMs / 1000);
