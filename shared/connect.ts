@@ -1,7 +1,7 @@
 import WebSocket from "ws";
 import { CoalescingSender } from "./coalesce.js";
 import { ProtocolError } from "./errors.js";
-import { DEFAULT_HANDSHAKE_TIMEOUT_MS, MAX_FRAME_BYTES, MAX_WEBSOCKET_PAYLOAD_BYTES } from "./limits.js";
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_REQUESTS_IN_FLIGHT, MAX_FRAME_BYTES, MAX_WEBSOCKET_PAYLOAD_BYTES } from "./limits.js";
 import { Heartbeat } from "./heartbeat.js";
 import { Link } from "./link.js";
 import { close, continueSession, hello, invalidate, ready, registerControl, registerSlave, resume } from "./messages.js";
@@ -87,6 +87,8 @@ class ClientSession implements Session {
       localRole: options.registration.role,
       peerRole: "master",
       resumable: true,
+      // The master answers past its limit with errors; a fan-out to more slaves than that waits instead.
+      maxOwnRequestsInFlight: DEFAULT_MAX_REQUESTS_IN_FLIGHT,
       onNumberedFrame: () => this.heartbeat?.frameReceived(),
       requestTimeoutMs: options.requestTimeoutMs,
       log: options.log,

@@ -29,6 +29,8 @@ export interface LinkOptions {
   onNumberedFrame?: () => void;
   /** Requests from the peer handled at once; past it they are answered with an error. */
   maxRequestsInFlight?: number;
+  /** Our requests awaiting an answer at once; more wait their turn (the peer refuses past its own limit). */
+  maxOwnRequestsInFlight?: number;
   /** Sees every frame's type and size, in and out (for metrics). */
   onFrame?: (direction: "in" | "out", type: string, bytes: number) => void;
   /** Beyond `from`: a reason to refuse this peer the message (e.g. its token's role), or null to accept. */
@@ -55,6 +57,8 @@ interface PendingRequest {
 export class Link {
   private nextSeq = 1;
   private readonly pending = new Map<number, PendingRequest>();
+  /** Requests waiting for a place under maxOwnRequestsInFlight, oldest first. */
+  private readonly queued: (() => void)[] = [];
   private readonly requestHandlers = new Map<string, RequestHandler>();
   private readonly eventHandlers = new Map<string, EventHandler>();
   private readonly plainHandlers = new Map<string, EventHandler>();
@@ -162,14 +166,26 @@ export class Link {
     if (this.closedReason !== null) {
       return Promise.reject(new LinkClosedError(`${definition.type} not sent: ${this.closedReason}`));
     }
-    const seq = this.write(definition.type, validateOutgoing(definition.type, definition.request, data));
+    const valid = validateOutgoing(definition.type, definition.request, data);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(seq);
-        reject(new RequestTimeoutError(`${definition.type} got no response within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(seq, { definition, resolve: resolve as (data: unknown) => void, reject, timer });
+      const send = () => {
+        if (this.closedReason !== null) return reject(new LinkClosedError(`${definition.type} not sent: ${this.closedReason}`));
+        const seq = this.write(definition.type, valid);
+        const timer = setTimeout(() => {
+          this.pending.delete(seq);
+          this.sendQueued();
+          reject(new RequestTimeoutError(`${definition.type} got no response within ${timeoutMs} ms`));
+        }, timeoutMs);
+        this.pending.set(seq, { definition, resolve: resolve as (data: unknown) => void, reject, timer });
+      };
+      if (this.pending.size < (this.options.maxOwnRequestsInFlight ?? Infinity)) send();
+      else this.queued.push(send);
     });
+  }
+
+  private sendQueued(): void {
+    const limit = this.options.maxOwnRequestsInFlight ?? Infinity;
+    while (this.queued.length > 0 && (this.pending.size < limit || this.closedReason !== null)) this.queued.shift()!();
   }
 
   /** Sends `close {reason}` and ends the session; the owner closes the socket. */
@@ -188,6 +204,7 @@ export class Link {
       request.reject(new LinkClosedError(`${request.definition.type} failed: ${reason}`));
       this.pending.delete(seq);
     }
+    this.sendQueued(); // each now fails as not sent
   }
 
   /** Handles one incoming text frame. Throws ProtocolError when the peer broke the protocol. */
@@ -271,6 +288,7 @@ export class Link {
     }
     this.pending.delete(requestSeq as number);
     clearTimeout(request.timer);
+    this.sendQueued();
     if (typeof frame.data.error === "string") return request.reject(new RequestError(frame.data.error));
     const result = request.definition.response.safeParse(frame.data);
     if (!result.success) {

@@ -5,7 +5,7 @@ import { Link, type LinkOptions } from "../shared/link.js";
 import { listSlaves, nodeStateEvent, ping } from "../shared/messages.js";
 
 /** Two links wired back to back, as master and control. */
-function pair(masterOptions: Partial<LinkOptions> = {}) {
+function pair(masterOptions: Partial<LinkOptions> = {}, controlOptions: Partial<LinkOptions> = {}) {
   const sent: { fromControl: string[]; fromMaster: string[] } = { fromControl: [], fromMaster: [] };
   const master: Link = new Link({
     send: (text) => {
@@ -24,6 +24,7 @@ function pair(masterOptions: Partial<LinkOptions> = {}) {
     localRole: "control",
     peerRole: "master",
     requestTimeoutMs: 100,
+    ...controlOptions,
   });
   return { master, control, sent };
 }
@@ -80,6 +81,30 @@ describe("Link", () => {
     await assert.rejects(requests[2] as Promise<unknown>, new RequestError("too many requests in flight (limit 2)"));
     release();
     await Promise.all(requests.slice(0, 2));
+  });
+
+  it("holds back its own requests past maxOwnRequestsInFlight until earlier ones are answered", async () => {
+    const { master, control } = pair({ maxRequestsInFlight: 2 }, { maxOwnRequestsInFlight: 2 });
+    let handling = 0;
+    let mostAtOnce = 0;
+    master.onRequest(ping, async () => {
+      mostAtOnce = Math.max(mostAtOnce, ++handling);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      handling--;
+      return {};
+    });
+    await Promise.all(Array.from({ length: 7 }, () => control.request(ping, {})));
+    assert.equal(mostAtOnce, 2);
+    assert.equal(control.pendingRequests, 0);
+  });
+
+  it("fails held-back requests when the connection is lost", async () => {
+    const silent = new Link({ send: () => {}, localRole: "control", peerRole: "master", maxOwnRequestsInFlight: 1 });
+    const first = silent.request(ping, {});
+    const held = silent.request(ping, {});
+    silent.connectionLost("socket closed");
+    await assert.rejects(first, new LinkClosedError("ping_request failed: socket closed"));
+    await assert.rejects(held, new LinkClosedError("ping_request not sent: socket closed"));
   });
 
   it("refuses to send invalid data", () => {
