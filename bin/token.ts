@@ -42,8 +42,8 @@ export function tokenCommand(): Command {
     .command("revoke")
     .description("revoke a token: the master refuses it from now on and ends the sessions it opened")
     .argument("<name>", "the token's name")
-    .action((name: string) => {
-      const entry = storeHere().revoke(name);
+    .action(async (name: string) => {
+      const entry = await storeHere().revoke(name);
       if (entry.revoked_at === null) console.log(`revoked ${entry.role} token ${JSON.stringify(name)}`);
       else console.log(`token ${JSON.stringify(name)} was already revoked (${entry.revoked_at})`);
     });

@@ -10,7 +10,7 @@ import type { Registration } from "./handshake.js";
 import type { SlaveRegistry, SlaveSession } from "./registry.js";
 import { controlAuthorizer } from "./roles.js";
 import { serveSlave } from "./slave-events.js";
-import type { Credential } from "./tokens.js";
+import { expiredRefusal, type Credential } from "./tokens.js";
 import type { Watchers } from "./watchers.js";
 
 export interface SessionContext {
@@ -37,6 +37,8 @@ export interface Carrier {
 }
 
 const CLOSE_NORMAL = 1000;
+/** The longest a Node timer waits (about 24.8 days); a token may live longer. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * One registered peer, from `ready` until it closes, breaks a rule, or stays
@@ -50,7 +52,8 @@ export class MasterSession {
   readonly credential: Credential;
   private carrier: Carrier | null = null;
   private readonly heartbeat: Heartbeat;
-  private expiry: NodeJS.Timeout | null = null;
+  private resumeTimer: NodeJS.Timeout | null = null;
+  private tokenTimer: NodeJS.Timeout | null = null;
   private ended = false;
   private registered = false;
 
@@ -97,6 +100,8 @@ export class MasterSession {
     this.registered = true;
     this.heartbeat.start();
     context.log(`${this.describe()} registered`);
+    const entry = this.credential.entry;
+    if (entry?.expires_at) this.endWhenTokenExpires(Date.parse(entry.expires_at), entry.name);
   }
 
   get role() {
@@ -106,8 +111,8 @@ export class MasterSession {
   /** A socket carries the session (again); what the peer has not seen after `peerLastSeq` is sent again. */
   attach(carrier: Carrier, peerLastSeq: number): void {
     if (this.carrier !== null && this.carrier !== carrier) this.carrier.drop();
-    if (this.expiry !== null) clearTimeout(this.expiry);
-    this.expiry = null;
+    if (this.resumeTimer !== null) clearTimeout(this.resumeTimer);
+    this.resumeTimer = null;
     this.carrier = carrier;
     this.link.attach((text) => this.send(text), peerLastSeq);
     if (this.registered) this.heartbeat.start();
@@ -126,7 +131,7 @@ export class MasterSession {
     if (this.slave !== null && this.context.registry.remove(this.slave)) {
       this.context.watchers.broadcast(slaveEvent, { slave: this.slave.info, connected: false });
     }
-    this.expiry = setTimeout(() => this.end("session timed out"), this.context.sessionTimeoutMs);
+    this.resumeTimer = setTimeout(() => this.end("session timed out"), this.context.sessionTimeoutMs);
     this.context.log(`${this.describe()} lost its connection; waiting ${this.context.sessionTimeoutMs} ms for a resume`);
   }
 
@@ -134,7 +139,8 @@ export class MasterSession {
   end(reason: string, notifyPeer = true): void {
     if (this.ended) return;
     this.ended = true;
-    if (this.expiry !== null) clearTimeout(this.expiry);
+    if (this.resumeTimer !== null) clearTimeout(this.resumeTimer);
+    if (this.tokenTimer !== null) clearTimeout(this.tokenTimer);
     this.heartbeat.stop();
     if (notifyPeer && this.carrier !== null) this.link.close(reason);
     else this.link.connectionLost(reason);
@@ -148,6 +154,19 @@ export class MasterSession {
       if (this.context.registry.remove(this.slave)) this.context.watchers.broadcast(slaveEvent, { slave: this.slave.info, connected: false });
     }
     this.context.log(`${this.describe()} ended: ${reason}`);
+  }
+
+  /**
+   * A token's expiry ends the sessions it opened, as revoking it does,
+   * attached or waiting for a resume. Checked again when the timer fires,
+   * as one cannot wait the whole of a long lifetime.
+   */
+  private endWhenTokenExpires(expiresAt: number, name: string): void {
+    const wait = Math.min(expiresAt - Date.now(), MAX_TIMER_MS);
+    this.tokenTimer = setTimeout(() => {
+      if (Date.now() < expiresAt) this.endWhenTokenExpires(expiresAt, name);
+      else this.end(expiredRefusal(name));
+    }, wait).unref();
   }
 
   /**

@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { linkSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, unwatchFile, watchFile, writeFileSync } from "node:fs";
+import { closeSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, unwatchFile, watchFile, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { SignJWT, decodeJwt, errors, jwtVerify } from "jose";
 import * as z from "../shared/zod.js";
 import { tokenRoles, type TokenRole } from "./roles.js";
@@ -11,6 +12,8 @@ export const STATE_DIRECTORY = ".olympus";
 const ISSUER = "olympus";
 const SECRET_BYTES = 32;
 const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+/** A change holds the list's lock for milliseconds: a lock this old was left by a process that died holding it. */
+const STALE_LOCK_MS = 5_000;
 
 const entrySchema = z.object({
   id: z.string(),
@@ -23,10 +26,15 @@ const entrySchema = z.object({
 export type TokenEntry = z.infer<typeof entrySchema>;
 const listSchema = z.object({ tokens: z.array(entrySchema) });
 
-/** Who presented a token: its role, and the store's entry (null for a master's shared `--token`). */
+/** Who presented a token: its role, and the store's entry (null for a master's shared `--token`, which never expires). */
 export interface Credential {
   role: TokenRole;
   entry: TokenEntry | null;
+}
+
+/** Why a token past its expiry is refused, and the sessions it opened are ended. */
+export function expiredRefusal(name: unknown): string {
+  return `bad token: ${JSON.stringify(name)} expired`;
 }
 
 /** A token the master refuses; the message says why and is the close reason. */
@@ -79,39 +87,43 @@ export class TokenStore {
     const id = randomUUID();
     const name = options.name ?? `${options.role}-${id.slice(0, 8)}`;
     if (!NAME_PATTERN.test(name)) throw new Error(`token name ${JSON.stringify(name)} must be 1 to 64 letters, digits, '.', '_' or '-'`);
-    let entries = this.list();
-    if (options.replace) entries = entries.filter((entry) => entry.name !== name);
-    else if (entries.some((entry) => entry.name === name)) throw new Error(`a token named ${JSON.stringify(name)} exists already`);
+    return this.locked(async () => {
+      let entries = this.list();
+      if (options.replace) entries = entries.filter((entry) => entry.name !== name);
+      else if (entries.some((entry) => entry.name === name)) throw new Error(`a token named ${JSON.stringify(name)} exists already`);
 
-    const jwt = new SignJWT({ role: options.role }).setProtectedHeader({ alg: "HS256" }).setIssuer(ISSUER).setSubject(name).setJti(id).setIssuedAt();
-    if (options.expiresIn !== undefined) {
-      try {
-        jwt.setExpirationTime(options.expiresIn);
-      } catch {
-        throw new Error(`expiry ${JSON.stringify(options.expiresIn)} is not a time span such as 90m, 12h or 30d`);
+      const jwt = new SignJWT({ role: options.role }).setProtectedHeader({ alg: "HS256" }).setIssuer(ISSUER).setSubject(name).setJti(id).setIssuedAt();
+      if (options.expiresIn !== undefined) {
+        try {
+          jwt.setExpirationTime(options.expiresIn);
+        } catch {
+          throw new Error(`expiry ${JSON.stringify(options.expiresIn)} is not a time span such as 90m, 12h or 30d`);
+        }
       }
-    }
-    const token = await jwt.sign(this.key);
-    const { iat, exp } = decodeJwt(token);
-    const entry: TokenEntry = {
-      id,
-      name,
-      role: options.role,
-      created_at: new Date((iat as number) * 1000).toISOString(),
-      expires_at: exp === undefined ? null : new Date(exp * 1000).toISOString(),
-      revoked_at: null,
-    };
-    this.write([...entries, entry]);
-    return { token, entry };
+      const token = await jwt.sign(this.key);
+      const { iat, exp } = decodeJwt(token);
+      const entry: TokenEntry = {
+        id,
+        name,
+        role: options.role,
+        created_at: new Date((iat as number) * 1000).toISOString(),
+        expires_at: exp === undefined ? null : new Date(exp * 1000).toISOString(),
+        revoked_at: null,
+      };
+      this.write([...entries, entry]);
+      return { token, entry };
+    });
   }
 
   /** Marks the named token revoked; returns its entry as it was before. */
-  revoke(name: string): TokenEntry {
-    const entries = this.list();
-    const entry = entries.find((candidate) => candidate.name === name);
-    if (entry === undefined) throw new Error(`no token named ${JSON.stringify(name)}`);
-    if (entry.revoked_at === null) this.write(entries.map((candidate) => (candidate === entry ? { ...entry, revoked_at: new Date().toISOString() } : candidate)));
-    return entry;
+  revoke(name: string): Promise<TokenEntry> {
+    return this.locked(() => {
+      const entries = this.list();
+      const entry = entries.find((candidate) => candidate.name === name);
+      if (entry === undefined) throw new Error(`no token named ${JSON.stringify(name)}`);
+      if (entry.revoked_at === null) this.write(entries.map((candidate) => (candidate === entry ? { ...entry, revoked_at: new Date().toISOString() } : candidate)));
+      return entry;
+    });
   }
 
   /** The credential a token stands for; TokenRefusedError says why when there is none. */
@@ -120,7 +132,7 @@ export class TokenStore {
     try {
       ({ payload: { jti: id } } = await jwtVerify(token, this.key, { issuer: ISSUER, algorithms: ["HS256"] }));
     } catch (error) {
-      if (error instanceof errors.JWTExpired) throw new TokenRefusedError(`bad token: ${JSON.stringify(error.payload.sub)} expired`);
+      if (error instanceof errors.JWTExpired) throw new TokenRefusedError(expiredRefusal(error.payload.sub));
       throw new TokenRefusedError("bad token");
     }
     const entries = this.list();
@@ -153,10 +165,49 @@ export class TokenStore {
     return () => unwatchFile(this.listPath, listener);
   }
 
+  /**
+   * Runs `change` (which reads the list, then writes it) holding
+   * tokens.json.lock, created with O_EXCL, so that `olympus token` commands
+   * and a starting master change the list one at a time: two that both read
+   * it and then wrote it would lose one's entry.
+   */
+  private async locked<T>(change: () => T | Promise<T>): Promise<T> {
+    const lock = `${this.listPath}.lock`;
+    mkdirSync(this.directory, { recursive: true, mode: 0o700 });
+    const deadline = Date.now() + 2 * STALE_LOCK_MS;
+    for (;;) {
+      try {
+        closeSync(openSync(lock, "wx", 0o600));
+        break;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      }
+      if (Date.now() > deadline) throw new Error(`${lock} stays locked; remove it if no olympus token command is running`);
+      if (isOlderThan(lock, STALE_LOCK_MS)) rmSync(lock, { force: true });
+      else await sleep(5 + Math.random() * 20);
+    }
+    try {
+      return await change();
+    } finally {
+      rmSync(lock, { force: true });
+    }
+  }
+
+  /** Written aside, then renamed into place: a reader (the master) sees the old list or the new, never half of one. */
   private write(entries: TokenEntry[]): void {
     const temporary = `${this.listPath}.${process.pid}.tmp`;
     writeFileSync(temporary, `${JSON.stringify({ tokens: entries }, null, 2)}\n`, { mode: 0o600 });
     renameSync(temporary, this.listPath);
+  }
+}
+
+/** False also when the file is gone (its holder just released it). */
+function isOlderThan(path: string, ms: number): boolean {
+  try {
+    return statSync(path).mtimeMs < Date.now() - ms;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw error;
   }
 }
 

@@ -7,7 +7,7 @@ import { controlRoles, type ControlRole, type Definition } from "../shared/defin
 import { catalogue } from "../shared/messages.js";
 import { PROTOCOL_VERSION } from "../shared/version.js";
 import { TEST_TOKEN } from "./helpers/cluster.js";
-import { controlBin, olympusBin, projectRoot, run, startNode, stopAll, type Started } from "./helpers/processes.js";
+import { controlBin, eventually, olympusBin, projectRoot, run, startNode, stopAll, type Started } from "./helpers/processes.js";
 import { RawClient, type RawFrame } from "./helpers/raw-client.js";
 
 /** `olympus ARGS` in `directory`, where the master keeps .olympus/. */
@@ -20,6 +20,12 @@ async function createToken(directory: string, args: string[]): Promise<string> {
   const result = await olympusIn(directory, ["token", "create", ...args]);
   assert.equal(result.code, 0, result.stderr);
   return result.stdout.trimEnd().split("\n").at(-1) as string;
+}
+
+/** When a token expires, in ms since the epoch: its `exp` claim. */
+function expiryOf(token: string): number {
+  const { exp } = JSON.parse(Buffer.from(token.split(".")[1] as string, "base64url").toString()) as { exp: number };
+  return exp * 1000;
 }
 
 /** `olympus master` with the shared test token, in a directory of its own. */
@@ -104,13 +110,14 @@ function expectedRefusal(sender: Sender, definition: Definition): string | null 
 
 describe("roles and tokens", () => {
   let dir: string;
+  let master: Started;
   let url: string;
   let httpUrl: string;
   const tokens = new Map<string, string>();
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "olympus-roles-"));
-    ({ url, httpUrl } = await startMasterIn(dir, ["--token", TEST_TOKEN]));
+    ({ process: master, url, httpUrl } = await startMasterIn(dir, ["--token", TEST_TOKEN]));
     for (const role of ["slave", ...controlRoles]) tokens.set(role, await createToken(dir, ["--role", role, "--name", `test-${role}`]));
   });
   after(stopAll);
@@ -164,9 +171,31 @@ describe("roles and tokens", () => {
   it("refuses an expired token", async () => {
     const token = await createToken(dir, ["--role", "viewer", "--name", "short-lived", "--expires-in", "2s"]);
     (await registered(url, "control", token)).socket.close();
-    const { exp } = JSON.parse(Buffer.from(token.split(".")[1] as string, "base64url").toString()) as { exp: number };
-    await new Promise((resolve) => setTimeout(resolve, exp * 1000 - Date.now() + 100));
+    await new Promise((resolve) => setTimeout(resolve, expiryOf(token) - Date.now() + 100));
     assert.equal(await register(url, "control", token), 'bad token: "short-lived" expired');
+  });
+
+  it("ends the sessions a token opened when it expires, attached or waiting for a resume", async () => {
+    const token = await createToken(dir, ["--role", "viewer", "--name", "expiring", "--expires-in", "2s"]);
+    const attached = await registered(url, "control", token);
+    const detached = await registered(url, "control", token);
+    const { session_token } = (await detached.next("ready")).data;
+    detached.socket.terminate(); // no `close`: the session waits for a resume
+    const lasting = await registered(url, "control", tokens.get("viewer") as string);
+
+    assert.equal(await attached.closeReason(), 'bad token: "expiring" expired');
+    const late = Date.now() - expiryOf(token);
+    assert.ok(late >= 0 && late < 1000, `closed ${late} ms after the expiry`);
+    const ended = () => master.output.match(/ended: bad token: "expiring" expired/g)?.length ?? 0;
+    await eventually(() => ended() === 2, 1000, "both sessions' end in the master's log");
+    const resumer = await RawClient.open(url);
+    resumer.send({ type: "resume", data: { session_token, last_seq: 0 } });
+    await resumer.next("invalidate");
+    resumer.socket.close();
+
+    lasting.send({ seq: 1, type: "ping_request", data: {} });
+    await lasting.next("ping_response");
+    lasting.socket.close();
   });
 
   it("refuses a revoked token at registration and ends the sessions it opened", async () => {
@@ -248,6 +277,20 @@ describe("roles and tokens", () => {
       assert.equal(response.status, 401);
       assert.deepEqual(await response.json(), { error });
     }
+  });
+});
+
+describe("token commands run at once", () => {
+  after(stopAll);
+
+  it("keep every token that concurrent `olympus token create` processes issue", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "olympus-roles-concurrent-"));
+    const names = Array.from({ length: 8 }, (_, index) => `t${index}`);
+    const created = await Promise.all(names.map((name) => createToken(dir, ["--role", "viewer", "--name", name])));
+    const listed = JSON.parse((await olympusIn(dir, ["token", "list", "--json"])).stdout) as { name: string }[];
+    assert.deepEqual(listed.map((entry) => entry.name).sort(), names);
+    const { url } = await startMasterIn(dir);
+    for (const token of created) (await registered(url, "control", token)).socket.close();
   });
 });
 
