@@ -7,6 +7,11 @@
  * a bare `node -e 0` and `control --help`, to show how much is Node's own
  * start-up and the CLI's module loading. The runs are interleaved, so a
  * change in machine load hits every row alike.
+ *
+ * NODE_EXTRA_CA_CERTS makes every Node process parse those certificates as it
+ * starts, before any of our code runs (the whole system bundle costs ~57 ms
+ * here). When it is set, `node -e 0` and `control run hello` are measured
+ * without it as well, and the target is judged on both.
  */
 import { cpSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -27,12 +32,28 @@ await main(async () => {
 
   const node = process.execPath;
   const coldEnv = { ...process.env, PYTHONPATH: app };
-  const cases: { label: string; run: () => ReturnType<typeof timed>; expect: RegExp; every: number; samples: number[] }[] = [
-    { label: "`node -e 0`", run: () => timed(node, ["-e", "0"], { cwd: app }), expect: /^$/, every: 1, samples: [] },
-    { label: "`control --help`", run: () => timed(node, [controlBin, "--help"], { cwd: app }), expect: /Usage: control/, every: 1, samples: [] },
-    { label: "`control run hello` (preloaded)", run: () => timed(node, [controlBin, "run", "hello"], { cwd: app }), expect: /^hello from pid/, every: 1, samples: [] },
-    { label: "cold start: python3 boots the app, runs hello", run: () => timed("python3", ["-c", COLD_SCRIPT], { cwd: app, env: coldEnv }), expect: /^hello from pid/, every: Math.max(1, Math.floor(RUNS / COLD_RUNS)), samples: [] },
-  ];
+  const extraCa = process.env.NODE_EXTRA_CA_CERTS;
+  const { NODE_EXTRA_CA_CERTS: _, ...withoutExtraCa } = process.env;
+  type Case = { label: string; run: () => ReturnType<typeof timed>; expect: RegExp; every: number; samples: number[] };
+  const bareNode: Case = { label: "`node -e 0`", run: () => timed(node, ["-e", "0"], { cwd: app }), expect: /^$/, every: 1, samples: [] };
+  const help: Case = { label: "`control --help`", run: () => timed(node, [controlBin, "--help"], { cwd: app }), expect: /Usage: control/, every: 1, samples: [] };
+  const ours: Case = { label: "`control run hello` (preloaded)", run: () => timed(node, [controlBin, "run", "hello"], { cwd: app }), expect: /^hello from pid/, every: 1, samples: [] };
+  const cold: Case = {
+    label: "cold start: python3 boots the app, runs hello",
+    run: () => timed("python3", ["-c", COLD_SCRIPT], { cwd: app, env: coldEnv }),
+    expect: /^hello from pid/,
+    every: Math.max(1, Math.floor(RUNS / COLD_RUNS)),
+    samples: [],
+  };
+  const withoutCa = (entry: Case, args: string[]): Case => ({
+    ...entry,
+    label: `${entry.label}, NODE_EXTRA_CA_CERTS unset`,
+    run: () => timed(node, args, { cwd: app, env: withoutExtraCa }),
+    samples: [],
+  });
+  const bareNodeWithoutCa = withoutCa(bareNode, ["-e", "0"]);
+  const oursWithoutCa = withoutCa(ours, [controlBin, "run", "hello"]);
+  const cases = extraCa === undefined ? [bareNode, help, ours, cold] : [bareNode, bareNodeWithoutCa, help, ours, oursWithoutCa, cold];
 
   for (let i = -WARMUP; i < RUNS; i++) {
     for (const entry of cases) {
@@ -46,12 +67,15 @@ await main(async () => {
     }
   }
 
-  const [bare, help, ours, cold] = cases as [(typeof cases)[0], (typeof cases)[0], (typeof cases)[0], (typeof cases)[0]];
   const rows = cases.map((entry) => [entry.label, entry.samples.length, median(entry.samples), quantile(entry.samples, 0.9), median(entry.samples) / median(cold.samples)]);
   const oursMedian = median(ours.samples);
+  const verdict = (ms: number) => `${ms.toFixed(0)} ms: ${ms <= 150 ? "met" : "missed"}`;
   notes.push(
-    `Medians: \`control run hello\` is ${(oursMedian - median(bare.samples)).toFixed(0)} ms above \`node -e 0\` and ${(oursMedian - median(help.samples)).toFixed(0)} ms above \`control --help\`; ratio to the cold start ${(oursMedian / median(cold.samples)).toFixed(3)}.`,
-    `Targets: median ≤ 150 ms (${oursMedian.toFixed(0)} ms: ${oursMedian <= 150 ? "met" : "missed"}) and ≤ 1/10 of the cold start (${oursMedian <= median(cold.samples) / 10 ? "met" : "missed"}).`,
+    `Medians: \`control run hello\` is ${(oursMedian - median(bareNode.samples)).toFixed(0)} ms above \`node -e 0\` and ${(oursMedian - median(help.samples)).toFixed(0)} ms above \`control --help\`; ratio to the cold start ${(oursMedian / median(cold.samples)).toFixed(3)}.`,
+    extraCa === undefined
+      ? `Targets: median ≤ 150 ms (${verdict(oursMedian)}) and ≤ 1/10 of the cold start (${oursMedian <= median(cold.samples) / 10 ? "met" : "missed"}).`
+      : `NODE_EXTRA_CA_CERTS=${extraCa} costs every Node process ${(median(bareNode.samples) - median(bareNodeWithoutCa.samples)).toFixed(0)} ms as it starts. ` +
+        `Targets: median ≤ 150 ms (${verdict(median(oursWithoutCa.samples))} without it; ${verdict(oursMedian)} with it) and ≤ 1/10 of the cold start (${oursMedian <= median(cold.samples) / 10 ? "met" : "missed"} with it).`,
     loadNote("at end"),
   );
   report("command-latency", ["process", "runs", "median ms", "p90 ms", "÷ cold start"], rows, notes);
