@@ -2,7 +2,9 @@
  * bench/relay: `ping_request` control → master → slave → back, at 1, 16 and
  * 128 requests in flight, next to a bare `ws` relay measured in the same run.
  * The load generator is the same raw-ws client for both, so the difference is
- * the master and agent.
+ * the master and agent. Each level alternates the two in SLICES slices, so a
+ * change in the machine's speed (this VM's swings by ±30 % over seconds) hits
+ * both alike.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -10,6 +12,7 @@ import WebSocket from "ws";
 import { quantile, report } from "./report.js";
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 3000);
+const SLICES = 4;
 const WARMUP_MS = 500;
 const TOKEN = "bench-token";
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
@@ -35,17 +38,17 @@ function nextFrame(socket: WebSocket): Promise<{ type: string; data: Record<stri
   return new Promise((resolve) => socket.once("message", (text) => resolve(JSON.parse(text.toString()))));
 }
 
-interface Result {
-  rps: number;
-  p50: number;
-  p99: number;
+interface Slice {
+  completed: number;
+  elapsedMs: number;
+  latencies: number[];
 }
 
 /** Frames are numbered for the whole session (the master drops a seq it has seen), so across runs too. */
 let seq = 1000;
 
-/** Keeps `inFlight` requests outstanding for the duration and records each round trip. */
-async function load(socket: WebSocket, inFlight: number, frame: (seq: number) => string): Promise<Result> {
+/** Keeps `inFlight` requests outstanding for `durationMs` (after a warm-up) and records each round trip. */
+async function load(socket: WebSocket, inFlight: number, durationMs: number, frame: (seq: number) => string): Promise<Slice> {
   const sentAt = new Map<number, number>();
   const latencies: number[] = [];
   let measuring = false;
@@ -72,13 +75,21 @@ async function load(socket: WebSocket, inFlight: number, frame: (seq: number) =>
   await new Promise((resolve) => setTimeout(resolve, WARMUP_MS));
   measuring = true;
   const began = performance.now();
-  await new Promise((resolve) => setTimeout(resolve, DURATION_MS));
-  const elapsed = performance.now() - began;
+  await new Promise((resolve) => setTimeout(resolve, durationMs));
+  const elapsedMs = performance.now() - began;
   measuring = false;
   stopping = true;
   while (sentAt.size > 0) await new Promise((resolve) => setTimeout(resolve, 10));
   socket.off("message", onMessage);
-  return { rps: (completed / elapsed) * 1000, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) };
+  return { completed, elapsedMs, latencies };
+}
+
+/** Slices of one side, summed: requests per second, p50 and p99 in ms. */
+function summarize(slices: Slice[]): { rps: number; p50: number; p99: number } {
+  const latencies = slices.flatMap((slice) => slice.latencies);
+  const completed = slices.reduce((sum, slice) => sum + slice.completed, 0);
+  const elapsedMs = slices.reduce((sum, slice) => sum + slice.elapsedMs, 0);
+  return { rps: (completed / elapsedMs) * 1000, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) };
 }
 
 async function olympusSocket(): Promise<WebSocket> {
@@ -107,15 +118,20 @@ try {
   const bare = await bareSocket();
   const rows: (string | number)[][] = [];
   for (const inFlight of [1, 16, 128]) {
-    const baseline = await load(bare, inFlight, (seq) => JSON.stringify({ seq, type: "ping_request", data: {} }));
-    const ours = await load(olympus, inFlight, (seq) => JSON.stringify({ seq, type: "ping_request", data: { slave: "bench" } }));
+    const bareSlices: Slice[] = [];
+    const ourSlices: Slice[] = [];
+    for (let slice = 0; slice < SLICES; slice++) {
+      bareSlices.push(await load(bare, inFlight, DURATION_MS / SLICES, (seq) => JSON.stringify({ seq, type: "ping_request", data: {} })));
+      ourSlices.push(await load(olympus, inFlight, DURATION_MS / SLICES, (seq) => JSON.stringify({ seq, type: "ping_request", data: { slave: "bench" } })));
+    }
+    const [ours, baseline] = [summarize(ourSlices), summarize(bareSlices)];
     rows.push([inFlight, ours.rps, baseline.rps, ours.rps / baseline.rps, ours.p50, ours.p99, baseline.p50, baseline.p99, ours.p99 / baseline.p99]);
   }
   report(
     "relay",
     ["in flight", "olympus req/s", "bare req/s", "throughput ratio", "olympus p50 ms", "olympus p99 ms", "bare p50 ms", "bare p99 ms", "p99 ratio"],
     rows,
-    ["Targets: throughput ratio ≥ 0.7, p99 ratio ≤ 1.5."],
+    [`${DURATION_MS} ms per side and level, in ${SLICES} alternating slices, each after ${WARMUP_MS} ms of warm-up.`, "Targets: throughput ratio ≥ 0.7, p99 ratio ≤ 1.5."],
   );
 } catch (error) {
   console.error(`bench/relay failed: ${(error as Error).stack}`);

@@ -28,6 +28,27 @@ function labelOf(type: string): string {
 
 const relayedTypes = new Set<string>([commandOutputEvent.type, commandInputEvent.type]);
 
+/** One label's counts, and what the frame hook must do for it, worked out once per label rather than per frame. */
+interface FrameTally {
+  in: number;
+  out: number;
+  /** For a response: the request type whose duration it ends. */
+  answers: string | null;
+  isRequest: boolean;
+  isRelayed: boolean;
+}
+
+function tallyFor(label: string): FrameTally {
+  const isResponse = label.endsWith("_response");
+  return {
+    in: 0,
+    out: 0,
+    answers: isResponse ? `${label.slice(0, -"_response".length)}_request` : null,
+    isRequest: label.endsWith("_request"),
+    isRelayed: relayedTypes.has(label),
+  };
+}
+
 /**
  * One master's Prometheus series, in a registry of its own so that several
  * masters in one process do not share counters. Gauges are read from the
@@ -35,8 +56,8 @@ const relayedTypes = new Set<string>([commandOutputEvent.type, commandInputEvent
  */
 export class MasterMetrics {
   readonly registry = new Registry();
-  /** Frames by "direction type": a plain map, because prom-client's inc() per frame cost the relay a fifth of its throughput. */
-  private readonly frameCounts = new Map<string, number>();
+  /** Frames by label: a plain map, because prom-client's inc() per frame cost the relay a fifth of its throughput. */
+  private readonly tallies = new Map<string, FrameTally>();
   /** Labelled series by key, bounded by the catalogue's types (unknown ones count as "other"). */
   private readonly children = new Map<string, unknown>();
   private readonly requestDuration: Histogram<"type">;
@@ -84,7 +105,7 @@ export class MasterMetrics {
         this.set(sources.countRunningCommands());
       },
     });
-    const frameCounts = this.frameCounts;
+    const tallies = this.tallies;
     new Counter({
       name: "olympus_messages_total",
       help: "Protocol messages the master received (in) or sent (out) on registered sessions, by type.",
@@ -93,9 +114,9 @@ export class MasterMetrics {
       // Counted in a plain map on the hot path and handed to prom-client only when scraped.
       collect() {
         this.reset();
-        for (const [key, count] of frameCounts) {
-          const [direction, type] = key.split(" ") as [string, string];
-          this.inc({ direction, type }, count);
+        for (const [type, tally] of tallies) {
+          if (tally.in > 0) this.inc({ direction: "in", type }, tally.in);
+          if (tally.out > 0) this.inc({ direction: "out", type }, tally.out);
         }
       },
     });
@@ -124,18 +145,18 @@ export class MasterMetrics {
     const waiting = new Map<string, number[]>();
     return (direction, type, bytes) => {
       const label = labelOf(type);
-      const key = `${direction} ${label}`;
-      this.frameCounts.set(key, (this.frameCounts.get(key) ?? 0) + 1);
-      if (direction === "in" && label.endsWith("_request")) {
+      const tally = childOf(this.tallies, label, () => tallyFor(label));
+      tally[direction]++;
+      if (direction === "in" && tally.isRequest) {
         const starts = waiting.get(label);
         if (starts === undefined) waiting.set(label, [performance.now()]);
         else starts.push(performance.now());
-      } else if (direction === "out" && label.endsWith("_response")) {
-        const requestType = `${label.slice(0, -"_response".length)}_request`;
+      } else if (direction === "out" && tally.answers !== null) {
+        const requestType = tally.answers;
         const started = waiting.get(requestType)?.shift();
         if (started === undefined) return;
         childOf(this.children, requestType, () => this.requestDuration.labels(requestType)).observe((performance.now() - started) / 1000);
-      } else if (direction === "out" && relayedTypes.has(type)) {
+      } else if (direction === "out" && tally.isRelayed) {
         childOf(this.children, `relayed ${type}`, () => this.relayedBytes.labels(type)).inc(bytes);
       }
     };
