@@ -10,7 +10,11 @@ On ``C:<identifier>`` a ready node forks a *runner*, which
    and stderr;
 3. answers ``P:<runner pid>:<node pid>:`` (blank identifier);
 4. forks the *command process*, waits for it and sends ``<exit code>``
-   (128+N after signal N).
+   (128+N after signal N). A command that ends by returning or exiting
+   closes its stdio and reports its code over a pipe just before its
+   os._exit(), because tearing down a large forked process takes
+   milliseconds; the runner passes the code on at once and reaps the
+   process afterwards.
 
 While waiting, the runner forwards SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGUSR1
 and SIGUSR2 to the command's process group, and runs the watchdog: every
@@ -64,21 +68,28 @@ def run_runner(node, identifier, node_pid):
 
     if len(args) != count:
         os.write(stderr_fd, f"olympus: expected {count} arguments, received {len(args)}\n".encode())
-        code = 1
-    else:
-        runner_pid = os.getpid()
-        pid = fork()
-        if pid == 0:
-            cmd_local.close()
-            run_command_process(node.plan, identifier, args, terminal_fd, stderr_fd, runner_pid)
-        os.close(terminal_fd)
-        os.close(stderr_fd)
-        code = wait_for_command(pid, client_pid)
+        send_exit_code(cmd_local, 1)
+        os._exit(0)
+    runner_pid = os.getpid()
+    report_r, report_w = os.pipe()
+    pid = fork()
+    if pid == 0:
+        cmd_local.close()
+        os.close(report_r)
+        run_command_process(node.plan, identifier, args, terminal_fd, stderr_fd, runner_pid, report_w)
+    os.close(terminal_fd)
+    os.close(stderr_fd)
+    os.close(report_w)
+    send_exit_code(cmd_local, wait_for_command(pid, client_pid, report_r))
+    reap(pid)
+    os._exit(0)
+
+
+def send_exit_code(cmd_local, code):
     try:
         send_text(cmd_local, str(code))
     except OSError:
-        pass
-    os._exit(0)
+        pass  # the agent is gone: nobody to tell
 
 
 def read_arguments(fd, deadline):
@@ -98,8 +109,9 @@ def read_arguments(fd, deadline):
     return [os.fsdecode(arg) for arg in data.split(b"\0")[:-1]]
 
 
-def wait_for_command(pid, client_pid):
-    """Wait for the command, forwarding signals and running the watchdog."""
+def wait_for_command(pid, client_pid, report_fd):
+    """Wait for the command's exit code (reported, or its exit status),
+    forwarding signals and running the watchdog."""
 
     def signal_command(signum, frame=None):
         try:
@@ -118,6 +130,7 @@ def wait_for_command(pid, client_pid):
     signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
 
+    watched = [wake_r, report_fd]
     hangup_at = None
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
@@ -129,15 +142,30 @@ def wait_for_command(pid, client_pid):
                 hangup_at = time.monotonic()
         elif time.monotonic() - hangup_at >= KILL_AFTER_SECONDS:
             signal_command(signal.SIGKILL)
-        if select.select([wake_r], [], [], WATCHDOG_SECONDS)[0]:
+        ready = select.select(watched, [], [], WATCHDOG_SECONDS)[0]
+        if report_fd in ready:
+            report = os.read(report_fd, 16)
+            if report:
+                return int(report)
+            watched.remove(report_fd)  # closed without a report: the exit status will tell
+        if wake_r in ready:
             try:
                 os.read(wake_r, 256)
             except BlockingIOError:
                 pass
 
 
-def run_command_process(plan, identifier, args, terminal_fd, stderr_fd, runner_pid):
-    """The command process: wire up the terminal, run the plan's function, exit."""
+def reap(pid):
+    """Wait for a command that already reported its code."""
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def run_command_process(plan, identifier, args, terminal_fd, stderr_fd, runner_pid, report_fd):
+    """The command process: wire up the terminal, run the plan's function,
+    report its code to the runner and exit."""
     try:
         os.setsid()
         die_with_parent(runner_pid)
@@ -172,6 +200,11 @@ def run_command_process(plan, identifier, args, terminal_fd, stderr_fd, runner_p
         except BaseException:
             pass
     flush_stdio()
+    os.closerange(0, 3)  # the agent's end of output: now, not after the teardown
+    try:
+        os.write(report_fd, str(code).encode())
+    except OSError:
+        pass
     os._exit(code)
 
 
