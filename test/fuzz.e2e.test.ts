@@ -1001,8 +1001,10 @@ describe("fuzzing the master", () => {
       const doomed = await RawClient.open(url);
       doomed.send({ seq: 1, type: "register_control", data: { agent: "fuzz", version: PROTOCOL_VERSION, token: TEST_TOKEN } });
       await doomed.next("ready");
-      doomed.send({ seq: 2, type: "exec_request", data: { slave: "steady", command_id: "orphan-0001", program: "sleep", args: ["3"], terminal: null } });
-      doomed.send("not json");
+      doomed.sendTogether(
+        { seq: 2, type: "exec_request", data: { slave: "steady", command_id: "orphan-0001", program: "sleep", args: ["3"], terminal: null } },
+        "not json",
+      );
       await doomed.closed;
       await sleep(500);
       const observer = await RawClient.open(url);

@@ -1,3 +1,4 @@
+import type { Duplex } from "node:stream";
 import WebSocket from "ws";
 
 export interface RawFrame {
@@ -11,6 +12,7 @@ export class RawClient {
   readonly frames: RawFrame[] = [];
   readonly closed: Promise<number>;
   private waiters: (() => void)[] = [];
+  private transport: Duplex | null = null;
 
   private constructor(readonly socket: WebSocket) {
     socket.on("message", (payload) => {
@@ -23,6 +25,7 @@ export class RawClient {
   static async open(url: string): Promise<RawClient> {
     const socket = new WebSocket(url);
     const client = new RawClient(socket);
+    socket.once("upgrade", (response) => (client.transport = response.socket));
     await new Promise((resolve, reject) => {
       socket.once("open", resolve);
       socket.once("error", reject);
@@ -47,6 +50,14 @@ export class RawClient {
 
   send(frame: RawFrame | string): void {
     this.socket.send(typeof frame === "string" ? frame : JSON.stringify(frame));
+  }
+
+  /** Sends the frames in one write, so that the master reads them together. */
+  sendTogether(...frames: (RawFrame | string)[]): void {
+    const transport = this.transport as Duplex;
+    transport.cork();
+    for (const frame of frames) this.send(frame);
+    transport.uncork();
   }
 
   /** Expects the master to end the session: returns the `close` reason. */
