@@ -12,8 +12,8 @@ import WebSocket from "ws";
 import { quantile, report } from "./report.js";
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 3000);
-const SLICES = 4;
-const WARMUP_MS = 500;
+const SLICES = 8;
+const WARMUP_MS = 250;
 const TOKEN = "bench-token";
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 const children: ChildProcess[] = [];
