@@ -113,6 +113,30 @@ napi_value make_fd_pair(napi_env env, int a, int b) {
   return pair;
 }
 
+void* unwrap_this(napi_env env, napi_callback_info info, size_t count, napi_value* argv, napi_value* self, const char* what) {
+  size_t argc = count;
+  napi_value this_value;
+  void* data = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, &this_value, NULL) != napi_ok || napi_unwrap(env, this_value, &data) != napi_ok) {
+    char message[64];
+    snprintf(message, sizeof message, "not a %s", what);
+    napi_throw_type_error(env, NULL, message);
+    return NULL;
+  }
+  if (self != NULL) {
+    *self = this_value;
+  }
+  return data;
+}
+
+void call_back(napi_env env, napi_async_context context, napi_value receiver, napi_value callback, size_t argc, const napi_value* argv) {
+  if (napi_make_callback(env, context, receiver, callback, argc, argv, NULL) == napi_pending_exception) {
+    napi_value error;
+    napi_get_and_clear_last_exception(env, &error);
+    napi_fatal_exception(env, error);
+  }
+}
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor functions[] = {
     {"socketpair", NULL, js_socketpair, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -50,6 +50,16 @@ napi_value make_int(napi_env env, int64_t value);
 /* Returns [a, b]; closes both fds if the array cannot be built. */
 napi_value make_fd_pair(napi_env env, int a, int b);
 
+/* The C struct a class method's `this` wraps, with up to `count` arguments in
+ * argv (and `this` in *self, if self is not NULL); throws TypeError
+ * "not a <what>" and returns NULL otherwise. */
+void* unwrap_this(napi_env env, napi_callback_info info, size_t count, napi_value* argv, napi_value* self, const char* what);
+
+/* Calls a JS callback from a libuv callback, as Node's own I/O does: through
+ * make_callback, so process.nextTick and promise jobs run afterwards and
+ * async_hooks see the context. A throw becomes an uncaught exception. */
+void call_back(napi_env env, napi_async_context context, napi_value receiver, napi_value callback, size_t argc, const napi_value* argv);
+
 /* --- fds.c: sockets, pipes, reads and writes --- */
 napi_value js_socketpair(napi_env env, napi_callback_info info);
 napi_value js_socket_type(napi_env env, napi_callback_info info);

@@ -108,28 +108,9 @@ static void on_poll(uv_poll_t* handle, int status, int events) {
   }
 
   if (ok) {
-    /* make_callback (not call_function) runs process.nextTick and promise
-     * jobs afterwards and keeps async_hooks context, as Node's own I/O does. */
-    napi_status result = napi_make_callback(env, poller->async_context, self, callback, 3, argv, NULL);
-    if (result == napi_pending_exception) {
-      napi_value error;
-      napi_get_and_clear_last_exception(env, &error);
-      napi_fatal_exception(env, error);
-    }
+    call_back(env, poller->async_context, self, callback, 3, argv);
   }
   napi_close_handle_scope(env, scope);
-}
-
-static poller_t* unwrap(napi_env env, napi_callback_info info, size_t count, napi_value* argv) {
-  size_t argc = count;
-  napi_value self;
-  poller_t* poller = NULL;
-  if (napi_get_cb_info(env, info, &argc, argv, &self, NULL) != napi_ok ||
-      napi_unwrap(env, self, (void**)&poller) != napi_ok) {
-    napi_throw_type_error(env, NULL, "not a Poller");
-    return NULL;
-  }
-  return poller;
 }
 
 static void finalize(napi_env env, void* data, void* hint) {
@@ -201,7 +182,7 @@ static napi_value poller_new(napi_env env, napi_callback_info info) {
 /* start(readable, writable, callback): replaces any earlier start(). */
 static napi_value poller_start(napi_env env, napi_callback_info info) {
   napi_value argv[3];
-  poller_t* poller = unwrap(env, info, 3, argv);
+  poller_t* poller = unwrap_this(env, info, 3, argv, NULL, "Poller");
   if (poller == NULL) {
     return NULL;
   }
@@ -241,7 +222,7 @@ static napi_value poller_start(napi_env env, napi_callback_info info) {
 }
 
 static napi_value poller_stop(napi_env env, napi_callback_info info) {
-  poller_t* poller = unwrap(env, info, 0, NULL);
+  poller_t* poller = unwrap_this(env, info, 0, NULL, NULL, "Poller");
   if (poller != NULL && !poller->closing) {
     uv_poll_stop(&poller->handle);
     mark_stopped(poller);
@@ -250,7 +231,7 @@ static napi_value poller_stop(napi_env env, napi_callback_info info) {
 }
 
 static napi_value poller_close(napi_env env, napi_callback_info info) {
-  poller_t* poller = unwrap(env, info, 0, NULL);
+  poller_t* poller = unwrap_this(env, info, 0, NULL, NULL, "Poller");
   if (poller != NULL) {
     close_handle(poller);
   }

@@ -223,12 +223,7 @@ static void on_async(uv_async_t* handle) {
       napi_value callback, global, argument = chunk_value(env, chunk);
       if (argument != NULL && napi_get_reference_value(env, reader->callback, &callback) == napi_ok &&
           napi_get_global(env, &global) == napi_ok) {
-        /* make_callback runs process.nextTick and promise jobs afterwards, as Node's own I/O does. */
-        if (napi_make_callback(env, reader->async_context, global, callback, 1, &argument, NULL) == napi_pending_exception) {
-          napi_value error;
-          napi_get_and_clear_last_exception(env, &error);
-          napi_fatal_exception(env, error);
-        }
+        call_back(env, reader->async_context, global, callback, 1, &argument);
       }
     }
     free(chunk);
@@ -274,16 +269,6 @@ static void close_reader(reader_t* reader) {
   uv_close((uv_handle_t*)&reader->async, on_async_closed);
 }
 
-static reader_t* unwrap(napi_env env, napi_callback_info info) {
-  napi_value self;
-  reader_t* reader = NULL;
-  if (napi_get_cb_info(env, info, NULL, NULL, &self, NULL) != napi_ok || napi_unwrap(env, self, (void**)&reader) != napi_ok) {
-    napi_throw_type_error(env, NULL, "not a Reader");
-    return NULL;
-  }
-  return reader;
-}
-
 static void set_paused(reader_t* reader, bool paused) {
   pthread_mutex_lock(&reader->lock);
   reader->paused = paused;
@@ -298,7 +283,7 @@ static void set_paused(reader_t* reader, bool paused) {
 }
 
 static napi_value reader_pause(napi_env env, napi_callback_info info) {
-  reader_t* reader = unwrap(env, info);
+  reader_t* reader = unwrap_this(env, info, 0, NULL, NULL, "Reader");
   if (reader != NULL && !reader->closed) {
     set_paused(reader, true);
   }
@@ -306,7 +291,7 @@ static napi_value reader_pause(napi_env env, napi_callback_info info) {
 }
 
 static napi_value reader_resume(napi_env env, napi_callback_info info) {
-  reader_t* reader = unwrap(env, info);
+  reader_t* reader = unwrap_this(env, info, 0, NULL, NULL, "Reader");
   if (reader != NULL && !reader->closed) {
     set_paused(reader, false);
   }
@@ -315,12 +300,10 @@ static napi_value reader_resume(napi_env env, napi_callback_info info) {
 
 static napi_value reader_close(napi_env env, napi_callback_info info) {
   napi_value self;
-  reader_t* reader = unwrap(env, info);
+  reader_t* reader = unwrap_this(env, info, 0, NULL, &self, "Reader");
   if (reader != NULL && !reader->closed) {
     close_reader(reader);
-    if (napi_get_cb_info(env, info, NULL, NULL, &self, NULL) == napi_ok) {
-      napi_remove_wrap(env, self, NULL); /* on_async_closed frees it */
-    }
+    napi_remove_wrap(env, self, NULL); /* on_async_closed frees it */
   }
   return NULL;
 }
