@@ -1,4 +1,3 @@
-import { performance } from "node:perf_hooks";
 import { connect, type Session } from "../shared/connect.js";
 import type { Link } from "../shared/link.js";
 import { findMasterFile, type MasterFile } from "../shared/master-file.js";
