@@ -28,7 +28,11 @@ function labelOf(type: string): string {
 
 const relayedTypes = new Set<string>([commandOutputEvent.type, commandInputEvent.type]);
 
-/** One label's counts, and what the frame hook must do for it, worked out once per label rather than per frame. */
+/**
+ * One label's counts, and what the frame hook must do for it, worked out once
+ * per label rather than per frame. prom-client hashes label values on every
+ * call, so the labelled series are kept here once made.
+ */
 interface FrameTally {
   in: number;
   out: number;
@@ -36,6 +40,8 @@ interface FrameTally {
   answers: string | null;
   isRequest: boolean;
   isRelayed: boolean;
+  duration?: ReturnType<Histogram<"type">["labels"]>;
+  relayedBytes?: ReturnType<Counter<"type">["labels"]>;
 }
 
 function tallyFor(label: string): FrameTally {
@@ -58,8 +64,6 @@ export class MasterMetrics {
   readonly registry = new Registry();
   /** Frames by label: a plain map, because prom-client's inc() per frame cost the relay a fifth of its throughput. */
   private readonly tallies = new Map<string, FrameTally>();
-  /** Labelled series by key, bounded by the catalogue's types (unknown ones count as "other"). */
-  private readonly children = new Map<string, unknown>();
   private readonly requestDuration: Histogram<"type">;
   private readonly relayedBytes: Counter<"type">;
 
@@ -145,32 +149,22 @@ export class MasterMetrics {
     const waiting = new Map<string, number[]>();
     return (direction, type, bytes) => {
       const label = labelOf(type);
-      const tally = childOf(this.tallies, label, () => tallyFor(label));
+      let tally = this.tallies.get(label);
+      if (tally === undefined) this.tallies.set(label, (tally = tallyFor(label)));
       tally[direction]++;
       if (direction === "in" && tally.isRequest) {
         const starts = waiting.get(label);
         if (starts === undefined) waiting.set(label, [performance.now()]);
         else starts.push(performance.now());
       } else if (direction === "out" && tally.answers !== null) {
-        const requestType = tally.answers;
-        const started = waiting.get(requestType)?.shift();
+        const started = waiting.get(tally.answers)?.shift();
         if (started === undefined) return;
-        childOf(this.children, requestType, () => this.requestDuration.labels(requestType)).observe((performance.now() - started) / 1000);
+        (tally.duration ??= this.requestDuration.labels(tally.answers)).observe((performance.now() - started) / 1000);
       } else if (direction === "out" && tally.isRelayed) {
-        childOf(this.children, `relayed ${type}`, () => this.relayedBytes.labels(type)).inc(bytes);
+        (tally.relayedBytes ??= this.relayedBytes.labels(label)).inc(bytes);
       }
     };
   }
-}
-
-/** prom-client hashes label values on every call; each labelled series is looked up once instead (on the hot path). */
-function childOf<T>(cache: Map<string, unknown>, key: string, make: () => T): T {
-  let child = cache.get(key) as T | undefined;
-  if (child === undefined) {
-    child = make();
-    cache.set(key, child);
-  }
-  return child;
 }
 
 /** `GET /metrics` in the Prometheus text format, behind the bearer token like the rest of the HTTP API. */
