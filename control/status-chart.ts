@@ -1,10 +1,5 @@
 import pc from "picocolors";
-import type { slaveTree, treeNode } from "../shared/messages.js";
-import type * as z from "../shared/zod.js";
-
-type Tree = z.infer<typeof slaveTree>;
-type TreeNodeData = z.infer<typeof treeNode>;
-type State = TreeNodeData["state"];
+import type { NodeState as State, SlaveTree as Tree, TreeNode as TreeNodeData } from "../shared/messages.js";
 
 /** Zeus's colours: ready green, booting yellow, crashed red, unbooted grey. */
 function paint(colors: ReturnType<typeof pc.createColors>, state: State, text: string): string {

@@ -43,7 +43,7 @@ await build({
   platform: "node",
   target: "node20",
   format: "cjs", // vm.Script, and so the code cache, takes a script, not a module
-  minify: process.env.NO_MINIFY === undefined,
+  minify: true,
   plugins: [lazyBuiltins],
   // ws's optional native masking: not worth its start-up to a control, which
   // sends keystrokes and acknowledgements; the agent and master do use it.

@@ -1,11 +1,9 @@
 import type { EventDefinition } from "../shared/definitions.js";
 import type { Link } from "../shared/link.js";
-import { commandAckEvent, commandEvent, commandExitEvent, commandOutputEvent, commandSignalEvent, type runningCommand } from "../shared/messages.js";
-import type * as z from "../shared/zod.js";
+import { commandAckEvent, commandEvent, commandExitEvent, commandOutputEvent, commandSignalEvent, type RunningCommand } from "../shared/messages.js";
 import type { SlaveSession } from "./registry.js";
 import type { Watchers } from "./watchers.js";
 
-type RunningCommand = z.infer<typeof runningCommand>;
 type CommandEventData = { command_id: string } & Record<string, unknown>;
 
 interface Route {

@@ -1,9 +1,5 @@
 import type { Link } from "../shared/link.js";
-import type { slaveInfo, slaveTree } from "../shared/messages.js";
-import type * as z from "../shared/zod.js";
-
-export type SlaveInfo = z.infer<typeof slaveInfo>;
-export type SlaveTree = z.infer<typeof slaveTree>;
+import type { SlaveInfo, SlaveTree } from "../shared/messages.js";
 
 export interface SlaveSession {
   info: SlaveInfo;

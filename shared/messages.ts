@@ -7,8 +7,8 @@
 import { event, memo, plain, request, type Definition } from "./definitions.js";
 import * as z from "./zod.js";
 
-// Schemas are built on first use (see memo). The exported sub-schemas stay
-// schemas, as other modules take their types, so they are z.lazy instead.
+// Schemas are built on first use (see memo); the types other modules need
+// are exported from here.
 
 const version = memo(() => z.string().check(z.minLength(1), z.maxLength(64)));
 const agent = memo(() => z.string().check(z.minLength(1), z.maxLength(200)));
@@ -74,7 +74,7 @@ export const close = plain("close", {
 
 // Slaves.
 
-export const slaveInfo = z.lazy(() =>
+const slaveInfo = memo(() =>
   z.object({
     id: z.number().check(z.int()),
     name: z.string(),
@@ -84,12 +84,13 @@ export const slaveInfo = z.lazy(() =>
     connected_at: z.string(),
   }),
 );
+export type SlaveInfo = z.infer<ReturnType<typeof slaveInfo>>;
 
 export const listSlaves = request("list_slaves", {
   from: ["control"],
   access: "viewer",
   request: () => z.object({}),
-  response: () => z.object({ slaves: z.array(slaveInfo) }),
+  response: () => z.object({ slaves: z.array(slaveInfo()) }),
 });
 
 /** Answered by the master, or by the named slave. */
@@ -105,7 +106,7 @@ export const ping = request("ping", {
 
 export const nodeStates = ["unbooted", "booting", "ready", "crashed"] as const;
 
-export const treeNode = z.lazy(() =>
+const treeNode = memo(() =>
   z.object({
     name: z.string().check(z.maxLength(200)),
     parent: z.nullable(z.string().check(z.maxLength(200))),
@@ -114,8 +115,10 @@ export const treeNode = z.lazy(() =>
     error: z.nullable(z.string().check(z.maxLength(256 * 1024))),
   }),
 );
+export type TreeNode = z.infer<ReturnType<typeof treeNode>>;
+export type NodeState = (typeof nodeStates)[number];
 
-export const treeCommand = z.lazy(() =>
+const treeCommand = memo(() =>
   z.object({
     name: z.string().check(z.maxLength(200)),
     aliases: z.array(z.string().check(z.maxLength(200))).check(z.maxLength(100)),
@@ -126,8 +129,8 @@ export const treeCommand = z.lazy(() =>
 /** Bounded, so a hostile tree is refused at once instead of yielding one schema issue per element. */
 const MAX_TREE_ENTRIES = 10_000;
 const tree = memo(() => ({
-  nodes: z.array(treeNode).check(z.maxLength(MAX_TREE_ENTRIES)),
-  commands: z.array(treeCommand).check(z.maxLength(MAX_TREE_ENTRIES)),
+  nodes: z.array(treeNode()).check(z.maxLength(MAX_TREE_ENTRIES)),
+  commands: z.array(treeCommand()).check(z.maxLength(MAX_TREE_ENTRIES)),
 }));
 
 /** The whole tree: from the agent on connect and when its plan changes; from the master to watchers. */
@@ -139,22 +142,23 @@ export const treeEvent = event("tree", {
 /** One node changed state. The master adds `slave` when it tells watchers. */
 export const nodeStateEvent = event("node_state", {
   from: ["slave", "master"],
-  data: () => z.object({ slave: z.optional(z.string()), node: treeNode }),
+  data: () => z.object({ slave: z.optional(z.string()), node: treeNode() }),
 });
 
 /** A slave joined or left; sent to watchers. */
 export const slaveEvent = event("slave", {
   from: ["master"],
-  data: () => z.object({ slave: slaveInfo, connected: z.boolean() }),
+  data: () => z.object({ slave: slaveInfo(), connected: z.boolean() }),
 });
 
-export const slaveTree = z.lazy(() => z.object({ slave: z.string(), ...tree() }));
+const slaveTree = memo(() => z.object({ slave: z.string(), ...tree() }));
+export type SlaveTree = z.infer<ReturnType<typeof slaveTree>>;
 
 export const status = request("status", {
   from: ["control"],
   access: "viewer",
   request: () => z.object({ slave: z.optional(slaveSelector()) }),
-  response: () => z.object({ trees: z.array(slaveTree) }),
+  response: () => z.object({ trees: z.array(slaveTree()) }),
 });
 
 /** Subscribes this control to tree, node_state and slave events. */
@@ -267,7 +271,7 @@ export const commandExitEvent = event("command_exit", {
     }),
 });
 
-export const runningCommand = z.lazy(() =>
+const runningCommand = memo(() =>
   z.object({
     command_id: commandId(),
     slave: z.string(),
@@ -275,18 +279,19 @@ export const runningCommand = z.lazy(() =>
     started_at: z.string(),
   }),
 );
+export type RunningCommand = z.infer<ReturnType<typeof runningCommand>>;
 
 export const commands = request("commands", {
   from: ["control"],
   access: "viewer",
   request: () => z.object({}),
-  response: () => z.object({ commands: z.array(runningCommand) }),
+  response: () => z.object({ commands: z.array(runningCommand()) }),
 });
 
 /** A command started or ended; sent to watchers. */
 export const commandEvent = event("command", {
   from: ["master"],
-  data: () => z.object({ command: runningCommand, running: z.boolean() }),
+  data: () => z.object({ command: runningCommand(), running: z.boolean() }),
 });
 
 export const catalogue: readonly Definition[] = [

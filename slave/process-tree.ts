@@ -1,10 +1,7 @@
-import type { nodeStates, slaveTree, treeNode } from "../shared/messages.js";
-import type * as z from "../shared/zod.js";
+import type { NodeState, SlaveTree, TreeNode as NodeSnapshot } from "../shared/messages.js";
 import type { Plan, PlanCommand } from "./config.js";
 
-export type NodeState = (typeof nodeStates)[number];
-export type NodeSnapshot = z.infer<typeof treeNode>;
-export type TreeSnapshot = Omit<z.infer<typeof slaveTree>, "slave">;
+export type TreeSnapshot = Omit<SlaveTree, "slave">;
 
 /** A phase of the plan and what is known of its worker. */
 export class TreeNode {
