@@ -37,6 +37,12 @@ export interface Carrier {
 }
 
 const CLOSE_NORMAL = 1000;
+/**
+ * Frames kept for a peer not yet heard to heartbeat. A peer that heartbeats
+ * sends its first beat on \`ready\`, before any request, so one that has been
+ * sent this much without a beat speaks the seed only and cannot resume.
+ */
+const KEPT_BYTES_BEFORE_FIRST_HEARTBEAT = 64 * 1024;
 /** The longest a Node timer waits (about 24.8 days); a token may live longer. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -176,6 +182,10 @@ export class MasterSession {
    */
   private silent(): void {
     if (this.heartbeat.heardFromPeer) return this.end(`no heartbeat within ${2 * this.context.heartbeatIntervalMs} ms`);
+    this.speaksSeedOnly();
+  }
+
+  private speaksSeedOnly(): void {
     this.heartbeat.stop();
     this.link.stopKeeping();
   }
@@ -189,7 +199,9 @@ export class MasterSession {
   /** A peer that does not acknowledge may not grow the master's memory: past the bound its session ends. */
   private send(text: string): void {
     this.carrier?.send(text);
-    if (this.link.unacknowledgedBytes > MAX_UNSENT_BYTES_PER_PEER) {
+    const unacknowledged = this.link.unacknowledgedBytes;
+    if (unacknowledged > KEPT_BYTES_BEFORE_FIRST_HEARTBEAT && !this.heartbeat.heardFromPeer) this.speaksSeedOnly();
+    else if (unacknowledged > MAX_UNSENT_BYTES_PER_PEER) {
       setImmediate(() => this.end(`peer too slow: over ${MAX_UNSENT_BYTES_PER_PEER} bytes unacknowledged`));
     }
   }

@@ -115,8 +115,8 @@ export class PeerConnection implements Carrier {
     const parsed = resume.data.safeParse(frame.data);
     if (!parsed.success) throw new ProtocolError(describeIssue(frame.type, parsed.error));
     const session = this.context.sessions.get(parsed.data.session_token);
-    // Unknown or expired: the client registers anew on this same socket.
-    if (session === undefined) return this.socket.send(encodeFrame(null, invalidate.type, {}));
+    // Unknown, expired, or no longer keeping frames to resend: the client registers anew on this same socket.
+    if (session === undefined || !session.link.resumable) return this.socket.send(encodeFrame(null, invalidate.type, {}));
     clearTimeout(this.handshakeTimer);
     this.session = session;
     this.socket.send(encodeFrame(null, continueSession.type, { last_seq: session.link.lastReceivedSeq }));

@@ -85,6 +85,11 @@ export class Link {
     this.unacknowledgedSize = 0;
   }
 
+  /** Whether a new socket could carry on this session: false once frames are no longer kept. */
+  get resumable(): boolean {
+    return this.keeping;
+  }
+
   /** The highest seq received from the peer: what this side acknowledges. */
   get lastReceivedSeq(): number {
     return this.lastReceived;

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, it } from "node:test";
 import WebSocket from "ws";
-import { TEST_TOKEN, startMaster } from "./helpers/cluster.js";
+import { TEST_TOKEN, startMaster, startSlave } from "./helpers/cluster.js";
 import { stopAll } from "./helpers/processes.js";
 
 let url: string;
@@ -36,4 +36,46 @@ it("passes the seed's example handshake", async () => {
   socket.send(JSON.stringify({ seq: 1, type: "close", data: { reason: "seed client done" } }));
   const code = await new Promise((resolve) => socket.once("close", resolve));
   assert.equal(code, 1000);
+});
+
+it("streams 24 MB of command output to a client that never heartbeats, in its first seconds", async () => {
+  // The master keeps frames for a resume only for peers that acknowledge them;
+  // past its 16 MiB bound for those, a seed client would be cut off as too slow.
+  await startSlave(url, "streamer");
+  const socket = new WebSocket(url);
+  await nextMessage(socket);
+  socket.send(JSON.stringify({ seq: 1, type: "register_control", data: { agent: "seed client", version: "2.0.0", token: TEST_TOKEN } }));
+  const ready = await nextMessage(socket);
+  assert.equal(ready.type, "ready");
+
+  const total = 24 * 1024 * 1024;
+  let received = 0;
+  let seq = 1;
+  const ended = new Promise<{ type: string; data: Record<string, unknown> }>((resolve) => {
+    socket.on("message", (text) => {
+      const frame = JSON.parse(text.toString()) as { type: string; data: Record<string, unknown> };
+      if (frame.type === "command_output_event") {
+        const bytes = Buffer.from(frame.data.data as string, "base64").length;
+        received += bytes;
+        socket.send(JSON.stringify({ seq: ++seq, type: "command_ack_event", data: { command_id: "seedstream", bytes } }));
+      } else if (frame.type === "command_exit_event" || frame.type === "close") resolve(frame);
+    });
+  });
+  socket.send(JSON.stringify({
+    seq: ++seq,
+    type: "exec_request",
+    data: { slave: "streamer", command_id: "seedstream", program: "head", args: ["-c", String(total), "/dev/zero"], terminal: null },
+  }));
+  const end = await ended;
+  assert.equal(end.type, "command_exit_event", JSON.stringify(end.data));
+  assert.equal(end.data.code, 0);
+  assert.equal(received, total);
+
+  // Nothing was kept to resend, so the session cannot be resumed: the master says register anew.
+  const again = new WebSocket(url);
+  await nextMessage(again);
+  again.send(JSON.stringify({ type: "resume", data: { session_token: ready.data.session_token, last_seq: 0 } }));
+  assert.equal((await nextMessage(again)).type, "invalidate");
+  again.close();
+  socket.close();
 });
