@@ -56,7 +56,7 @@ export function serveControl(link: Link, { registry, watchers, routes }: Control
 
   for (const definition of catalogue) {
     if (definition.kind !== "request" || !definition.forwardToSlave) continue;
-    link.onRequest(definition, async (data) => {
+    link.onRequest(definition, (data) => {
       const { slave } = data as { slave?: string };
       if (slave === undefined) {
         const local = answeredByMaster.get(definition.type);
@@ -69,12 +69,10 @@ export function serveControl(link: Link, { registry, watchers, routes }: Control
       // A command's events may arrive before its response: route them from the start.
       const id = data.command_id as string;
       routes.open(id, link, session, argv);
-      try {
-        return await session.link.request(definition as RequestDefinition, data as never);
-      } catch (error) {
+      return session.link.request(definition as RequestDefinition, data as never).catch((error: unknown) => {
         routes.discard(id);
         throw error;
-      }
+      });
     });
   }
 

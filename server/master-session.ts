@@ -77,7 +77,7 @@ export class MasterSession {
       resumable: true,
       maxRequestsInFlight: DEFAULT_MAX_REQUESTS_IN_FLIGHT,
       onFrame: context.frameObserver(),
-      onNumberedFrame: () => this.heartbeat.frameReceived(),
+      onNumberedFrame: (bytes) => this.heartbeat.frameReceived(bytes),
       authorize: registration.role === "control" ? controlAuthorizer(registration.credential.role) : undefined,
       log: (line) => context.log(`${this.describe()}: ${line}`),
     });

@@ -89,7 +89,7 @@ class ClientSession implements Session {
       resumable: true,
       // The master answers past its limit with errors; a fan-out to more slaves than that waits instead.
       maxOwnRequestsInFlight: DEFAULT_MAX_REQUESTS_IN_FLIGHT,
-      onNumberedFrame: () => this.heartbeat?.frameReceived(),
+      onNumberedFrame: (bytes) => this.heartbeat?.frameReceived(bytes),
       requestTimeoutMs: options.requestTimeoutMs,
       log: options.log,
     });

@@ -1,8 +1,14 @@
 import type { Link } from "./link.js";
 import { heartbeat } from "./messages.js";
 
-/** Acknowledge at least this often, so the peer's resend buffer stays small under heavy traffic. */
-const ACKNOWLEDGE_EVERY_FRAMES = 32;
+/**
+ * Acknowledge at least this often, so the peer's resend buffer stays small
+ * under heavy traffic. By bytes for large frames (command output); by count
+ * too, so small ones are not kept for a whole interval. Every acknowledgement
+ * is a frame each side handles, so not more often than this.
+ */
+const ACKNOWLEDGE_EVERY_BYTES = 1024 * 1024;
+const ACKNOWLEDGE_EVERY_FRAMES = 1024;
 
 /**
  * Heartbeats for one attached socket: sends `heartbeat {last_seq}` every
@@ -13,6 +19,7 @@ export class Heartbeat {
   private ticker: NodeJS.Timeout | null = null;
   private watchdog: NodeJS.Timeout | null = null;
   private framesSinceBeat = 0;
+  private bytesSinceBeat = 0;
   /** Whether the peer has sent a heartbeat at all: a client written to the seed alone never does. */
   heardFromPeer = false;
 
@@ -43,12 +50,13 @@ export class Heartbeat {
   }
 
   /** Call for every numbered frame received. */
-  frameReceived(): void {
-    if (++this.framesSinceBeat >= ACKNOWLEDGE_EVERY_FRAMES) this.beat();
+  frameReceived(bytes: number): void {
+    this.bytesSinceBeat += bytes;
+    if (++this.framesSinceBeat >= ACKNOWLEDGE_EVERY_FRAMES || this.bytesSinceBeat >= ACKNOWLEDGE_EVERY_BYTES) this.beat();
   }
 
   private beat(): void {
-    this.framesSinceBeat = 0;
+    this.framesSinceBeat = this.bytesSinceBeat = 0;
     this.link.sendUnnumbered(heartbeat, { last_seq: this.link.lastReceivedSeq });
   }
 

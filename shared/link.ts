@@ -26,7 +26,7 @@ export interface LinkOptions {
   /** Keep every numbered frame until the peer acknowledges it, so it can be sent again on a new socket. */
   resumable?: boolean;
   /** Called after each numbered frame received (to acknowledge them in time). */
-  onNumberedFrame?: () => void;
+  onNumberedFrame?: (bytes: number) => void;
   /** Requests from the peer handled at once; past it they are answered with an error. */
   maxRequestsInFlight?: number;
   /** Our requests awaiting an answer at once; more wait their turn (the peer refuses past its own limit). */
@@ -45,7 +45,8 @@ interface PendingRequest {
   definition: RequestDefinition;
   resolve: (data: unknown) => void;
   reject: (error: Error) => void;
-  timer: NodeJS.Timeout;
+  /** Set once the request is sent. */
+  timer?: NodeJS.Timeout;
 }
 
 /**
@@ -173,19 +174,22 @@ export class Link {
     }
     const valid = validateOutgoing(definition.type, definition.request, data);
     return new Promise((resolve, reject) => {
-      const send = () => {
-        if (this.closedReason !== null) return reject(new LinkClosedError(`${definition.type} not sent: ${this.closedReason}`));
-        const seq = this.write(definition.type, valid);
-        const timer = setTimeout(() => {
-          this.pending.delete(seq);
-          this.sendQueued();
-          reject(new RequestTimeoutError(`${definition.type} got no response within ${timeoutMs} ms`));
-        }, timeoutMs);
-        this.pending.set(seq, { definition, resolve: resolve as (data: unknown) => void, reject, timer });
-      };
-      if (this.pending.size < (this.options.maxOwnRequestsInFlight ?? Infinity)) send();
-      else this.queued.push(send);
+      const waiting: PendingRequest = { definition, resolve: resolve as (data: unknown) => void, reject };
+      if (this.pending.size < (this.options.maxOwnRequestsInFlight ?? Infinity)) this.sendRequest(waiting, valid, timeoutMs);
+      else this.queued.push(() => this.sendRequest(waiting, valid, timeoutMs));
     });
+  }
+
+  private sendRequest(request: PendingRequest, data: object, timeoutMs: number): void {
+    const { definition, reject } = request;
+    if (this.closedReason !== null) return reject(new LinkClosedError(`${definition.type} not sent: ${this.closedReason}`));
+    const seq = this.write(definition.type, data);
+    request.timer = setTimeout(() => {
+      this.pending.delete(seq);
+      this.sendQueued();
+      reject(new RequestTimeoutError(`${definition.type} got no response within ${timeoutMs} ms`));
+    }, timeoutMs);
+    this.pending.set(seq, request);
   }
 
   private sendQueued(): void {
@@ -220,7 +224,7 @@ export class Link {
       // Sent again after a resume: already handled.
       if (frame.seq <= this.lastReceived) return;
       this.lastReceived = frame.seq;
-      this.options.onNumberedFrame?.();
+      this.options.onNumberedFrame?.(text.length);
     }
     this.dispatch(frame);
   }
@@ -268,20 +272,38 @@ export class Link {
       return this.respondError(frame, definition.responseType, `too many requests in flight (limit ${limit})`);
     }
     this.requestsInFlight++;
-    const requestSeq = frame.seq as number;
-    Promise.resolve()
-      // The session may have ended since this frame arrived (a later frame in the same read broke it).
-      .then(() => (this.closedReason === null ? handler(data as never) : undefined))
-      .then(
-        (response) => {
-          if (this.closedReason !== null) return;
-          const valid = validateOutgoing(definition.responseType, definition.response, response);
-          this.write(definition.responseType, { ...valid, seq: requestSeq });
-        },
-        (error: unknown) => this.respondError(frame, definition.responseType, errorMessage(error)),
-      )
-      .catch((error: unknown) => this.respondError(frame, definition.responseType, errorMessage(error)))
-      .finally(() => this.requestsInFlight--);
+    // Handled once the rest of this read is: a later frame in it may end the session.
+    queueMicrotask(() => {
+      if (this.closedReason !== null) return void this.requestsInFlight--;
+      try {
+        const response = handler(data as never);
+        if (!(response instanceof Promise)) return this.respond(frame, definition, response);
+        response.then(
+          (value) => this.respond(frame, definition, value),
+          (error: unknown) => this.respondFailed(frame, definition, error),
+        );
+      } catch (error) {
+        this.respondFailed(frame, definition, error);
+      }
+    });
+  }
+
+  /** Sends a handler's answer to the request in `frame`. */
+  private respond(frame: Frame, definition: RequestDefinition, response: unknown): void {
+    this.requestsInFlight--;
+    if (this.closedReason !== null) return;
+    let valid: object;
+    try {
+      valid = validateOutgoing(definition.responseType, definition.response, response);
+    } catch (error) {
+      return this.respondError(frame, definition.responseType, errorMessage(error));
+    }
+    this.write(definition.responseType, { ...valid, seq: frame.seq });
+  }
+
+  private respondFailed(frame: Frame, definition: RequestDefinition, error: unknown): void {
+    this.requestsInFlight--;
+    this.respondError(frame, definition.responseType, errorMessage(error));
   }
 
   private settle(frame: Frame): void {
