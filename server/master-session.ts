@@ -1,12 +1,13 @@
 import { randomBytes } from "node:crypto";
 import { Heartbeat } from "../shared/heartbeat.js";
 import { DEFAULT_MAX_REQUESTS_IN_FLIGHT, MAX_UNSENT_BYTES_PER_PEER } from "../shared/limits.js";
-import { Link, type LinkOptions } from "../shared/link.js";
+import { Link } from "../shared/link.js";
 import type { Logger } from "../shared/log.js";
 import { close, ready, slaveEvent } from "../shared/messages.js";
 import type { CommandRoutes } from "./command-routes.js";
 import { serveControl } from "./control-requests.js";
 import type { Registration } from "./handshake.js";
+import type { LinkObserver } from "./metrics.js";
 import type { SlaveRegistry, SlaveSession } from "./registry.js";
 import { controlAuthorizer } from "./roles.js";
 import { serveSlave } from "./slave-events.js";
@@ -21,8 +22,8 @@ export interface SessionContext {
   sessions: Map<string, MasterSession>;
   heartbeatIntervalMs: number;
   sessionTimeoutMs: number;
-  /** Sees every frame of every registered session (for metrics); one hook per session. */
-  frameObserver: () => LinkOptions["onFrame"];
+  /** Sees the frames and request durations of every registered session (for metrics). */
+  linkObserver: LinkObserver;
   log: Logger;
 }
 
@@ -76,7 +77,7 @@ export class MasterSession {
       peerRole: registration.role,
       resumable: true,
       maxRequestsInFlight: DEFAULT_MAX_REQUESTS_IN_FLIGHT,
-      onFrame: context.frameObserver(),
+      ...context.linkObserver,
       onNumberedFrame: (bytes) => this.heartbeat.frameReceived(bytes),
       authorize: registration.role === "control" ? controlAuthorizer(registration.credential.role) : undefined,
       log: (line) => context.log(`${this.describe()}: ${line}`),

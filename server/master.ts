@@ -73,7 +73,7 @@ export async function startMaster(options: MasterOptions): Promise<Master> {
     sessions,
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS,
     sessionTimeoutMs: options.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS,
-    frameObserver: () => metrics.frameObserver(),
+    linkObserver: metrics.linkObserver,
     log: options.log,
   };
   app.get(SOCKET_PATH, { websocket: true }, (socket, request) => {

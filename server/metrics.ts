@@ -7,7 +7,8 @@ import { requireBearer } from "./http-api.js";
 import { countControls, type PeerConnection } from "./peer-connection.js";
 import type { SlaveRegistry } from "./registry.js";
 
-type FrameObserver = NonNullable<LinkOptions["onFrame"]>;
+/** The Link hooks that feed the master's metrics; the same for every session. */
+export type LinkObserver = Required<Pick<LinkOptions, "onFrame" | "onRequestAnswered">>;
 
 export interface MetricSources {
   registry: SlaveRegistry;
@@ -31,29 +32,19 @@ const relayedTypes = new Set<string>([commandOutputEvent.type, commandInputEvent
 interface FrameTally {
   in: number;
   out: number;
-  /** For a response: the request type whose duration it ends. */
-  answers: string | null;
-  isRequest: boolean;
   isRelayed: boolean;
   duration?: ReturnType<Histogram<"type">["labels"]>;
   relayedBytes?: ReturnType<Counter<"type">["labels"]>;
 }
 
 function tallyFor(label: string): FrameTally {
-  const isResponse = label.endsWith("_response");
-  return {
-    in: 0,
-    out: 0,
-    answers: isResponse ? `${label.slice(0, -"_response".length)}_request` : null,
-    isRequest: label.endsWith("_request"),
-    isRelayed: relayedTypes.has(label),
-  };
+  return { in: 0, out: 0, isRelayed: relayedTypes.has(label) };
 }
 
 /**
  * One master's Prometheus series, in a registry of its own so that several
  * masters in one process do not share counters. Gauges are read from the
- * registry and the peers at scrape time; the others are fed by `frameObserver`.
+ * registry and the peers at scrape time; the others are fed by `linkObserver`.
  */
 export class MasterMetrics {
   readonly registry = new Registry();
@@ -65,7 +56,7 @@ export class MasterMetrics {
   private readonly tallies = new Map(knownTypes.map((type) => [type, tallyFor(type)]));
   private readonly otherTally = tallyFor("other");
   /** Durations not yet handed to prom-client, which costs microseconds each: it happens after the turn's frames are written. */
-  private readonly unobserved: { tally: FrameTally; seconds: number }[] = [];
+  private readonly unobserved: { tally: FrameTally; type: string; seconds: number }[] = [];
   private readonly requestDuration: Histogram<"type">;
   private readonly relayedBytes: Counter<"type">;
 
@@ -128,7 +119,7 @@ export class MasterMetrics {
     });
     this.requestDuration = new Histogram({
       name: "olympus_request_duration_seconds",
-      help: "Time from a request arriving at the master to its response leaving, for requests it answers or forwards.",
+      help: "Time from a request arriving at the master to its response leaving, for requests it handles itself or forwards.",
       labelNames: ["type"],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
@@ -141,36 +132,20 @@ export class MasterMetrics {
     });
   }
 
-  /**
-   * A Link `onFrame` hook for one connection. The hook sees no seq, so each
-   * response is matched to the oldest waiting request of its type on this
-   * link: when a forwarded response overtakes another of the same type, the
-   * two swap durations, but the count and the sum stay exact.
-   */
-  frameObserver(): FrameObserver {
-    const waiting = new Map<string, number[]>();
-    return (direction, type, bytes) => {
+  readonly linkObserver: LinkObserver = {
+    onFrame: (direction, type, bytes) => {
       const tally = this.tallies.get(type) ?? this.otherTally;
       tally[direction]++;
-      if (direction === "in" && tally.isRequest) {
-        const starts = waiting.get(type);
-        if (starts === undefined) waiting.set(type, [performance.now()]);
-        else starts.push(performance.now());
-      } else if (direction === "out" && tally.answers !== null) {
-        const started = waiting.get(tally.answers)?.shift();
-        if (started === undefined) return;
-        if (this.unobserved.length === 0) setImmediate(this.observeDurations);
-        this.unobserved.push({ tally, seconds: (performance.now() - started) / 1000 });
-      } else if (direction === "out" && tally.isRelayed) {
-        (tally.relayedBytes ??= this.relayedBytes.labels(type)).inc(bytes);
-      }
-    };
-  }
+      if (direction === "out" && tally.isRelayed) (tally.relayedBytes ??= this.relayedBytes.labels(type)).inc(bytes);
+    },
+    onRequestAnswered: (type, seconds) => {
+      if (this.unobserved.length === 0) setImmediate(this.observeDurations);
+      this.unobserved.push({ tally: this.tallies.get(type) ?? this.otherTally, type, seconds });
+    },
+  };
 
   private readonly observeDurations = (): void => {
-    for (const { tally, seconds } of this.unobserved) {
-      (tally.duration ??= this.requestDuration.labels(tally.answers as string)).observe(seconds);
-    }
+    for (const { tally, type, seconds } of this.unobserved) (tally.duration ??= this.requestDuration.labels(type)).observe(seconds);
     this.unobserved.length = 0;
   };
 }
