@@ -55,7 +55,11 @@ export class MasterMetrics {
    */
   private readonly tallies = new Map(knownTypes.map((type) => [type, tallyFor(type)]));
   private readonly otherTally = tallyFor("other");
-  /** Durations not yet handed to prom-client, which costs microseconds each: it happens after the turn's frames are written. */
+  /**
+   * Durations not yet handed to prom-client, which takes microseconds each.
+   * They are handed over on a later tick: the answer was written before its
+   * duration came here, and that write queued the transport's flush first.
+   */
   private readonly unobserved: { tally: FrameTally; type: string; seconds: number }[] = [];
   private readonly requestDuration: Histogram<"type">;
   private readonly relayedBytes: Counter<"type">;
@@ -139,7 +143,7 @@ export class MasterMetrics {
       if (direction === "out" && tally.isRelayed) (tally.relayedBytes ??= this.relayedBytes.labels(type)).inc(bytes);
     },
     onRequestAnswered: (type, seconds) => {
-      if (this.unobserved.length === 0) setImmediate(this.observeDurations);
+      if (this.unobserved.length === 0) process.nextTick(this.observeDurations);
       this.unobserved.push({ tally: this.tallies.get(type) ?? this.otherTally, type, seconds });
     },
   };

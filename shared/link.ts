@@ -296,22 +296,22 @@ export class Link {
 
   /** Sends a handler's answer to the request in `frame`. */
   private respond(frame: Frame, definition: RequestDefinition, arrived: number, response: unknown): void {
-    this.answered(definition, arrived);
-    if (this.closedReason !== null) return;
     let valid: object;
     try {
       valid = validateOutgoing(definition.responseType, definition.response, response);
     } catch (error) {
-      return this.respondError(frame, definition.responseType, errorMessage(error));
+      return this.respondFailed(frame, definition, arrived, error);
     }
-    this.write(definition.responseType, { ...valid, seq: frame.seq });
+    if (this.closedReason === null) this.write(definition.responseType, { ...valid, seq: frame.seq });
+    this.answered(definition, arrived);
   }
 
   private respondFailed(frame: Frame, definition: RequestDefinition, arrived: number, error: unknown): void {
-    this.answered(definition, arrived);
     this.respondError(frame, definition.responseType, errorMessage(error));
+    this.answered(definition, arrived);
   }
 
+  /** Called after the answer is written, so that what observes it does not hold it up. */
   private answered(definition: RequestDefinition, arrived: number): void {
     this.requestsInFlight--;
     this.options.onRequestAnswered?.(definition.type, (performance.now() - arrived) / 1000);
