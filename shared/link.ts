@@ -11,6 +11,7 @@ import type {
 } from "./definitions.js";
 import { LinkClosedError, ProtocolError, RequestError, RequestTimeoutError } from "./errors.js";
 import { definitionsByType } from "./messages.js";
+import { ResendBuffer } from "./resend-buffer.js";
 import type * as z from "./zod.js";
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
@@ -72,9 +73,7 @@ export class Link {
   private requestsInFlight = 0;
   private transport: ((text: string) => void) | null;
   private lastReceived = 0;
-  /** Numbered frames not yet acknowledged by the peer, oldest first. */
-  private readonly unacknowledged: { seq: number; text: string }[] = [];
-  private unacknowledgedSize = 0;
+  private readonly unacknowledged = new ResendBuffer();
   private keeping: boolean;
   readonly peerRole: Role;
 
@@ -87,8 +86,7 @@ export class Link {
   /** The peer never acknowledges (it does not speak heartbeats): keeping frames for it would only grow. */
   stopKeeping(): void {
     this.keeping = false;
-    this.unacknowledged.length = 0;
-    this.unacknowledgedSize = 0;
+    this.unacknowledged.clear();
   }
 
   /** Whether a new socket could carry on this session: false once frames are no longer kept. */
@@ -103,14 +101,14 @@ export class Link {
 
   /** Bytes sent but not yet acknowledged (resumable links only). */
   get unacknowledgedBytes(): number {
-    return this.unacknowledgedSize;
+    return this.unacknowledged.bytes;
   }
 
   /** A new socket carries the session; frames after `peerLastSeq` are sent again on it. */
   attach(send: (text: string) => void, peerLastSeq: number): void {
     this.transport = send;
     this.acknowledge(peerLastSeq);
-    for (const frame of this.unacknowledged) send(frame.text);
+    for (const text of this.unacknowledged.frames) send(text);
   }
 
   /** The socket is gone but the session may resume: frames are kept, not sent. */
@@ -125,9 +123,7 @@ export class Link {
 
   /** The peer has everything up to `lastSeq`. */
   acknowledge(lastSeq: number): void {
-    while (this.unacknowledged.length > 0 && (this.unacknowledged[0] as { seq: number }).seq <= lastSeq) {
-      this.unacknowledgedSize -= (this.unacknowledged.shift() as { text: string }).text.length;
-    }
+    this.unacknowledged.acknowledge(lastSeq);
   }
 
   /** Handshake and heartbeat frames: unnumbered and never kept; sent on `via`, else on the attached socket if any. */
@@ -347,10 +343,7 @@ export class Link {
     const seq = this.nextSeq++;
     const text = encodeFrame(seq, type, data);
     this.options.onFrame?.("out", type, text.length);
-    if (this.keeping) {
-      this.unacknowledged.push({ seq, text });
-      this.unacknowledgedSize += text.length;
-    }
+    if (this.keeping) this.unacknowledged.keep(seq, text);
     this.transport?.(text);
     return seq;
   }
