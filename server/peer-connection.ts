@@ -1,4 +1,3 @@
-import { isUtf8 } from "node:buffer";
 import type { Duplex } from "node:stream";
 import type { WebSocket } from "ws";
 import { CoalescingSender } from "../shared/coalesce.js";
@@ -26,6 +25,17 @@ export function countControls(peers: Iterable<PeerConnection>): number {
   let controls = 0;
   for (const peer of peers) if (peer.role === "control") controls++;
   return controls;
+}
+
+/** Checks and decodes in one pass (ws's own check is off, so that a bad frame gets a `close` with a reason). */
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+function decodeUtf8(payload: Buffer): string {
+  try {
+    return strictUtf8.decode(payload);
+  } catch {
+    throw new ProtocolError("frame is not valid UTF-8");
+  }
 }
 
 const CLOSE_NORMAL = 1000;
@@ -99,8 +109,7 @@ export class PeerConnection implements Carrier {
       if (payload.length > MAX_FRAME_BYTES) {
         throw new ProtocolError(`frame of ${payload.length} bytes exceeds the limit of ${MAX_FRAME_BYTES} bytes`);
       }
-      if (!isUtf8(payload)) throw new ProtocolError("frame is not valid UTF-8");
-      const text = payload.toString("utf8");
+      const text = decodeUtf8(payload);
       if (this.session !== null) this.session.link.receive(text);
       else if (this.admitting) throw new ProtocolError("a frame arrived before ready");
       else this.handshake(text);
