@@ -40,7 +40,7 @@ export interface Carrier {
 const CLOSE_NORMAL = 1000;
 /**
  * Frames kept for a peer not yet heard to heartbeat. A peer that heartbeats
- * sends its first beat on \`ready\`, before any request, so one that has been
+ * sends its first beat on `ready`, before any request, so one that has been
  * sent this much without a beat speaks the seed only and cannot resume.
  */
 const KEPT_BYTES_BEFORE_FIRST_HEARTBEAT = 64 * 1024;
