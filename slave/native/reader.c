@@ -141,6 +141,8 @@ static void* read_loop(void* argument) {
     chunk->size = 0;
     chunk->end = false;
     chunk->error = 0;
+    bool end = false;
+    int error = 0;
     /* Gather what is there now, up to a chunk, then hand it over. */
     while (chunk->size < CHUNK_BYTES) {
       ssize_t count = read(reader->fd, chunk->data + chunk->size, CHUNK_BYTES - chunk->size);
@@ -155,27 +157,20 @@ static void* read_loop(void* argument) {
         break;
       }
       if (count == 0 || errno == EIO) {
-        chunk->end = true; /* EIO: a PTY master whose slave side is closed */
+        end = true; /* EIO: a PTY master whose slave side is closed */
       } else {
-        chunk->error = errno;
+        error = errno;
       }
       break;
     }
-    bool last = chunk->end || chunk->error != 0;
-    if (chunk->size > 0 && last) {
-      /* Bytes first, then the end or error as a chunk of its own. */
-      bool end = chunk->end;
-      int error = chunk->error;
-      chunk->end = false;
-      chunk->error = 0;
-      deliver(reader, chunk);
-      deliver_status(reader, end, error);
-    } else if (chunk->size > 0 || last) {
+    /* Bytes first, then the end or error as a chunk of its own. */
+    if (chunk->size > 0) {
       deliver(reader, chunk);
     } else {
       free(chunk);
     }
-    if (last) {
+    if (end || error != 0) {
+      deliver_status(reader, end, error);
       return NULL;
     }
   }
