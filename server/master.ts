@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import websocket from "@fastify/websocket";
 import Fastify, { type FastifyInstance } from "fastify";
+import type { WebSocket } from "ws";
 import {
   DEFAULT_HANDSHAKES_PER_MINUTE,
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
@@ -60,8 +61,11 @@ export async function startMaster(options: MasterOptions): Promise<Master> {
   const metrics = new MasterMetrics({ registry, peers, countRunningCommands: () => routes.size });
   const app = Fastify({ logger: false, https: options.tls ?? null });
 
-  // UTF-8 is checked by PeerConnection, so that a bad frame gets a `close` with a reason rather than a bare 1007.
-  await app.register(websocket, { options: { maxPayload: MAX_WEBSOCKET_PAYLOAD_BYTES, skipUTF8Validation: true } });
+  await app.register(websocket, {
+    // UTF-8 is checked by PeerConnection, so that a bad frame gets a `close` with a reason rather than a bare 1007.
+    options: { maxPayload: MAX_WEBSOCKET_PAYLOAD_BYTES, skipUTF8Validation: true },
+    errorHandler: closeOnlyIfStillOpen,
+  });
   const context = {
     auth,
     registry,
@@ -100,4 +104,15 @@ export async function startMaster(options: MasterOptions): Promise<Master> {
       await app.close();
     },
   };
+}
+
+/**
+ * A socket error has already closed the socket, or started to (an oversize
+ * frame: ws sends a 1009 close and waits for the peer's), and PeerConnection
+ * logs it. The plugin's default would reset the socket at once, and the reset
+ * overtakes the close frame, so the peer saw 1006 instead of 1009. A handler
+ * that threw leaves the socket open: that one is cut.
+ */
+function closeOnlyIfStillOpen(_error: Error, socket: WebSocket): void {
+  if (socket.readyState === socket.OPEN) socket.terminate();
 }

@@ -624,9 +624,8 @@ class FuzzPeer {
       shown = String(this.closeReason);
       if (typeof this.closeReason !== "string" || this.closeReason.trim() === "") this.findings.problems.push(`${label}: close with an empty reason ${JSON.stringify(this.closeReason)}`);
       else if (this.closeReason.startsWith("internal error")) this.findings.problems.push(`${label}: ${this.closeReason}`);
-    } else if (tooBig && (code === 1009 || code === 1006)) {
-      // A frame past the WebSocket limit ends in the WebSocket layer, with status 1009 and no reason
-      // (docs/protocol.md, Limits), or even cut (1006): the master closes while our bytes still arrive.
+    } else if (tooBig && code === 1009) {
+      // A frame past the WebSocket limit ends in the WebSocket layer, with status 1009 and no reason (docs/protocol.md, Limits).
       shown = `(WebSocket close ${code}${reason === "" ? ", no reason" : `: ${reason}`})`;
       this.findings.webSocketCloses.set(code, (this.findings.webSocketCloses.get(code) ?? 0) + 1);
     } else {

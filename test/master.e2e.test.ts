@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { MAX_WEBSOCKET_PAYLOAD_BYTES } from "../shared/limits.js";
 import { PROTOCOL_VERSION } from "../shared/version.js";
 import { TEST_TOKEN, control, slaveNames, startMaster, startSlave } from "./helpers/cluster.js";
 import { eventually, stopAll, type Started } from "./helpers/processes.js";
@@ -88,6 +89,16 @@ describe("master, slaves and control over real sockets", () => {
     const client = await RawClient.open(url);
     client.send(register({ agent: "x".repeat(2 * 1024 * 1024) }));
     assert.match(await client.closeReason(), /^frame of \d+ bytes exceeds the limit of 1048576 bytes$/);
+  });
+
+  it("closes a frame over the WebSocket limit with status 1009, every time", async () => {
+    // The peer is still sending when the master closes; a reset used to overtake the close frame (1006 in most tries).
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const client = await RawClient.open(url);
+      client.socket.on("error", () => {}); // a reset would show as 1006 below
+      client.send("y".repeat(MAX_WEBSOCKET_PAYLOAD_BYTES + 1));
+      assert.equal(await client.closed, 1009, `attempt ${attempt + 1}`);
+    }
   });
 
   it("closes a connection that never registers", async () => {
