@@ -6,6 +6,7 @@ import { onShutdownSignal } from "../shared/shutdown.js";
 import { readCa, readServerTls } from "../shared/tls.js";
 import { renderChange, renderTree } from "../control/status-chart.js";
 import { issueLocalAdminToken } from "../server/auth.js";
+import { useAtomicMarking } from "../server/gc-tuning.js";
 import { startMaster } from "../server/master.js";
 import { Agent } from "../slave/agent.js";
 import { idForName } from "../slave/master-connection.js";
@@ -53,6 +54,7 @@ export async function runStart(options: StartOptions): Promise<void> {
 
   const tls = readServerTls(options);
   const ca = tls === undefined ? undefined : resolve(options.ca ?? (options.tlsCert as string));
+  useAtomicMarking();
   const master = await startMaster({ host: options.host, port: options.port, token: options.token, tls, sessionTimeoutMs: options.sessionTimeoutMs, log });
   const token = options.token ?? (await issueLocalAdminToken(master.auth.store));
   const masterFile = writeMasterFile(process.cwd(), { url: master.url, token, ca, pid: process.pid });

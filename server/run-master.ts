@@ -3,6 +3,7 @@ import { createLogger } from "../shared/log.js";
 import { onShutdownSignal } from "../shared/shutdown.js";
 import { readServerTls } from "../shared/tls.js";
 import { issueLocalAdminToken } from "./auth.js";
+import { useAtomicMarking } from "./gc-tuning.js";
 import { startMaster } from "./master.js";
 
 export interface MasterCommandOptions {
@@ -20,6 +21,7 @@ export interface MasterCommandOptions {
 /** `olympus master`: serve until a signal, then close every peer with a reason. */
 export async function runMasterCommand(options: MasterCommandOptions): Promise<void> {
   const log = createLogger("master");
+  useAtomicMarking();
   const master = await startMaster({ ...options, tls: readServerTls(options), log });
   console.log(`olympus master listening on ${master.url}`);
   let masterFile: string | null = null;
