@@ -129,7 +129,7 @@ function summarize(slices: Slice[]): { rps: number; p50: number; p99: number; cp
   };
 }
 
-async function olympusSide(): Promise<Side> {
+async function olympusSide(): Promise<Side & { metricsUrl: string }> {
   const olympus = here("../bin/olympus.js");
   const pids: number[] = [];
   const [, url] = (await startProcess([olympus, "master", "--port", "0", "--token", TOKEN], /listening on (\S+)/, pids)) as string[];
@@ -138,7 +138,17 @@ async function olympusSide(): Promise<Side> {
   await nextFrame(socket);
   socket.send(JSON.stringify({ seq: 1, type: "register_control", data: { agent: "bench", version: "2.0.0", token: TOKEN } }));
   await nextFrame(socket);
-  return { socket, pids };
+  return { socket, pids, metricsUrl: new URL("/metrics", (url as string).replace(/^ws/, "http")).href };
+}
+
+/** The master's garbage collections so far, by kind, from its own /metrics (prom-client's nodejs_gc_duration_seconds). */
+async function masterCollections(metricsUrl: string): Promise<{ major: number; minor: number; minorSeconds: number }> {
+  const text = await (await fetch(metricsUrl, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
+  const value = (series: string) => {
+    const line = text.split("\n").find((candidate) => candidate.startsWith(`nodejs_gc_duration_seconds_${series} `));
+    return line === undefined ? 0 : Number(line.split(" ")[1]);
+  };
+  return { major: value('count{kind="major"}'), minor: value('count{kind="minor"}'), minorSeconds: value('sum{kind="minor"}') };
 }
 
 async function bareSide(kind: "forwarder" | "pipe"): Promise<Side> {
@@ -161,6 +171,7 @@ const ratio = (ours: number, baseline: number) => ours / baseline;
 try {
   const sides = { olympus: await olympusSide(), forwarder: await bareSide("forwarder"), pipe: await bareSide("pipe") };
   for (const side of Object.values(sides)) await load(side, 16, WARMUP_LOAD_MS, pingFrame);
+  const collectionsBefore = await masterCollections(sides.olympus.metricsUrl);
   const rows: (string | number)[][] = [];
   const pipeRows: (string | number)[][] = [];
   for (const inFlight of [1, 16, 128]) {
@@ -186,6 +197,9 @@ try {
     ]);
     pipeRows.push([inFlight, pipe.rps, ratio(ours.rps, pipe.rps), pipe.p50, pipe.p99, ratio(ours.p99, pipe.p99), pipe.cpuPerRequest]);
   }
+  const collectionsAfter = await masterCollections(sides.olympus.metricsUrl);
+  const scavenges = collectionsAfter.minor - collectionsBefore.minor;
+  const gcNote = `The master during the levels: ${collectionsAfter.major - collectionsBefore.major} full collections, ${scavenges} scavenges of ${((1000 * (collectionsAfter.minorSeconds - collectionsBefore.minorSeconds)) / scavenges).toFixed(2)} ms on average.`;
   const cpuNote = "CPU µs/req: user and system time of the side's two server processes (master and agent, or relay and responder) per request.";
   report(
     "relay",
@@ -206,6 +220,7 @@ try {
     [
       `${DURATION_MS} ms per side and level, in ${SLICES} alternating slices, each after ${WARMUP_MS} ms of warm-up; each side first served ${WARMUP_LOAD_MS} ms of load at 16 in flight, unmeasured.`,
       cpuNote,
+      gcNote,
       "Targets, against the forwarder: throughput ratio ≥ 0.7, p99 ratio ≤ 1.5.",
     ],
   );
