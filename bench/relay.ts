@@ -166,8 +166,6 @@ function pingFrame(seq: number): string {
   return JSON.stringify({ seq, type: "ping_request", data: { slave: "bench" } });
 }
 
-const ratio = (ours: number, baseline: number) => ours / baseline;
-
 try {
   const sides = { olympus: await olympusSide(), forwarder: await bareSide("forwarder"), pipe: await bareSide("pipe") };
   for (const side of Object.values(sides)) await load(side, 16, WARMUP_LOAD_MS, pingFrame);
@@ -186,16 +184,16 @@ try {
       inFlight,
       ours.rps,
       forwarder.rps,
-      ratio(ours.rps, forwarder.rps),
+      ours.rps / forwarder.rps,
       ours.p50,
       ours.p99,
       forwarder.p50,
       forwarder.p99,
-      ratio(ours.p99, forwarder.p99),
+      ours.p99 / forwarder.p99,
       ours.cpuPerRequest,
       forwarder.cpuPerRequest,
     ]);
-    pipeRows.push([inFlight, pipe.rps, ratio(ours.rps, pipe.rps), pipe.p50, pipe.p99, ratio(ours.p99, pipe.p99), pipe.cpuPerRequest]);
+    pipeRows.push([inFlight, pipe.rps, ours.rps / pipe.rps, pipe.p50, pipe.p99, ours.p99 / pipe.p99, pipe.cpuPerRequest]);
   }
   const collectionsAfter = await masterCollections(sides.olympus.metricsUrl);
   const scavenges = collectionsAfter.minor - collectionsBefore.minor;
