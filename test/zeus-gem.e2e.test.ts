@@ -24,7 +24,8 @@ for (const generation of ["modern", "classic"] as const) {
     let agent: Started;
 
     it("boots every phase; a failing phase shows the gem's report, and its fix reboots it", async () => {
-      agent = await startLocal(app);
+      // A control that vanishes gets its commands hung up once its session times out.
+      agent = await startLocal(app, ["--session-timeout", "2000"]);
       const status = await waitForStates(app, { ...ready, failing: "crashed" }, 30_000);
       assert.match(status.get("failing")?.error ?? "", /phase failed on purpose \(RuntimeError\)/);
       assert.match(status.get("failing")?.error ?? "", /lib\/failing\.rb/);
@@ -60,9 +61,21 @@ for (const generation of ["modern", "classic"] as const) {
       await terminal.waitFor(/spinning (\d+)/, 20_000);
       const pid = Number(/spinning (\d+)/.exec(terminal.output())?.[1]);
       terminal.write("\x03");
+      // The gem reports 0 for a command ended by a signal ($?.exitstatus is nil), as under Zeus.
       await terminal.exited;
       await eventually(() => !alive(pid), 5000, `command ${pid} to end`);
       assert.match(terminal.output(), /Interrupt/);
+    });
+
+    it("ends the command and its runner when the control goes away", async () => {
+      const control = spawn(process.execPath, [controlBin, "run", "spin"], { cwd: app, stdio: ["ignore", "pipe", "pipe"] });
+      let output = "";
+      control.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+      await eventually(() => /spinning \d+/.test(output), 20_000, "the command to start");
+      const pid = Number(/spinning (\d+)/.exec(output)?.[1]);
+      const runner = parentOf(pid);
+      control.kill("SIGKILL");
+      await eventually(() => !alive(pid) && !alive(runner), 10_000, `command ${pid} and runner ${runner} to end`);
     });
 
     it("keeps a running command alive through a restart of its node", async () => {
@@ -119,6 +132,10 @@ async function waitForRestart(app: string, before: Map<string, NodeStatus>, name
     `${names.join(", ")} to restart`,
   );
   return now;
+}
+
+function parentOf(pid: number): number {
+  return processStats().find((stat) => stat.pid === pid)?.ppid ?? 0;
 }
 
 function alive(pid: number): boolean {
