@@ -26,10 +26,10 @@ from .worker import track
 
 __all__ = ["boot", "settings", "setup", "test_environment", "manage", "shell", "runserver", "test"]
 
-# Files a phase depends on without importing them. They are watched even
-# when missing, so that creating one restarts the phase too.
+# Files a phase depends on without importing them. The named ones are
+# watched even when missing, so that creating one restarts the phase too.
 DEPENDENCY_FILES = ("requirements.txt", "poetry.lock")
-DEPENDENCY_PATTERNS = ("requirements*.txt",)
+DEPENDENCY_PATTERN = "requirements*.txt"
 SETTINGS_FILES = (".env",)
 
 # Imported once in the root: none of them reads the settings.
@@ -45,7 +45,7 @@ RELOAD_EXIT_CODE = 3
 # --- phases ---
 
 def boot():
-    for path in DEPENDENCY_FILES + tuple(p for pattern in DEPENDENCY_PATTERNS for p in sorted(glob.glob(pattern))):
+    for path in sorted({*DEPENDENCY_FILES, *glob.glob(DEPENDENCY_PATTERN)}):
         track(path)
     for name in FRAMEWORK_MODULES:
         __import__(name)
