@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { setTimeout as delay } from "node:timers/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { controlIn, nodes, startLocal, waitForStates, writeApp, type NodeStatus } from "./helpers/app.js";
-import { olympusBin, run, stopAll } from "./helpers/processes.js";
+import { controlBin, eventually, olympusBin, run, startNode, stopAll } from "./helpers/processes.js";
 
 after(stopAll);
 
@@ -59,6 +61,14 @@ async function waitUntilRestarted(app: string, name: string, before: Map<string,
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`${name} was not restarted`);
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 
 function assertSamePids(now: Map<string, NodeStatus>, before: Map<string, NodeStatus>, names: string[]): void {
@@ -148,6 +158,25 @@ describe("a generated Django project under olympus start", () => {
 
     const result = await controlIn(app, ["run", "shell", "-c", "from django.conf import settings; print(settings.GREETING)"]);
     assert.equal(result.stdout, "edited\n", result.stderr);
+  });
+
+  it("serves with runserver, which stops with a line when its code changes", { skip }, async () => {
+    const port = await freePort();
+    const server = startNode(controlBin, ["run", "runserver", `127.0.0.1:${port}`], { cwd: app });
+    // Its stdout is a pipe, so Django's banner may sit in a buffer: ask the server itself.
+    const status = () => fetch(`http://127.0.0.1:${port}/admin/login/`).then((response) => response.status, () => 0);
+    await eventually(async () => (await status()) === 200, 30_000, "runserver to answer");
+
+    // Django's reloader takes its first look at the files some time after the
+    // server answers; a change before that goes unseen, so edit until it stops.
+    let edits = 0;
+    const stopped = () => Promise.race([server.exited.then(() => true), delay(1500, false)]);
+    await eventually(() => {
+      writeApp(app, "polls/models.py", model(`\n    def murmur(self):\n        return ${++edits}`));
+      return stopped();
+    }, 30_000, "runserver to stop after a change");
+    assert.equal((await server.exited).code, 3, server.output);
+    assert.match(server.output, /polls\/models\.py changed, reloading\.\n[\s\S]*olympus: the server stopped because its code changed; run it again to serve the new code\n/);
   });
 
   it("restarts a phase when a file it declared appears: .env for the settings, requirements.txt for all", { skip }, async () => {
