@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
-import { setTimeout as delay } from "node:timers/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { setTimeout as delay } from "node:timers/promises";
 import { controlIn, nodes, startLocal, waitForStates, writeApp, type NodeStatus } from "./helpers/app.js";
 import { controlBin, eventually, olympusBin, run, startNode, stopAll } from "./helpers/processes.js";
 
@@ -19,8 +19,20 @@ const skip = hasDjango || process.env.CI ? false : `${python} cannot import djan
 
 const allReady = { boot: "ready", settings: "ready", setup: "ready", test_environment: "ready" };
 
+/** polls/models.py, with `extra` lines at the end of the model. */
 const model = (extra = "") =>
-  ["from django.db import models", "", "", "class Question(models.Model):", "    text = models.CharField(max_length=200)", "", "    def shout(self):", "        return self.text.upper()", extra, ""].join("\n");
+  [
+    "from django.db import models",
+    "",
+    "",
+    "class Question(models.Model):",
+    "    text = models.CharField(max_length=200)",
+    "",
+    "    def shout(self):",
+    "        return self.text.upper()",
+    extra,
+    "",
+  ].join("\n");
 
 const passingTests = [
   "from django.test import TestCase",
