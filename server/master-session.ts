@@ -41,7 +41,7 @@ const CLOSE_NORMAL = 1000;
 /**
  * Frames kept for a peer not yet heard to heartbeat. A peer that heartbeats
  * sends its first beat on `ready`, before any request, so one that has been
- * sent this much without a beat speaks the seed only and cannot resume.
+ * sent this much without a beat speaks only the base protocol and cannot resume.
  */
 const KEPT_BYTES_BEFORE_FIRST_HEARTBEAT = 64 * 1024;
 /** The longest a Node timer waits (about 24.8 days); a token may live longer. */
@@ -185,13 +185,13 @@ export class MasterSession {
    */
   private silent(): void {
     const carrier = this.carrier;
-    if (!this.heartbeat.heardFromPeer) return this.speaksSeedOnly();
+    if (!this.heartbeat.heardFromPeer) return this.speaksBaseProtocolOnly();
     if (carrier === null) return;
     carrier.drop(`no heartbeat within ${2 * this.context.heartbeatIntervalMs} ms; the connection is dropped`);
     this.detach(carrier);
   }
 
-  private speaksSeedOnly(): void {
+  private speaksBaseProtocolOnly(): void {
     this.heartbeat.stop();
     this.link.stopKeeping();
   }
@@ -206,7 +206,7 @@ export class MasterSession {
   private send(text: string): void {
     this.carrier?.send(text);
     const unacknowledged = this.link.unacknowledgedBytes;
-    if (unacknowledged > KEPT_BYTES_BEFORE_FIRST_HEARTBEAT && !this.heartbeat.heardFromPeer) this.speaksSeedOnly();
+    if (unacknowledged > KEPT_BYTES_BEFORE_FIRST_HEARTBEAT && !this.heartbeat.heardFromPeer) this.speaksBaseProtocolOnly();
     else if (unacknowledged > MAX_UNSENT_BYTES_PER_PEER) {
       setImmediate(() => this.end(`peer too slow: over ${MAX_UNSENT_BYTES_PER_PEER} bytes unacknowledged`));
     }

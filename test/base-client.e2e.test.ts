@@ -1,5 +1,5 @@
 /**
- * A client written only from the Clusterio seed's text: plain `ws`, JSON
+ * A client written only from the base protocol's text (Clusterio's link): plain `ws`, JSON
  * messages `{seq, type, data}`, the example handshake. Only the master is
  * started with the project's helpers; the client imports nothing of ours.
  */
@@ -17,13 +17,13 @@ function nextMessage(socket: WebSocket): Promise<{ seq?: number; type: string; d
   return new Promise((resolve) => socket.once("message", (text) => resolve(JSON.parse(text.toString()))));
 }
 
-it("passes the seed's example handshake", async () => {
+it("passes the base protocol's example handshake", async () => {
   const socket = new WebSocket(url);
   const hello = await nextMessage(socket);
   assert.equal(hello.type, "hello");
   assert.equal(typeof hello.data.version, "string");
 
-  // The seed's example register_slave, plus the token this deployment requires.
+  // The base protocol's example register_slave, plus the token this deployment requires.
   socket.send(JSON.stringify({
     type: "register_slave",
     data: { agent: "Clusterio Slave", version: "2.0.0", name: "Foo", id: 123, token: TEST_TOKEN },
