@@ -97,3 +97,13 @@ export async function eventually(probe: () => Promise<boolean> | boolean, timeou
   }
   throw new Error(`timed out waiting for ${what}`);
 }
+
+/** Whether a process with this pid exists (on this host). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
