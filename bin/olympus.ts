@@ -9,6 +9,7 @@ import {
   DEFAULT_SESSION_TIMEOUT_MS,
 } from "../shared/limits.js";
 import { readCa } from "../shared/tls.js";
+import { versionLine } from "../shared/version.js";
 import { DEFAULT_BOOT_TIMEOUT_MS } from "../slave/agent.js";
 import { DEFAULT_FILE_CHANGE_DELAY_MS } from "../slave/file-monitor.js";
 import { runSlaveCommand, type SlaveCommandOptions } from "../slave/run-agent.js";
@@ -44,7 +45,10 @@ type MasterFlags = Omit<MasterCommandOptions, "handshakeTimeoutMs" | "handshakes
   sessionTimeout: number;
 };
 
-const program = new Command("olympus").description("Olympus: a Zeus-style preloader for many hosts").showHelpAfterError();
+const program = new Command("olympus")
+  .description("Olympus: a Zeus-style preloader for many hosts")
+  .version(versionLine(), "-V, --version", "print the package and protocol versions")
+  .showHelpAfterError();
 
 program
   .command("master")
