@@ -1,6 +1,6 @@
 import { Writable } from "node:stream";
 import type { OlympusClient } from "./client.js";
-import { RemoteCommand, type ForwardableSignal, type Outcome, type Target } from "./remote-command.js";
+import { NotStartedError, RemoteCommand, type ForwardableSignal, type Outcome, type Target } from "./remote-command.js";
 import { enterRawMode } from "./terminal.js";
 
 export interface SlaveChoice {
@@ -105,7 +105,10 @@ export async function runFannedOut(client: OlympusClient, slaves: string[], targ
       try {
         await command.start(target, null);
       } catch (error) {
-        return { error: (error as Error).message };
+        if (!(error instanceof NotStartedError)) return { error: (error as Error).message };
+        // As a shell would: the line on the command's stderr, its code in the summary.
+        sinks.stderr.write(`${error.message}\n`);
+        return { code: error.exitCode };
       }
       command.inputEnd();
       const outcome = await command.outcome;
