@@ -16,7 +16,7 @@ interface ConnectionFlags {
 
 /** Runs `action` with a connected client and always closes it. */
 async function withClient<T>(flags: ConnectionFlags, action: (client: OlympusClient) => Promise<T>): Promise<T> {
-  const client = await OlympusClient.connect(resolveMaster(flags));
+  const client = await OlympusClient.connect(resolveMaster(flags), { log: warn });
   try {
     return await action(client);
   } finally {
@@ -81,6 +81,7 @@ export function controlProgram(): Command {
     .action(async () => {
       const color = colorWanted();
       const client = await OlympusClient.connect(resolveMaster(program.opts()), {
+        log: warn,
         setup: (link) => {
           link.onEvent(nodeStateEvent, ({ slave, node }) => console.log(renderChange(slave ?? "?", node, color)));
           link.onEvent(slaveEvent, ({ slave, connected }) => console.log(`${new Date().toISOString().slice(11, 23)} ${slave.name} ${connected ? "connected" : "disconnected"}`));
@@ -134,7 +135,7 @@ interface RunFlags extends SlaveChoice {
 
 /** Runs on one slave attached to our terminal, or on several with prefixed output; exits with the command's code. */
 async function runTarget(flags: ConnectionFlags, options: RunFlags, target: Target): Promise<never> {
-  const client = await OlympusClient.connect(resolveMaster(flags));
+  const client = await OlympusClient.connect(resolveMaster(flags), { log: warn });
   let code: number;
   try {
     const slaves = await chooseSlaves(client, options);
@@ -167,4 +168,9 @@ export async function runControl(argv: string[]): Promise<void> {
     process.stderr.write(`control: ${(error as Error).message}\n`);
     process.exitCode = error instanceof NotStartedError ? error.exitCode : 1;
   }
+}
+
+/** What the client library says while it works (a lost connection being resumed), on stderr. */
+function warn(line: string): void {
+  process.stderr.write(`control: ${line}\n`);
 }

@@ -47,7 +47,11 @@ export class OlympusClient {
     });
   }
 
-  static async connect(address: MasterAddress, options: { agent?: string; setup?: (link: Link) => void } = {}): Promise<OlympusClient> {
+  /** `log` hears of a lost connection being resumed, among others. */
+  static async connect(
+    address: MasterAddress,
+    options: { agent?: string; setup?: (link: Link) => void; log?: (line: string) => void } = {},
+  ): Promise<OlympusClient> {
     const commands = new Map<string, CommandListener>();
     const session = await connect({
       url: address.url,
@@ -55,6 +59,7 @@ export class OlympusClient {
       ca: address.ca,
       agent: options.agent ?? "Olympus control",
       registration: { role: "control" },
+      log: options.log,
       setup: (link) => {
         routeCommandEvents(link, commands);
         options.setup?.(link);
