@@ -105,12 +105,47 @@ export function processesIn(directory: string): number[] {
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readlinkSync(`/proc/${entry}/cwd`) !== directory) continue;
-      const state = readFileSync(`/proc/${entry}/stat`, "utf8").replace(/^.*\) /, "")[0];
-      if (state !== "Z") pids.push(Number(entry));
+      if (readlinkSync(`/proc/${entry}/cwd`) === directory && isAlive(Number(entry))) pids.push(Number(entry));
     } catch {
       // Gone while we looked.
     }
   }
   return pids;
+}
+
+/** The argv of a live process, or null once it is gone. */
+export function argvOf(pid: number): string[] | null {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").slice(0, -1);
+  } catch {
+    return null;
+  }
+}
+
+/** Every process below `pid`, found through /proc's children lists. */
+export function descendantsOf(pid: number): number[] {
+  const found: number[] = [];
+  const queue = [pid];
+  for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+    let children: number[] = [];
+    try {
+      for (const task of readdirSync(`/proc/${next}/task`)) {
+        children.push(...readFileSync(`/proc/${next}/task/${task}/children`, "utf8").split(" ").filter(Boolean).map(Number));
+      }
+    } catch {
+      children = []; // gone while we looked
+    }
+    found.push(...children);
+    queue.push(...children);
+  }
+  return found;
+}
+
+/** Running, not a zombie waiting to be reaped. */
+export function isAlive(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "")[0] !== "Z";
+  } catch {
+    return false;
+  }
 }
