@@ -19,7 +19,7 @@ export class Started {
   }
 
   /** Resolves with the first match of `pattern` in the output so far or to come. */
-  waitFor(pattern: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
+  waitFor(pattern: RegExp, timeoutMs = 30_000): Promise<RegExpMatchArray> {
     return new Promise((resolve, reject) => {
       const check = () => {
         const match = this.output.match(pattern);
@@ -89,8 +89,8 @@ export async function run(
   return { code, stdout, stderr };
 }
 
-/** Polls `probe` until it returns true. */
-export async function eventually(probe: () => Promise<boolean> | boolean, timeoutMs = 10_000, what = "condition"): Promise<void> {
+/** Polls `probe` until it returns true; the deadlines are generous, for a busy machine, since they only bound a failure. */
+export async function eventually(probe: () => Promise<boolean> | boolean, timeoutMs = 30_000, what = "condition"): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await probe()) return;
