@@ -336,11 +336,11 @@ test('FdStream over a pipe: order kept, pause() holds data back at once, EPIPE i
       pausedAt = chunks.length;
     }
   });
-  await delay(30);
+  await readerTurn();
   assert.equal(chunks.length, 0, 'a new FdStream is paused');
   reader.resume();
   while (pausedAt < 0) await delay(5);
-  await delay(30);
+  await readerTurn();
   assert.equal(chunks.length, pausedAt, 'no data after pause()');
   reader.resume();
   while (Buffer.concat(chunks).length < payload.length) await delay(5);
@@ -350,15 +350,31 @@ test('FdStream over a pipe: order kept, pause() holds data back at once, EPIPE i
   // Fill the pipe, queue more, then lose the reader: poll reports POLLERR and
   // the queued write fails with EPIPE.
   reader.pause();
-  const failed = new Promise<Error | undefined>((resolve) => writer.write(randomBytes(256 * 1024), resolve));
+  let queued = true;
+  const failed = new Promise<Error | undefined>((resolve) => (queued = !writer.write(randomBytes(256 * 1024), resolve)));
+  assert.ok(queued, 'the pipe is full and the rest waits in the queue');
   const errored = once(writer, 'error');
-  await delay(10);
   reader.close();
   const [error] = (await errored) as [NodeJS.ErrnoException];
   assert.equal(error.code, 'EPIPE');
   assert.equal(((await failed) as NodeJS.ErrnoException).code, 'EPIPE');
   assert.equal(writer.closed, true);
 });
+
+/**
+ * Resolves once a fresh FdStream has read a byte waiting in its pipe: a
+ * reader that was going to deliver data it should not have had its turn too.
+ */
+async function readerTurn(): Promise<void> {
+  const [readEnd, writeEnd] = pipe();
+  writeSync(writeEnd, 'x');
+  const stream = new FdStream(readEnd);
+  const data = once(stream, 'data');
+  stream.resume();
+  await data;
+  stream.close();
+  closeSync(writeEnd);
+}
 
 test('openpty: slave output reaches the master, window size round-trips', LIMIT, async () => {
   const pty = openpty();
@@ -428,7 +444,11 @@ test('watchProcessExit fires when a process exits, and for one already gone', LI
   watchProcessExit(long.pid!, () => (fired = true)).close();
   long.kill();
   await once(long, 'exit');
-  await delay(20);
+  // A barrier: a process that ends after `long` is reported in the same turn of the loop or a later one.
+  const later = spawn('sleep', ['5']);
+  const laterGone = new Promise<void>((resolve) => watchProcessExit(later.pid!, resolve));
+  later.kill();
+  await laterGone;
   assert.equal(fired, false, 'close() cancels');
 });
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, it } from "node:test";
 import { makeApp, startOlympus, waitForStates } from "./helpers/app.js";
-import { TEST_TOKEN, startMaster } from "./helpers/cluster.js";
+import { TEST_TOKEN, control, startMaster } from "./helpers/cluster.js";
 import { controlBin, eventually, olympusBin, processesIn, start, startNode, stopAll, type Started } from "./helpers/processes.js";
 
 after(stopAll);
@@ -42,8 +42,11 @@ it("leaves no worker or command behind when an agent is killed with SIGKILL", as
   const { url } = await startMaster();
   const agent = startNode(olympusBin, ["slave", "--master", url, "--name", "doomed", "--token", TEST_TOKEN, "--config", `${app}/zeus.json`]);
   await agent.waitFor(/connected to/);
-  await eventually(() => processesIn(app).length >= 2, 10_000, "workers to boot");
-  await new Promise((resolve) => setTimeout(resolve, 500));
+  await eventually(async () => {
+    const status = await control(url, ["status", "--json"]);
+    const nodes = status.code === 0 ? (JSON.parse(status.stdout) as { nodes: { state: string }[] }[])[0]?.nodes : undefined;
+    return nodes?.length === 2 && nodes.every((node) => node.state === "ready");
+  }, 15_000, "boot and work to be ready");
   await startCommands(url, TEST_TOKEN);
   await assertAllGoneAfterKill(agent, app);
 });

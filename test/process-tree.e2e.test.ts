@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, describe, it } from "node:test";
 import { controlIn, makeApp, nodes, startLocal, waitForStates, writeApp } from "./helpers/app.js";
-import { controlBin, olympusBin, run, startNode, stopAll } from "./helpers/processes.js";
+import { controlBin, eventually, isAlive, olympusBin, run, startNode, stopAll, type Started } from "./helpers/processes.js";
 
 after(stopAll);
 
@@ -75,7 +78,7 @@ describe("a three-level Python plan", () => {
   it("prints a line for every state change to `control watch`", async () => {
     await waitForStates(app, allReady);
     const watcher = startNode(controlBin, ["watch"], { cwd: app });
-    await new Promise((resolve) => setTimeout(resolve, 800));
+    await untilWatching(app, watcher);
     writeApp(app, "leaf_lib.py", "LEAF = 3\n");
     await watcher.waitFor(/test_helper unbooted[\s\S]*test_helper booting[\s\S]*test_helper ready \(pid \d+\)/);
     assert.doesNotMatch(watcher.output, / boot (unbooted|booting)/, "only the leaf restarted");
@@ -102,11 +105,11 @@ describe("misbehaving workers", () => {
   });
 
   it("crashes only the node that misbehaves, with a clear error; the rest go on", async () => {
-    const started = await startLocal(app, ["--boot-timeout", "2000"]);
+    const started = await startLocal(app, ["--boot-timeout", "5000"]);
     const status = await waitForStates(app, { boot: "ready", good: "ready", garbage: "crashed", unterminated: "crashed", silent: "crashed", dies: "crashed" });
     assert.equal(status.get("garbage")?.error, 'worker sent garbage: "Z:this is not the protocol"');
     assert.equal(status.get("unterminated")?.error, 'worker sent an unterminated message "R:OK"');
-    assert.equal(status.get("silent")?.error, "no result (R:) within 2000 ms");
+    assert.equal(status.get("silent")?.error, "no result (R:) within 5000 ms");
     assert.match(status.get("dies")?.error ?? "", /^worker exited \(.*\) before it reported a result$/);
     assert.equal(started.child.exitCode, null, "the agent is still running");
   });
@@ -125,7 +128,8 @@ describe("misbehaving workers", () => {
   it("kills a process that registers as a phase nobody asked for", async () => {
     const intruderApp = makeApp({ "zeus.json": zeusJson(`RAW_WORKER_INTRUDER=1 python3 ${rawWorker}`, { boot: { good: {} } }) });
     const started = await startLocal(intruderApp);
-    await started.waitFor(/killed pid (\d+): it registered as "intruder", which nobody asked for/);
+    const [, pid] = (await started.waitFor(/killed pid (\d+): it registered as "intruder", which nobody asked for/)) as string[];
+    await eventually(() => !isAlive(Number(pid)), 5000, `the intruder (pid ${pid}) to be gone`);
     await waitForStates(intruderApp, { boot: "ready", good: "ready" });
   });
 });
@@ -159,11 +163,26 @@ async function slaveName(app: string): Promise<string> {
 }
 
 async function waitUntilPidChanges(app: string, name: string, before: Map<string, { pid: number | null }>): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
+  await eventually(async () => {
     const node = (await nodes(app)).get(name);
-    if (node?.state === "ready" && node.pid !== before.get(name)?.pid) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    return node?.state === "ready" && node.pid !== before.get(name)?.pid;
+  }, 15_000, `${name} to restart`);
+}
+
+/**
+ * Resolves once `control watch` is subscribed: it shows a probe agent's
+ * arrival. A probe that came before the subscription leaves and another
+ * comes, until one shows; it leaves too before this returns.
+ */
+async function untilWatching(app: string, watcher: Started): Promise<void> {
+  const { url, token } = JSON.parse(readFileSync(join(app, ".olympus", "master.json"), "utf8")) as { url: string; token: string };
+  for (let attempt = 1; ; attempt++) {
+    const name = `watch-probe-${attempt}`;
+    const probe = startNode(olympusBin, ["slave", "--master", url, "--name", name, "--token", token], { cwd: mkdtempSync(join(tmpdir(), "olympus-probe-")) });
+    await probe.waitFor(/connected to/);
+    const shown = await watcher.waitFor(new RegExp(` ${name} connected`), 2000).then(() => true, () => false);
+    await probe.kill();
+    if (shown) return void (await watcher.waitFor(new RegExp(` ${name} disconnected`)));
+    if (attempt === 10) throw new Error(`control watch never showed a probe agent:\n${watcher.output}`);
   }
-  throw new Error(`${name} was not restarted`);
 }

@@ -5,8 +5,8 @@ import { openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { after, before, describe, it } from "node:test";
-import { controlIn, makeApp, startLocal, waitForStates, writeApp } from "./helpers/app.js";
-import { controlBin, eventually, isAlive, olympusBin, startNode, stopAll, type Started } from "./helpers/processes.js";
+import { controlIn, makeApp, nodes, startLocal, waitForStates, writeApp } from "./helpers/app.js";
+import { argvOf, controlBin, descendantsOf, eventually, isAlive, olympusBin, start, startNode, stopAll, type Started } from "./helpers/processes.js";
 import { TEST_TOKEN, control, startMaster } from "./helpers/cluster.js";
 import { controlInTerminal, inTerminal } from "./helpers/terminal.js";
 import { OlympusClient, resolveMaster } from "../control/client.js";
@@ -23,8 +23,7 @@ const plan = [
   "    while True:",
   "        chunk = sys.stdin.buffer.read1(65536)",
   "        if not chunk: break",
-  "        sys.stdout.buffer.write(chunk)",
-  "    sys.stdout.buffer.flush()",
+  "        sys.stdout.buffer.write(chunk); sys.stdout.buffer.flush()",
   "def emit():",
   "    size = int(sys.argv[1]); line = b'abcdefghijklmnopqrstuvwxyz' * 2520",
   "    while size > 0:",
@@ -67,18 +66,22 @@ describe("commands on one slave", () => {
 
   describe("in a real terminal", () => {
     it("sees the window size at start and after a resize", async () => {
-      const run = controlInTerminal(["exec", "--", "sh", "-c", "stty size; read line; stty size"], { cwd: app, cols: 100, rows: 30 });
+      // The remote shell prints its size on SIGWINCH, which only a resize of its PTY sends.
+      const script = `trap 'stty size; [ "$(stty size)" = "40 120" ] && exit 0' WINCH; stty size; while :; do sleep 1 & wait; done`;
+      const run = controlInTerminal(["exec", "--", "sh", "-c", script], { cwd: app, cols: 100, rows: 30 });
       await run.waitFor(/30 100/);
       run.resize(120, 40);
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      run.write("\r");
       await run.waitFor(/40 120/);
       assert.equal((await run.exited).exitCode, 0);
     });
 
     it("puts the local terminal in raw mode while it runs, and restores it after", async () => {
-      const script = `stty -g; node ${controlBin} exec -- sleep 1 </dev/tty & sleep 0.6; stty -a </dev/tty; wait; stty -g`;
+      // Looks at the terminal once control has changed it, then ends the remote command with a line of input.
+      const control = `node ${controlBin} exec -- sh -c 'read line' </dev/tty &`;
+      const script = `stty -g; before=$(stty -g); ${control} while [ "$(stty -g)" = "$before" ]; do sleep 0.05; done; stty -a; echo changed; wait; stty -g`;
       const run = inTerminal("/bin/sh", ["-c", script], { cwd: app });
+      await run.waitFor(/^changed\r?$/m);
+      run.write("\r");
       assert.equal((await run.exited).exitCode, 0);
       const settings = [...run.output().matchAll(/[0-9a-f]+(?::[0-9a-f]+){10,}/g)].map((match) => match[0]);
       assert.equal(settings.length, 2, run.output());
@@ -89,10 +92,9 @@ describe("commands on one slave", () => {
     });
 
     it("ends a remote command with ^C, exit 130, for exec and for a forked plan command", async () => {
-      for (const args of [["exec", "--", "sleep", "30"], ["run", "sleepy", "30"]]) {
+      for (const args of [["exec", "--", "sh", "-c", "echo sleeping; exec sleep 30"], ["run", "sleepy", "30"]]) {
         const run = controlInTerminal(args, { cwd: app });
-        if (args[0] === "run") await run.waitFor(/sleeping/);
-        else await new Promise((resolve) => setTimeout(resolve, 700));
+        await run.waitFor(/sleeping/);
         run.write("\x03");
         assert.equal((await run.exited).exitCode, 130, run.output());
       }
@@ -171,18 +173,28 @@ describe("commands on one slave", () => {
     let received = 0;
     child.stdout.on("data", (chunk: Buffer) => (received += chunk.length));
     await eventually(() => received > 0, 10_000, "first output");
+    const argv = ["head", "-c", String(size), "/dev/zero"];
+    const writer = descendantsOf(agent.child.pid as number).find((pid) => argvOf(pid)?.join(" ") === argv.join(" "));
+    assert.ok(writer !== undefined, "the remote head runs below the agent");
     child.kill("SIGSTOP");
     const rssBefore = residentKb(agent.child.pid as number);
     let peak = rssBefore;
-    for (let sample = 0; sample < 15; sample++) {
-      await new Promise((resolve) => setTimeout(resolve, 200));
+    // Blocked: head has written nothing more for half a second (ten samples in a row).
+    let written = -1;
+    let still = 0;
+    await eventually(() => {
       peak = Math.max(peak, residentKb(agent.child.pid as number));
-    }
-    const writerStillBlocked = await controlIn(app, ["exec", "--", "sh", "-c", `pgrep -f "head -c ${size}" >/dev/null`]);
+      const now = bytesWritten(writer);
+      still = now === written ? still + 1 : 0;
+      written = now;
+      return still >= 10 || !isAlive(writer);
+    }, 30_000, "the remote writer to stop writing");
+    const writerStillBlocked = isAlive(writer);
     child.kill("SIGCONT");
     const code = await new Promise((resolve) => child.on("close", resolve));
-    t.diagnostic(`master+agent RSS: ${rssBefore} kB before, ${peak} kB peak while the control was stopped`);
-    assert.equal(writerStillBlocked.code, 0, "the remote writer was blocked, not finished");
+    t.diagnostic(`master+agent RSS: ${rssBefore} kB before, ${peak} kB peak while the control was stopped; head blocked after ${written} bytes`);
+    assert.ok(writerStillBlocked, "the remote writer was blocked, not finished");
+    assert.ok(written < size, `head wrote ${written} of ${size} bytes`);
     assert.ok(peak - rssBefore < 64 * 1024, `RSS grew by ${peak - rssBefore} kB`);
     assert.equal(code, 0);
     assert.equal(received, size);
@@ -196,12 +208,18 @@ describe("commands on one slave", () => {
   });
 
   it("keeps a running command alive when its node restarts", async () => {
-    const running = controlIn(app, ["run", "sleepy", "2"]);
-    await new Promise((resolve) => setTimeout(resolve, 700));
+    const before = (await waitForStates(app, { work: "ready" })).get("work")?.pid;
+    const running = start(process.execPath, [controlBin, "run", "-T", "cat"], { cwd: app, stdio: ["pipe", "pipe", "pipe"] });
+    running.child.stdin?.write("before\n");
+    await running.waitFor(/before/);
     writeApp(app, "work_lib.py", "VERSION = 2\n");
-    const result = await running;
-    assert.equal(result.code, 0, result.stderr);
-    assert.equal(result.stdout, "sleeping\nslept\n");
+    await eventually(async () => {
+      const work = (await nodes(app)).get("work");
+      return work?.state === "ready" && work.pid !== before;
+    }, 15_000, "work to restart with a new pid");
+    running.child.stdin?.end("after\n");
+    assert.equal((await running.exited).code, 0, running.output);
+    assert.equal(running.output, "before\nafter\n");
   });
 
   it("prints a crashed node's report and exits 1", async () => {
@@ -242,16 +260,25 @@ describe("commands across slaves", () => {
   });
 
   it("ends with one line and exit 1 when the slave vanishes mid-command", async () => {
-    const running = control(url, ["exec", "--slave", "s2", "--", "sh", "-c", "echo started; exec sleep 30"]);
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const flags = ["--master", url, "--token", TEST_TOKEN];
+    const running = startNode(controlBin, [...flags, "exec", "--slave", "s2", "--", "sh", "-c", "echo started; exec sleep 30"]);
+    await running.waitFor(/started/); // the command runs on s2, so only its slave's loss can end it
     await (slaves[1] as Started).kill("SIGKILL");
-    const result = await running;
-    assert.equal(result.code, 1);
-    assert.equal(result.stderr, "control: s2: slave s2 disconnected\n");
+    assert.equal((await running.exited).code, 1);
+    assert.equal(running.output, "started\ncontrol: s2: slave s2 disconnected\n");
   });
 });
 
 function residentKb(pid: number): number {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return Number(match?.[1]);
+}
+
+/** Bytes a process has written so far, by /proc's count. */
+function bytesWritten(pid: number): number {
+  try {
+    return Number(/^wchar: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, "utf8"))?.[1]);
+  } catch {
+    return -1; // gone
+  }
 }

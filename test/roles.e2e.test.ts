@@ -3,9 +3,10 @@ import { mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { controlRoles, type ControlRole, type Definition } from "../shared/definitions.js";
+import { controlRoles, type ControlRole } from "../shared/definitions.js";
 import { catalogue } from "../shared/messages.js";
 import { PROTOCOL_VERSION } from "../shared/version.js";
+import { writePythonApp } from "./helpers/app.js";
 import { TEST_TOKEN } from "./helpers/cluster.js";
 import { controlBin, eventually, olympusBin, projectRoot, run, startNode, stopAll, type Started } from "./helpers/processes.js";
 import { RawClient, type RawFrame } from "./helpers/raw-client.js";
@@ -74,22 +75,56 @@ async function registered(url: string, peer: Peer, token: string): Promise<RawCl
   return client;
 }
 
+/** A control's roles, least first (the README's table). */
+const ranks: readonly ControlRole[] = ["viewer", "operator", "admin"];
+
 /**
- * Sends one frame of `definition` with empty data, then a probe request, and
- * returns what the master said about the frame: an error response's text,
- * the close reason, or "" when neither (the frame passed).
+ * Who may send each request and event, written out from the README's table:
+ * a control of at least `control`'s role, and a slave when `slave` is set.
+ * `data` is valid data for it, and for a request `answered` says whether a
+ * response is a real answer. The agent `roles-agent` serves the plan's `hello`.
  */
-async function verdict(url: string, peer: Peer, token: string, definition: Definition): Promise<string> {
+const expected: Record<string, { control?: ControlRole; slave?: true; data: () => Record<string, unknown>; answered?: (data: Record<string, unknown>) => boolean }> = {
+  list_slaves_request: { control: "viewer", data: () => ({}), answered: (data) => JSON.stringify(data.slaves).includes('"name":"roles-agent"') },
+  ping_request: { control: "viewer", data: () => ({ slave: "roles-agent" }), answered: (data) => data.error === undefined },
+  status_request: { control: "viewer", data: () => ({ slave: "roles-agent" }), answered: (data) => (data.trees as { slave: string }[])[0]?.slave === "roles-agent" },
+  watch_request: { control: "viewer", data: () => ({}), answered: (data) => data.error === undefined },
+  commands_request: { control: "viewer", data: () => ({}), answered: (data) => Array.isArray(data.commands) },
+  restart_request: { control: "operator", data: () => ({ slave: "roles-agent", node: "work" }), answered: (data) => JSON.stringify(data.restarted).includes("work") },
+  run_request: { control: "operator", data: () => ({ slave: "roles-agent", command_id: commandId(), command: "hello", args: [], terminal: null }), answered: (data) => typeof data.pid === "number" },
+  exec_request: { control: "operator", data: () => ({ slave: "roles-agent", command_id: commandId(), program: "true", args: [], terminal: null }), answered: (data) => typeof data.pid === "number" },
+  command_input_event: { control: "operator", data: () => ({ command_id: commandId(), eof: true }) },
+  command_resize_event: { control: "operator", data: () => ({ command_id: commandId(), cols: 80, rows: 24 }) },
+  command_signal_event: { control: "operator", data: () => ({ command_id: commandId(), signal: "SIGINT" }) },
+  command_ack_event: { control: "operator", slave: true, data: () => ({ command_id: commandId(), bytes: 1 }) },
+  tree_event: { slave: true, data: () => ({ nodes: [], commands: [] }) },
+  node_state_event: { slave: true, data: () => ({ node: { name: "boot", parent: null, state: "ready", pid: null, error: null } }) },
+  command_output_event: { slave: true, data: () => ({ command_id: commandId(), stream: "stdout", data: "" }) },
+  command_exit_event: { slave: true, data: () => ({ command_id: commandId(), code: 0, signal: null }) },
+  slave_event: { data: () => ({}) },
+  command_event: { data: () => ({}) },
+};
+
+let commands = 0;
+const commandId = () => `roles-${String(++commands).padStart(8, "0")}`;
+
+/**
+ * Sends one frame of `type` with valid data, then a probe request, and
+ * returns what the master said about the frame: the close reason, an error
+ * response's text, or "" with the response (none for an event) when it passed.
+ */
+async function verdict(url: string, peer: Peer, token: string, type: string): Promise<{ said: string; response: Record<string, unknown> | null }> {
   const client = await registered(url, peer, token);
-  client.send({ seq: 2, type: definition.type, data: {} });
+  client.send({ seq: 2, type, data: expected[type]?.data() ?? {} });
   client.send({ seq: 3, type: "probe_request", data: {} });
-  const answered = (frame: RawFrame) =>
-    frame.type === "close" || (frame.data.seq === 2 && definition.kind === "request") || frame.type === "probe_response";
-  const frame = await until(client, answered, `answer to ${definition.type}`);
+  const isRequest = type.endsWith("_request");
+  const answered = (frame: RawFrame) => frame.type === "close" || (isRequest ? frame.data.seq === 2 : frame.type === "probe_response");
+  const frame = await until(client, answered, `answer to ${type}`);
   client.socket.close();
   await client.closed;
-  if (frame.type === "close") return frame.data.reason as string;
-  return typeof frame.data.error === "string" && frame.data.seq === 2 ? frame.data.error : "";
+  if (frame.type === "close") return { said: frame.data.reason as string, response: null };
+  if (typeof frame.data.error === "string" && frame.data.seq === 2) return { said: frame.data.error, response: null };
+  return { said: "", response: isRequest ? frame.data : null };
 }
 
 interface Sender {
@@ -100,12 +135,12 @@ interface Sender {
   token: () => string;
 }
 
-/** What the catalogue says the master must refuse, or null. */
-function expectedRefusal(sender: Sender, definition: Definition): string | null {
-  if (!definition.from.includes(sender.peer)) return `a ${sender.peer} may not send ${definition.type}`;
-  if (sender.peer === "slave" || definition.kind === "plain") return null;
-  const rank = (role: string) => (controlRoles as readonly string[]).indexOf(role);
-  return rank(sender.role) >= rank(definition.access ?? "admin") ? null : `a ${sender.role} may not send ${definition.type}`;
+/** What the README's table says the master must refuse, or null. */
+function expectedRefusal(sender: Sender, type: string): string | null {
+  const { control, slave } = expected[type] ?? {};
+  if (sender.peer === "slave") return slave ? null : `a slave may not send ${type}`;
+  if (control === undefined) return `a control may not send ${type}`;
+  return ranks.indexOf(sender.role as ControlRole) >= ranks.indexOf(control) ? null : `a ${sender.role} may not send ${type}`;
 }
 
 describe("roles and tokens", () => {
@@ -119,8 +154,21 @@ describe("roles and tokens", () => {
     dir = mkdtempSync(join(tmpdir(), "olympus-roles-"));
     ({ process: master, url, httpUrl } = await startMasterIn(dir, ["--token", TEST_TOKEN]));
     for (const role of ["slave", ...controlRoles]) tokens.set(role, await createToken(dir, ["--role", role, "--name", `test-${role}`]));
+    const app = writePythonApp();
+    const agent = startNode(olympusBin, ["slave", "--master", url, "--name", "roles-agent", "--token", TEST_TOKEN, "--config", join(app, "zeus.json")]);
+    await agent.waitFor(/connected to/);
   });
   after(stopAll);
+
+  /** Until the agent's plan is booted again (a restart request restarts it). */
+  const waitForAgent = async () => {
+    let seen = "";
+    await eventually(async () => {
+      seen = (await run(controlBin, ["--master", url, "--token", TEST_TOKEN, "status", "roles-agent", "--json"])).stdout;
+      const nodes = seen.startsWith("[") ? (JSON.parse(seen) as { nodes: { state: string }[] }[])[0]?.nodes : [];
+      return nodes !== undefined && nodes.length > 0 && nodes.every((node) => node.state === "ready");
+    }, 15_000, "roles-agent's plan to be ready").catch((error: Error) => Promise.reject(new Error(`${error.message}: ${seen}`)));
+  };
 
   const senders: Sender[] = [
     { label: "a slave token", peer: "slave", role: "slave", token: () => tokens.get("slave") as string },
@@ -143,13 +191,20 @@ describe("roles and tokens", () => {
     }
   });
 
-  for (const definition of catalogue.filter((candidate) => candidate.kind !== "plain")) {
-    it(`${definition.type}: allowed where the catalogue declares it, refused with a reason elsewhere`, async () => {
+  it("has an expected role written out for every request and event in the catalogue", () => {
+    const types = catalogue.filter((definition) => definition.kind !== "plain").map((definition) => definition.type);
+    assert.deepEqual(types.sort(), Object.keys(expected).sort());
+  });
+
+  for (const type of Object.keys(expected)) {
+    it(`${type}: answered for the roles the README allows, refused with a reason for the others`, async () => {
+      await waitForAgent();
       for (const sender of senders) {
-        const said = await verdict(url, sender.peer, sender.token(), definition);
-        const refusal = expectedRefusal(sender, definition);
-        if (refusal !== null) assert.equal(said, refusal, `${sender.label} sending ${definition.type}`);
-        else assert.doesNotMatch(said, /may not send/, `${sender.label} sending ${definition.type}`);
+        const { said, response } = await verdict(url, sender.peer, sender.token(), type);
+        const refusal = expectedRefusal(sender, type);
+        const what = `${sender.label} sending ${type}`;
+        assert.equal(said, refusal ?? "", what);
+        if (refusal === null && response !== null) assert.ok(expected[type]?.answered?.(response), `${what}: ${JSON.stringify(response)}`);
       }
     });
   }

@@ -76,6 +76,8 @@ describe("TLS", () => {
   it("keeps an agent without the CA out, saying why", async () => {
     const slave = startNode(olympusBin, ["slave", "--master", url, "--name", "untrusting", "--token", TEST_TOKEN]);
     await slave.waitFor(/unable to verify the first certificate/);
+    const slaves = await control(["--ca", certificates.ca, "slaves", "--json"]);
+    assert.deepEqual((JSON.parse(slaves.stdout) as { name: string }[]).map((listed) => listed.name), ["secure"]);
     await slave.kill();
   });
 

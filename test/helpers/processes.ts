@@ -19,7 +19,7 @@ export class Started {
   }
 
   /** Resolves with the first match of `pattern` in the output so far or to come. */
-  waitFor(pattern: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
+  waitFor(pattern: RegExp, timeoutMs = 30_000): Promise<RegExpMatchArray> {
     return new Promise((resolve, reject) => {
       const check = () => {
         const match = this.output.match(pattern);
@@ -89,8 +89,8 @@ export async function run(
   return { code, stdout, stderr };
 }
 
-/** Polls `probe` until it returns true. */
-export async function eventually(probe: () => Promise<boolean> | boolean, timeoutMs = 10_000, what = "condition"): Promise<void> {
+/** Polls `probe` until it returns true; the deadlines are generous, for a busy machine, since they only bound a failure. */
+export async function eventually(probe: () => Promise<boolean> | boolean, timeoutMs = 30_000, what = "condition"): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await probe()) return;
@@ -105,9 +105,7 @@ export function processesIn(directory: string): number[] {
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readlinkSync(`/proc/${entry}/cwd`) !== directory) continue;
-      const state = readFileSync(`/proc/${entry}/stat`, "utf8").replace(/^.*\) /, "")[0];
-      if (state !== "Z") pids.push(Number(entry));
+      if (readlinkSync(`/proc/${entry}/cwd`) === directory && isAlive(Number(entry))) pids.push(Number(entry));
     } catch {
       // Gone while we looked.
     }
@@ -115,11 +113,38 @@ export function processesIn(directory: string): number[] {
   return pids;
 }
 
-/** Whether a process with this pid exists (on this host). */
+/** The argv of a live process, or null once it is gone. */
+export function argvOf(pid: number): string[] | null {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").slice(0, -1);
+  } catch {
+    return null;
+  }
+}
+
+/** Every process below `pid`, found through /proc's children lists. */
+export function descendantsOf(pid: number): number[] {
+  const found: number[] = [];
+  const queue = [pid];
+  for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+    let children: number[] = [];
+    try {
+      for (const task of readdirSync(`/proc/${next}/task`)) {
+        children.push(...readFileSync(`/proc/${next}/task/${task}/children`, "utf8").split(" ").filter(Boolean).map(Number));
+      }
+    } catch {
+      children = []; // gone while we looked
+    }
+    found.push(...children);
+    queue.push(...children);
+  }
+  return found;
+}
+
+/** Running, not a zombie waiting to be reaped. */
 export function isAlive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    return readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "")[0] !== "Z";
   } catch {
     return false;
   }

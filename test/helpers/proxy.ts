@@ -3,7 +3,6 @@ import { createServer, connect, type Server, type Socket } from "node:net";
 /** A TCP proxy whose connections can be cut at will, as a flaky network would. */
 export class CuttableProxy {
   private readonly pairs = new Set<[Socket, Socket]>();
-  cuts = 0;
 
   private constructor(
     private readonly server: Server,
@@ -33,14 +32,15 @@ export class CuttableProxy {
     return proxy;
   }
 
-  /** Destroys every connection now open; new ones are accepted as before. */
-  cutAll(): void {
+  /** Destroys every connection now open, and says how many; new ones are accepted as before. */
+  cutAll(): number {
+    const cut = this.pairs.size;
     for (const [client, upstream] of this.pairs) {
       client.destroy();
       upstream.destroy();
     }
     this.pairs.clear();
-    this.cuts++;
+    return cut;
   }
 
   close(): void {

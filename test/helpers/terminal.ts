@@ -30,7 +30,7 @@ export function inTerminal(file: string, args: string[], options: { cwd: string;
     resize: (cols, rows) => terminal.resize(cols, rows),
     pid: terminal.pid,
     exited,
-    waitFor: (pattern, timeoutMs = 10_000) =>
+    waitFor: (pattern, timeoutMs = 30_000) =>
       new Promise((resolve, reject) => {
         const check = () => {
           if (!pattern.test(output)) return;
