@@ -153,11 +153,11 @@ class ClientSession implements Session {
     this.link.attach(send, 0);
     const { token, agent, registration } = this.options;
     const common = { agent, version: PROTOCOL_VERSION, token };
-    if (registration.role === "slave") {
+    if (registration.role === "control") this.link.send(registerControl, common);
+    else {
       const { name, id, replace } = registration;
       this.link.send(registerSlave, { ...common, name, id, pid: process.pid, ...(replace ? { replace } : {}) });
     }
-    else this.link.send(registerControl, common);
   }
 
   private onReady(data: { session_token?: string; heartbeat_interval?: number; session_timeout?: number }): void {

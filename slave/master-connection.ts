@@ -28,7 +28,7 @@ const FIRST_RETRY_MS = 250;
 /** Short enough that agents are back within about a second of a master restart. */
 const MAX_RETRY_MS = 1_000;
 
-/** A stable id for a slave name, so a restarted agent replaces its old session. */
+/** A stable id for a slave name: the default `--id`, the same across restarts. */
 export function idForName(name: string): number {
   return createHash("sha256").update(name).digest().readUInt32BE(0) >>> 1;
 }
