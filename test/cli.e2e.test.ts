@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { controlIn, startLocal, writeApp, writePythonApp, type NodeStatus } from "./helpers/app.js";
+import { controlIn, startLocal, waitForStates, writeApp, writePythonApp, type NodeStatus } from "./helpers/app.js";
 import { control, startMaster, startSlave } from "./helpers/cluster.js";
 import { controlBin, olympusBin, projectRoot, run, stopAll } from "./helpers/processes.js";
 import { PROTOCOL_VERSION } from "../shared/version.js";
@@ -55,6 +55,8 @@ describe("control status --wait", () => {
     const app = writePythonApp();
     writeApp(app, "lib.py", "import time\ntime.sleep(60)\n");
     await startLocal(app);
+    // The root first: on a busy machine it may still be booting after 1.5 s.
+    await waitForStates(app, { boot: "ready", work: "booting" });
     const result = await controlIn(app, ["status", "--wait", "--timeout", "1.5"]);
     assert.equal(result.code, 1);
     assert.equal(result.stderr, `control: timed out after 1.5 s waiting for ${hostname()}/work (booting)\n`);
