@@ -4,6 +4,7 @@
       "target_name": "olympus_native",
       "sources": [
         "slave/native/module.c",
+        "slave/native/napi.c",
         "slave/native/fds.c",
         "slave/native/socket.c",
         "slave/native/poller.c",

@@ -10,8 +10,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { OlympusClient, resolveMaster } from "../control/client.js";
-import { nodeStateEvent } from "../shared/messages.js";
+import { OlympusClient, resolveMaster } from "../control/client/client.js";
+import { nodeStateEvent } from "../shared/protocol/messages.js";
 
 export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 export const olympusBin = join(repoRoot, "dist/bin/olympus.js");

@@ -12,8 +12,8 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { watch } from "chokidar";
-import { OlympusClient, resolveMaster } from "../control/client.js";
-import { nodeStateEvent } from "../shared/messages.js";
+import { OlympusClient, resolveMaster } from "../control/client/client.js";
+import { nodeStateEvent } from "../shared/protocol/messages.js";
 import { loadNote, main, onCleanup, pythonApp, sleep, startOlympus } from "./harness.js";
 import { median, quantile, report } from "./report.js";
 

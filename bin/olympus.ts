@@ -1,18 +1,14 @@
 #!/usr/bin/env node
 import { hostname } from "node:os";
 import { Command, InvalidArgumentError } from "commander";
-import { runMasterCommand, type MasterCommandOptions } from "../server/run-master.js";
-import {
-  DEFAULT_HANDSHAKES_PER_MINUTE,
-  DEFAULT_HANDSHAKE_TIMEOUT_MS,
-  DEFAULT_HEARTBEAT_INTERVAL_MS,
-  DEFAULT_SESSION_TIMEOUT_MS,
-} from "../shared/limits.js";
-import { readCa } from "../shared/tls.js";
-import { versionLine } from "../shared/version.js";
+import { runMasterCommand, type MasterCommandOptions } from "../server/main.js";
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS } from "../shared/protocol/limits.js";
+import { DEFAULT_HANDSHAKES_PER_MINUTE, DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_SESSION_TIMEOUT_MS } from "../server/limits.js";
+import { readCa } from "../shared/runtime/tls.js";
+import { versionLine } from "../shared/protocol/version.js";
 import { DEFAULT_BOOT_TIMEOUT_MS } from "../slave/agent.js";
-import { DEFAULT_FILE_CHANGE_DELAY_MS } from "../slave/file-monitor.js";
-import { runSlaveCommand, type SlaveCommandOptions } from "../slave/run-agent.js";
+import { DEFAULT_FILE_CHANGE_DELAY_MS } from "../slave/zeus/file-monitor.js";
+import { runSlaveCommand, type SlaveCommandOptions } from "../slave/main.js";
 import { initCommand } from "./init.js";
 import { runStart, type StartOptions } from "./start.js";
 import { tokenCommand } from "./token.js";

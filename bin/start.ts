@@ -1,16 +1,16 @@
 import { hostname } from "node:os";
 import { resolve } from "node:path";
-import { refuseIfClaimed, removeMasterFile, writeMasterFile } from "../shared/master-file.js";
-import { createLogger, type Logger } from "../shared/log.js";
-import { onShutdownSignal } from "../shared/shutdown.js";
-import { readCa, readServerTls } from "../shared/tls.js";
-import { renderChange, renderTree } from "../control/status-chart.js";
-import { issueLocalAdminToken } from "../server/auth.js";
+import { refuseIfClaimed, removeMasterFile, writeMasterFile } from "../shared/runtime/master-file.js";
+import { createLogger, type Logger } from "../shared/runtime/log.js";
+import { onShutdownSignal } from "../shared/runtime/shutdown.js";
+import { readCa, readServerTls } from "../shared/runtime/tls.js";
+import { renderChange, renderTree } from "../shared/runtime/status-chart.js";
+import { issueLocalAdminToken } from "../server/auth/auth.js";
 import { useAtomicMarking } from "../server/gc-tuning.js";
 import { startMaster } from "../server/master.js";
 import { Agent } from "../slave/agent.js";
 import { idForName } from "../slave/master-connection.js";
-import { loadPlanOrExit } from "../slave/run-agent.js";
+import { loadPlanOrExit } from "../slave/main.js";
 
 export interface StartOptions {
   config: string;
@@ -42,8 +42,8 @@ export async function runStart(options: StartOptions): Promise<void> {
   let agent: Agent | null = null;
 
   const redraw = throttle(() => {
-    if (agent?.monitor == null) return;
-    const chart = renderTree({ slave: name, ...agent.monitor.tree.snapshot() }, { color: process.env.NO_COLOR === undefined, errors: true });
+    if (agent?.supervisor == null) return;
+    const chart = renderTree({ slave: name, ...agent.supervisor.tree.snapshot() }, { color: process.env.NO_COLOR === undefined, errors: true });
     process.stdout.write(`\x1b[H\x1b[2J${chart}\n\n${recent.join("\n")}\n`);
   }, 50);
   const log: Logger = live

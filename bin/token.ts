@@ -1,8 +1,8 @@
 import { join } from "node:path";
 import { Command, Option } from "commander";
-import { table } from "../control/format.js";
-import { tokenRoles, type TokenRole } from "../server/roles.js";
-import { STATE_DIRECTORY, TokenStore } from "../server/tokens.js";
+import { table } from "../control/cli/format.js";
+import { tokenRoles, type TokenRole } from "../server/auth/roles.js";
+import { STATE_DIRECTORY, TokenStore } from "../server/auth/tokens.js";
 
 /** The store of the master that runs in this directory: the same secret and token list. */
 function storeHere(): TokenStore {

@@ -1,4 +1,4 @@
 // The entry point esbuild bundles into dist/control.bundle.cjs (see bin/control.cts).
-import { runControl } from "./cli.js";
+import { runControl } from "./cli/cli.js";
 
 void runControl(process.argv);

@@ -2,26 +2,21 @@ import { join } from "node:path";
 import websocket from "@fastify/websocket";
 import Fastify, { type FastifyInstance } from "fastify";
 import type { WebSocket } from "ws";
-import {
-  DEFAULT_HANDSHAKES_PER_MINUTE,
-  DEFAULT_HANDSHAKE_TIMEOUT_MS,
-  DEFAULT_HEARTBEAT_INTERVAL_MS,
-  DEFAULT_SESSION_TIMEOUT_MS,
-  MAX_WEBSOCKET_PAYLOAD_BYTES,
-} from "../shared/limits.js";
-import type { Logger } from "../shared/log.js";
-import { SOCKET_PATH } from "../shared/url.js";
-import { Authenticator } from "./auth.js";
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, MAX_WEBSOCKET_PAYLOAD_BYTES } from "../shared/protocol/limits.js";
+import { DEFAULT_HANDSHAKES_PER_MINUTE, DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_SESSION_TIMEOUT_MS } from "./limits.js";
+import type { Logger } from "../shared/runtime/log.js";
+import { SOCKET_PATH } from "../shared/runtime/url.js";
+import { Authenticator } from "./auth/auth.js";
 import { dashboard } from "./dashboard/plugin.js";
-import { httpApi } from "./http-api.js";
-import { MasterMetrics, metricsRoute } from "./metrics.js";
-import { PeerConnection } from "./peer-connection.js";
-import { HandshakeLimiter } from "./handshake-limiter.js";
-import type { MasterSession } from "./master-session.js";
-import { SlaveRegistry } from "./registry.js";
-import { STATE_DIRECTORY, TokenStore } from "./tokens.js";
-import { Watchers } from "./watchers.js";
-import { CommandRoutes } from "./command-routes.js";
+import { httpApi } from "./http/http-api.js";
+import { MasterMetrics, metricsRoute } from "./http/metrics.js";
+import { PeerConnection } from "./sessions/peer-connection.js";
+import { HandshakeLimiter } from "./sessions/handshake-limiter.js";
+import type { MasterSession } from "./sessions/master-session.js";
+import { SlaveRegistry } from "./sessions/registry.js";
+import { STATE_DIRECTORY, TokenStore } from "./auth/tokens.js";
+import { Watchers } from "./sessions/watchers.js";
+import { CommandRoutes } from "./routing/command-routes.js";
 
 export interface MasterOptions {
   host: string;

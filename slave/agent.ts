@@ -1,14 +1,14 @@
 import { fileURLToPath } from "node:url";
-import type { Link } from "../shared/link.js";
-import type { Logger } from "../shared/log.js";
-import { nodeStateEvent, restart, treeEvent } from "../shared/messages.js";
-import { CommandManager } from "./commands.js";
-import { ConfigError, loadPlan, type Plan } from "./config.js";
-import { FileMonitor } from "./file-monitor.js";
+import type { Link } from "../shared/protocol/link.js";
+import type { Logger } from "../shared/runtime/log.js";
+import { nodeStateEvent, restart, treeEvent } from "../shared/protocol/messages.js";
+import { LocalCommands } from "./commands/local-commands.js";
+import { ConfigError, loadPlan, type Plan } from "./zeus/config.js";
+import { FileMonitor } from "./zeus/file-monitor.js";
 import { Guardian } from "./guardian.js";
 import { MasterConnection, type MasterConnectionOptions } from "./master-connection.js";
-import type { TreeNode } from "./process-tree.js";
-import { SlaveMonitor } from "./slave-monitor.js";
+import type { TreeNode } from "./zeus/process-tree.js";
+import { Supervisor } from "./zeus/supervisor.js";
 
 export const PYTHON_SHIM_PATH = fileURLToPath(new URL("../../slave/shims/python", import.meta.url));
 export const DEFAULT_BOOT_TIMEOUT_MS = 120_000;
@@ -28,8 +28,8 @@ export interface AgentOptions {
 
 /** A slave agent: the host's Zeus master, its file monitor, and its session with the Olympus master. */
 export class Agent {
-  readonly monitor: SlaveMonitor | null;
-  readonly commands: CommandManager;
+  readonly supervisor: Supervisor | null;
+  readonly commands: LocalCommands;
   private readonly files: FileMonitor | null;
   private readonly connection: MasterConnection;
   private readonly guardian = new Guardian();
@@ -39,10 +39,10 @@ export class Agent {
     const { plan, log } = options;
     this.plan = plan;
     this.files = plan === null ? null : new FileMonitor(options.fileChangeDelayMs, (paths) => this.filesChanged(paths));
-    this.monitor =
+    this.supervisor =
       plan === null
         ? null
-        : new SlaveMonitor({
+        : new Supervisor({
             plan,
             bootTimeoutMs: options.bootTimeoutMs,
             pythonPath: [PYTHON_SHIM_PATH],
@@ -55,28 +55,28 @@ export class Agent {
               options.onNodeChange?.(node);
             },
           });
-    this.commands = new CommandManager(this.monitor, () => this.connection.link, plan?.directory ?? process.cwd(), this.guardian);
+    this.commands = new LocalCommands(this.supervisor, () => this.connection.link, plan?.directory ?? process.cwd(), this.guardian);
     this.connection = new MasterConnection({
       ...options.master,
       log,
       onRefused: options.onRefused,
       setup: (link) => this.serve(link),
       onConnected: (link) => {
-        if (this.monitor !== null) link.event(treeEvent, this.monitor.tree.snapshot());
+        if (this.supervisor !== null) link.event(treeEvent, this.supervisor.tree.snapshot());
       },
     });
   }
 
   start(): void {
     if (this.plan !== null) this.files?.watch(this.plan.path);
-    this.monitor?.start();
+    this.supervisor?.start();
     this.connection.start();
   }
 
   async stop(reason: string): Promise<void> {
     this.commands.stopAll();
     this.connection.stop(reason);
-    this.monitor?.stop();
+    this.supervisor?.stop();
     this.guardian.close();
     await this.files?.close();
   }
@@ -84,7 +84,7 @@ export class Agent {
   private filesChanged(paths: string[]): void {
     const plan = this.plan;
     if (plan !== null && paths.includes(plan.path)) this.reloadPlan(plan.path);
-    this.monitor?.filesChanged(paths.filter((path) => path !== plan?.path));
+    this.supervisor?.filesChanged(paths.filter((path) => path !== plan?.path));
   }
 
   /** A broken zeus.json keeps the running plan, and says so: nothing is restarted on a guess. */
@@ -97,15 +97,15 @@ export class Agent {
       return this.options.log(`${error.message}; still running the plan loaded before`);
     }
     this.plan = plan;
-    this.monitor?.replacePlan(plan);
-    if (this.monitor !== null) this.connection.link?.event(treeEvent, this.monitor.tree.snapshot());
+    this.supervisor?.replacePlan(plan);
+    if (this.supervisor !== null) this.connection.link?.event(treeEvent, this.supervisor.tree.snapshot());
   }
 
   private serve(link: Link): void {
     this.commands.serve(link);
     link.onRequest(restart, ({ node }) => {
-      if (this.monitor === null) throw new Error("this slave has no plan (zeus.json) to restart");
-      return { restarted: this.monitor.restart(node) };
+      if (this.supervisor === null) throw new Error("this slave has no plan (zeus.json) to restart");
+      return { restarted: this.supervisor.restart(node) };
     });
   }
 }

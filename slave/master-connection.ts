@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
-import { ConnectError, connect, type Session } from "../shared/connect.js";
-import type { Link } from "../shared/link.js";
-import type { Logger } from "../shared/log.js";
-import { ping } from "../shared/messages.js";
+import { ConnectError, connect, type Session } from "../shared/runtime/connect.js";
+import type { Link } from "../shared/protocol/link.js";
+import type { Logger } from "../shared/runtime/log.js";
+import { ping } from "../shared/protocol/messages.js";
 
 export const AGENT_NAME = "Olympus slave agent";
 

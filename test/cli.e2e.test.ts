@@ -6,7 +6,7 @@ import { after, describe, it } from "node:test";
 import { controlIn, startLocal, waitForStates, writeApp, writePythonApp, type NodeStatus } from "./helpers/app.js";
 import { control, startMaster, startSlave } from "./helpers/cluster.js";
 import { controlBin, olympusBin, projectRoot, run, stopAll } from "./helpers/processes.js";
-import { PROTOCOL_VERSION } from "../shared/version.js";
+import { PROTOCOL_VERSION } from "../shared/protocol/version.js";
 
 after(stopAll);
 

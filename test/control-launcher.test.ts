@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { controlProgram } from "../control/cli.js";
+import { controlProgram } from "../control/cli/cli.js";
 import { controlBin, run } from "./helpers/processes.js";
 
 const cacheHome = mkdtempSync(join(tmpdir(), "olympus-launcher-"));

@@ -17,7 +17,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it, type TestContext } from "node:test";
-import { PROTOCOL_VERSION } from "../shared/version.js";
+import { PROTOCOL_VERSION } from "../shared/protocol/version.js";
 import { TEST_TOKEN, control, slaveNames, startMaster, startSlave } from "./helpers/cluster.js";
 import { Random, SEED } from "./helpers/fuzz-frames.js";
 import { FRAME_BUDGET, guarded, openPeers, registeredPeer, silentPeers, stranger, type Findings } from "./helpers/fuzz-peer.js";

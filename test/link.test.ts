@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ProtocolError, RequestError, RequestTimeoutError, LinkClosedError } from "../shared/errors.js";
-import { Link, type LinkOptions } from "../shared/link.js";
-import { listSlaves, nodeStateEvent, ping } from "../shared/messages.js";
+import { ProtocolError, RequestError, RequestTimeoutError, LinkClosedError } from "../shared/protocol/errors.js";
+import { Link, type LinkOptions } from "../shared/protocol/link.js";
+import { listSlaves, nodeStateEvent, ping } from "../shared/protocol/messages.js";
 
 /** Two links wired back to back, as master and control. */
 function pair(masterOptions: Partial<LinkOptions> = {}, controlOptions: Partial<LinkOptions> = {}) {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { MAX_WEBSOCKET_PAYLOAD_BYTES } from "../shared/limits.js";
-import { PROTOCOL_VERSION } from "../shared/version.js";
+import { MAX_WEBSOCKET_PAYLOAD_BYTES } from "../shared/protocol/limits.js";
+import { PROTOCOL_VERSION } from "../shared/protocol/version.js";
 import { TEST_TOKEN, control, slaveNames, startMaster, startSlave } from "./helpers/cluster.js";
 import { eventually, stopAll, type Started } from "./helpers/processes.js";
 import { RawClient } from "./helpers/raw-client.js";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { it } from "node:test";
-import { catalogue } from "../shared/messages.js";
+import { catalogue } from "../shared/protocol/messages.js";
 import { projectRoot } from "./helpers/processes.js";
 
 it("docs/protocol.md has a row for every message type in the catalogue, and no other", () => {

@@ -9,8 +9,8 @@ import { controlIn, makeApp, nodes, startLocal, waitForStates, writeApp } from "
 import { argvOf, controlBin, descendantsOf, eventually, isAlive, olympusBin, start, startNode, stopAll, type Started } from "./helpers/processes.js";
 import { TEST_TOKEN, control, startMaster } from "./helpers/cluster.js";
 import { controlInTerminal, inTerminal } from "./helpers/terminal.js";
-import { OlympusClient, resolveMaster } from "../control/client.js";
-import type { Target } from "../control/remote-command.js";
+import { OlympusClient, resolveMaster } from "../control/client/client.js";
+import type { Target } from "../control/client/remote-command.js";
 
 after(stopAll);
 

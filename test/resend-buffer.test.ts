@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { it } from "node:test";
-import { ResendBuffer } from "../shared/resend-buffer.js";
+import { ResendBuffer } from "../shared/protocol/resend-buffer.js";
 
 it("keeps frames in order until acknowledged, and counts what it holds", () => {
   const buffer = new ResendBuffer();

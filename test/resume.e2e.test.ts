@@ -9,7 +9,7 @@ import { TEST_TOKEN, control, slaveNames, startMaster } from "./helpers/cluster.
 import { controlBin, eventually, olympusBin, startNode, stopAll, type Started } from "./helpers/processes.js";
 import { CuttableProxy } from "./helpers/proxy.js";
 import { RawClient } from "./helpers/raw-client.js";
-import { PROTOCOL_VERSION } from "../shared/version.js";
+import { PROTOCOL_VERSION } from "../shared/protocol/version.js";
 
 after(stopAll);
 

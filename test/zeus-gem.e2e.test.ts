@@ -6,7 +6,7 @@ import { readFileSync, readdirSync, readlinkSync, writeFileSync } from "node:fs"
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { after, describe, it } from "node:test";
-import { OlympusClient, resolveMaster } from "../control/client.js";
+import { OlympusClient, resolveMaster } from "../control/client/client.js";
 import { controlIn, nodes, startLocal, waitForStates, type NodeStatus } from "./helpers/app.js";
 import { controlBin, eventually, stopAll, type Started } from "./helpers/processes.js";
 import { controlInTerminal } from "./helpers/terminal.js";

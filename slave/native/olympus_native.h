@@ -23,7 +23,7 @@
     }                                     \
   } while (0)
 
-/* --- helpers (module.c) --- */
+/* --- helpers (napi.c) --- */
 
 /* Makes sure an exception is pending after a failed N-API call. Returns NULL. */
 napi_value napi_failure(napi_env env);

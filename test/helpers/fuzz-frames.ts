@@ -1,8 +1,8 @@
 /** Random frames for fuzzing the master: values, samples of every catalogue type, and mutations of them. */
-import { MAX_FRAME_BYTES, MAX_WEBSOCKET_PAYLOAD_BYTES } from "../../shared/limits.js";
-import type { Definition } from "../../shared/definitions.js";
-import { catalogue, definitionsByType, nodeStates } from "../../shared/messages.js";
-import { PROTOCOL_VERSION } from "../../shared/version.js";
+import { MAX_FRAME_BYTES, MAX_WEBSOCKET_PAYLOAD_BYTES } from "../../shared/protocol/limits.js";
+import type { Definition } from "../../shared/protocol/definitions.js";
+import { catalogue, definitionsByType, nodeStates } from "../../shared/protocol/messages.js";
+import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
 import { TEST_TOKEN } from "./cluster.js";
 import type { Outcome, PeerKind } from "./fuzz-oracle.js";
 

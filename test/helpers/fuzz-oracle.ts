@@ -1,8 +1,8 @@
 /** The protocol's rules (docs/protocol.md) as a fuzzer needs them: what the master must do with a frame. */
-import { decodeFrame } from "../../shared/codec.js";
-import type { Definition } from "../../shared/definitions.js";
-import { MAX_FRAME_BYTES } from "../../shared/limits.js";
-import { definitionsByType } from "../../shared/messages.js";
+import { decodeFrame } from "../../shared/protocol/codec.js";
+import type { Definition } from "../../shared/protocol/definitions.js";
+import { MAX_FRAME_BYTES } from "../../shared/protocol/limits.js";
+import { definitionsByType } from "../../shared/protocol/messages.js";
 import { TEST_TOKEN } from "./cluster.js";
 import { plainAfterRegistration, type Candidate } from "./fuzz-frames.js";
 

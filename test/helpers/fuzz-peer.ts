@@ -1,7 +1,7 @@
 /** A fuzzing peer of the master, and the workers that drive many of them at once. */
 import WebSocket from "ws";
-import { MAX_WEBSOCKET_PAYLOAD_BYTES } from "../../shared/limits.js";
-import { PROTOCOL_VERSION } from "../../shared/version.js";
+import { MAX_WEBSOCKET_PAYLOAD_BYTES } from "../../shared/protocol/limits.js";
+import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
 import { TEST_TOKEN } from "./cluster.js";
 import { anyFrame, batchFrame, type Candidate, type Random } from "./fuzz-frames.js";
 import { predict, type Outcome, type PeerKind, type Prediction } from "./fuzz-oracle.js";

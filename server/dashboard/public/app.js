@@ -3,7 +3,7 @@
  * once (kept in sessionStorage), loads the state with requests after each
  * `ready`, then follows the master's events.
  */
-import { MasterConnection, socketUrl } from "./session.js";
+import { ControlSession, socketUrl } from "./session.js";
 import { errorKey, refreshAges, renderCommands, renderSlaves } from "./view.js";
 
 const TOKEN_KEY = "olympus-token";
@@ -94,7 +94,7 @@ function connect(token) {
   page.cluster.hidden = false;
   page.forgetToken.hidden = false;
   showConnection("connecting…", "down");
-  const master = new MasterConnection(socketUrl(location), token, {
+  const master = new ControlSession(socketUrl(location), token, {
     // A failure here is a lost connection (reported by `down`) or a bug.
     ready: () => load(master).catch((error) => console.error("loading the cluster state failed:", error)),
     event(type, data) {

@@ -14,7 +14,7 @@ export function socketUrl(location) {
   return `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/api/socket`;
 }
 
-export class MasterConnection {
+export class ControlSession {
   #socket = null;
   #seq = 0;
   #pending = new Map();

@@ -1,0 +1,125 @@
+import { connect, type Session } from "../../shared/runtime/connect.js";
+import type { Link } from "../../shared/protocol/link.js";
+import { relative } from "node:path";
+import { findMasterFile, isRunning, type MasterFile } from "../../shared/runtime/master-file.js";
+import { commandAckEvent, commandExitEvent, commandOutputEvent, listSlaves, ping, restart, status, watch } from "../../shared/protocol/messages.js";
+import { readCa } from "../../shared/runtime/tls.js";
+import { socketUrl } from "../../shared/runtime/url.js";
+import { RemoteCommand, type CommandListener, type OutputSinks } from "./remote-command.js";
+
+export interface MasterAddress {
+  url: string;
+  token: string;
+  /** Trusted besides the system's CAs, for a wss:// master. */
+  ca?: Buffer;
+}
+
+/** Where the master is: flags, then OLYMPUS_MASTER / OLYMPUS_TOKEN / OLYMPUS_CA, then `.olympus/master.json` upward from cwd. */
+export function resolveMaster(flags: { master?: string; token?: string; ca?: string }, cwd = process.cwd()): MasterAddress {
+  let file: MasterFile | null | undefined;
+  const fromFile = () => (file === undefined ? (file = liveMasterFile(cwd)) : file);
+  const url = flags.master ?? process.env.OLYMPUS_MASTER ?? fromFile()?.url;
+  if (url === undefined) {
+    throw new Error("no master given: pass --master URL, set OLYMPUS_MASTER, or run where `olympus start` wrote .olympus/master.json");
+  }
+  const token = flags.token ?? process.env.OLYMPUS_TOKEN ?? fromFile()?.token;
+  if (token === undefined) throw new Error("no token given: pass --token or set OLYMPUS_TOKEN");
+  return { url: socketUrl(url), token, ca: readCa(flags.ca ?? process.env.OLYMPUS_CA ?? fromFile()?.ca) };
+}
+
+/** The nearest master file, unless the process that wrote it is gone (its URL would only be refused, or reach another server). */
+function liveMasterFile(cwd: string): MasterFile | null {
+  const found = findMasterFile(cwd);
+  const pid = found?.contents.pid;
+  if (found === null || pid === undefined || isRunning(pid)) return found?.contents ?? null;
+  throw new Error(`the master in ${relative(cwd, found.path)} (pid ${pid}) is not running`);
+}
+
+/** A control session: the library behind the `control` CLI, for any program. */
+export class OlympusClient {
+  private constructor(
+    private readonly session: Session,
+    private readonly commands: Map<string, CommandListener>,
+  ) {
+    // A lost master means every command's outcome is unknown: end them all.
+    void session.ended.then((reason) => {
+      for (const command of commands.values()) command.exit({ error: `lost the master: ${reason}` });
+    });
+  }
+
+  /** `log` hears of a lost connection being resumed, among others. */
+  static async connect(
+    address: MasterAddress,
+    options: { agent?: string; setup?: (link: Link) => void; log?: (line: string) => void } = {},
+  ): Promise<OlympusClient> {
+    const commands = new Map<string, CommandListener>();
+    const session = await connect({
+      url: address.url,
+      token: address.token,
+      ca: address.ca,
+      agent: options.agent ?? "Olympus control",
+      registration: { role: "control" },
+      log: options.log,
+      setup: (link) => {
+        routeCommandEvents(link, commands);
+        options.setup?.(link);
+      },
+    });
+    return new OlympusClient(session, commands);
+  }
+
+  /** A command on a slave: call `start`, then await `outcome`. */
+  command(slave: string, sinks: OutputSinks): RemoteCommand {
+    const command = new RemoteCommand(this.link, slave, sinks);
+    this.commands.set(command.id, command);
+    void command.outcome.then(() => this.commands.delete(command.id));
+    return command;
+  }
+
+  get link(): Link {
+    return this.session.link;
+  }
+
+  /** Resolves with the reason when the session ends. */
+  get ended(): Promise<string> {
+    return this.session.ended;
+  }
+
+  async listSlaves() {
+    return (await this.link.request(listSlaves, {})).slaves;
+  }
+
+  /** Round trip in milliseconds, to the master or through it to a slave. */
+  async ping(slave?: string): Promise<number> {
+    const started = performance.now();
+    await this.link.request(ping, slave === undefined ? {} : { slave });
+    return performance.now() - started;
+  }
+
+  /** Latest process trees: of one slave, or of all. */
+  async status(slave?: string) {
+    return (await this.link.request(status, slave === undefined ? {} : { slave })).trees;
+  }
+
+  /** From now on the link receives tree, node_state and slave events; register handlers with `setup`. */
+  async watch(): Promise<void> {
+    await this.link.request(watch, {});
+  }
+
+  /** Restarts a node and its subtree; without a node the whole tree; without a slave every slave. */
+  async restart(slave?: string, node?: string): Promise<string[]> {
+    return (await this.link.request(restart, { slave, node })).restarted;
+  }
+
+  close(): void {
+    this.session.close("control done");
+  }
+}
+
+function routeCommandEvents(link: Link, commands: Map<string, CommandListener>): void {
+  link.onEvent(commandOutputEvent, ({ command_id, stream, data }) => commands.get(command_id)?.output(stream, Buffer.from(data, "base64")));
+  link.onEvent(commandAckEvent, ({ command_id, bytes }) => commands.get(command_id)?.inputAcknowledged(bytes));
+  link.onEvent(commandExitEvent, ({ command_id, code, error }) =>
+    commands.get(command_id)?.exit(error !== undefined || code === null ? { error: error ?? "the command ended without an exit code" } : { code }),
+  );
+}

@@ -1,0 +1,83 @@
+import type { onRequestAsyncHookHandler } from "fastify";
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { Logger } from "../../shared/runtime/log.js";
+import { mayRegisterAs } from "./roles.js";
+import { TokenRefusedError, type Credential, type TokenStore } from "./tokens.js";
+
+/**
+ * Who may in: holders of a token signed by the store, and holders of the
+ * master's shared `--token` if it was given one, which counts as an admin
+ * token (so it registers as anything).
+ */
+export class Authenticator {
+  private readonly sharedDigest: Buffer | null;
+
+  constructor(
+    readonly store: TokenStore,
+    sharedToken?: string,
+  ) {
+    this.sharedDigest = sharedToken === undefined ? null : sha256(sharedToken);
+  }
+
+  /** The credential `token` stands for if it may register as `peer`; TokenRefusedError says why not. */
+  async admit(token: string, peer: "slave" | "control"): Promise<Credential> {
+    const credential = await this.identify(token);
+    if (!mayRegisterAs(credential.role, peer)) throw new TokenRefusedError(`bad token: a ${credential.role} token may not register as a ${peer}`);
+    return credential;
+  }
+
+  /** For the HTTP routes: `Authorization: Bearer <a control's token>` (viewer is enough). Returns the refusal, or null. */
+  async refuseBearer(header: string | undefined): Promise<string | null> {
+    const match = /^Bearer (.+)$/.exec(header ?? "");
+    if (match === null) return "missing bearer token";
+    try {
+      await this.admit(match[1] as string, "control");
+      return null;
+    } catch (error) {
+      if (error instanceof TokenRefusedError) return error.message;
+      throw error;
+    }
+  }
+
+  /**
+   * Whenever the token list changes, ends each session whose token is no
+   * longer in force, attached or waiting for a resume. Returns a stop function.
+   */
+  endRevokedSessions(sessions: () => Iterable<{ credential: Credential | null; end(reason: string): void }>, log: Logger): () => void {
+    return this.store.watch(
+      (entries) => {
+        for (const session of [...sessions()]) {
+          const id = session.credential?.entry?.id;
+          const refusal = id === undefined ? null : this.store.refusal(id, entries);
+          if (refusal === null) continue;
+          log(`ending a session: ${refusal}`);
+          session.end(refusal);
+        }
+      },
+      (error) => log(`cannot read the token list: ${error.message}`),
+    );
+  }
+
+  private async identify(token: string): Promise<Credential> {
+    // Hashing first makes the comparison constant-time whatever the lengths.
+    if (this.sharedDigest !== null && timingSafeEqual(this.sharedDigest, sha256(token))) return { role: "admin", entry: null };
+    return this.store.verify(token);
+  }
+}
+
+function sha256(text: string): Buffer {
+  return createHash("sha256").update(text).digest();
+}
+
+/** The admin token a local master writes to .olympus/master.json; each start's replaces (and so retires) the last. */
+export async function issueLocalAdminToken(store: TokenStore): Promise<string> {
+  return (await store.create({ role: "admin", name: "local-admin", replace: true })).token;
+}
+
+/** An `onRequest` hook that answers 401 unless the request carries a control's token (viewer is enough); for every HTTP route but the dashboard's page. */
+export function requireBearer(auth: Authenticator): onRequestAsyncHookHandler {
+  return async (request, reply) => {
+    const refusal = await auth.refuseBearer(request.headers.authorization);
+    if (refusal !== null) return reply.code(401).send({ error: refusal });
+  };
+}

@@ -1,0 +1,24 @@
+import { controlRoles, type ControlRole, type Definition } from "../../shared/protocol/definitions.js";
+
+/** What a token is for: a slave agent, or a control with one of the control roles. */
+export const tokenRoles = ["slave", ...controlRoles] as const;
+export type TokenRole = (typeof tokenRoles)[number];
+
+/** A token registers as its own kind of peer; an admin token as anything. */
+export function mayRegisterAs(tokenRole: TokenRole, peer: "slave" | "control"): boolean {
+  if (tokenRole === "admin") return true;
+  return peer === "slave" ? tokenRole === "slave" : tokenRole !== "slave";
+}
+
+/** A role may send what its own rank or a lower one may; a message that declares no access is for admins. */
+export function mayControl(role: TokenRole, access: ControlRole = "admin"): boolean {
+  return (controlRoles as readonly string[]).indexOf(role) >= controlRoles.indexOf(access);
+}
+
+/** The Link `authorize` hook for a control's session: refuses each message its role may not send. */
+export function controlAuthorizer(role: TokenRole): (definition: Definition) => string | null {
+  return (definition) => {
+    if (definition.kind === "plain" || mayControl(role, definition.access)) return null;
+    return `a ${role} may not send ${definition.type}`;
+  };
+}

@@ -1,0 +1,90 @@
+import type { EventDefinition } from "../../shared/protocol/definitions.js";
+import type { Link } from "../../shared/protocol/link.js";
+import { commandAckEvent, commandEvent, commandExitEvent, commandOutputEvent, commandSignalEvent, type CommandSummary } from "../../shared/protocol/messages.js";
+import type { SlaveSession } from "../sessions/registry.js";
+import type { Watchers } from "../sessions/watchers.js";
+
+type CommandEventData = { command_id: string } & Record<string, unknown>;
+
+interface CommandRoute {
+  command: CommandSummary;
+  control: Link;
+  slave: SlaveSession;
+  /** The control went away: the master acknowledges the output itself until the command ends. */
+  controlGone: boolean;
+}
+
+/**
+ * Which control and which slave each running command belongs to. The control
+ * picks the command id, so the route exists before the slave's first event.
+ */
+export class CommandRoutes {
+  private readonly routes = new Map<string, CommandRoute>();
+
+  constructor(private readonly watchers: Watchers) {}
+
+  get size(): number {
+    return this.routes.size;
+  }
+
+  list(): CommandSummary[] {
+    return [...this.routes.values()].map((route) => route.command);
+  }
+
+  open(id: string, control: Link, slave: SlaveSession, argv: string[]): void {
+    if (this.routes.has(id)) throw new Error(`command id ${id} is in use`);
+    const command = { command_id: id, slave: slave.info.name, argv, started_at: new Date().toISOString() };
+    this.routes.set(id, { command, control, slave, controlGone: false });
+    this.watchers.broadcast(commandEvent, { command, running: true });
+  }
+
+  /** The command never started. */
+  discard(id: string): void {
+    this.close(id);
+  }
+
+  /** An event from the control that owns the command goes to its slave. */
+  fromControl(control: Link, definition: EventDefinition, data: CommandEventData): void {
+    const route = this.routes.get(data.command_id);
+    if (route?.control === control) route.slave.link.event(definition, data as never);
+  }
+
+  /** An event from the slave that runs the command goes to its control. */
+  fromSlave(slave: SlaveSession, definition: EventDefinition, data: CommandEventData): void {
+    const route = this.routes.get(data.command_id);
+    if (route?.slave !== slave) return;
+    if (!route.controlGone) route.control.event(definition, data as never);
+    else if (definition.type === commandOutputEvent.type) {
+      const bytes = Buffer.byteLength(data.data as string, "base64");
+      if (bytes > 0) slave.link.event(commandAckEvent, { command_id: data.command_id, bytes });
+    }
+    if (definition.type === commandExitEvent.type) this.close(data.command_id);
+  }
+
+  /** The control vanished: its commands get a hangup, as a closed terminal would give them. */
+  controlClosed(control: Link): void {
+    for (const route of this.routes.values()) {
+      if (route.control !== control || route.controlGone) continue;
+      route.controlGone = true;
+      route.slave.link.event(commandSignalEvent, { command_id: route.command.command_id, signal: "SIGHUP" });
+    }
+  }
+
+  /** The slave vanished: its controls hear so at once instead of waiting forever. */
+  slaveClosed(slave: SlaveSession): void {
+    for (const [id, route] of this.routes) {
+      if (route.slave !== slave) continue;
+      if (!route.controlGone) {
+        route.control.event(commandExitEvent, { command_id: id, code: null, signal: null, error: `slave ${slave.info.name} disconnected` });
+      }
+      this.close(id);
+    }
+  }
+
+  private close(id: string): void {
+    const route = this.routes.get(id);
+    if (route === undefined) return;
+    this.routes.delete(id);
+    this.watchers.broadcast(commandEvent, { command: route.command, running: false });
+  }
+}

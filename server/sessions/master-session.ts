@@ -1,0 +1,242 @@
+import { randomBytes } from "node:crypto";
+import { ProtocolError } from "../../shared/protocol/errors.js";
+import { Heartbeat } from "../../shared/protocol/heartbeat.js";
+import { DEFAULT_MAX_REQUESTS_IN_FLIGHT } from "../../shared/protocol/limits.js";
+import { MAX_UNSENT_BYTES_PER_PEER } from "../limits.js";
+import { Link, type LinkOptions } from "../../shared/protocol/link.js";
+import type { Logger } from "../../shared/runtime/log.js";
+import { close, ready, slaveEvent } from "../../shared/protocol/messages.js";
+import type { CommandRoutes } from "../routing/command-routes.js";
+import { serveControl } from "../routing/control-requests.js";
+import type { Registration, SlaveRegistration } from "./handshake.js";
+import type { SlaveRegistry, SlaveSession } from "./registry.js";
+import { controlAuthorizer } from "../auth/roles.js";
+import { serveSlave } from "../routing/slave-events.js";
+import { expiredRefusal, type Credential } from "../auth/tokens.js";
+import type { Watchers } from "./watchers.js";
+
+export interface SessionContext {
+  registry: SlaveRegistry;
+  watchers: Watchers;
+  routes: CommandRoutes;
+  /** Live sessions by token, attached to a socket or waiting for a resume. */
+  sessions: Map<string, MasterSession>;
+  heartbeatIntervalMs: number;
+  sessionTimeoutMs: number;
+  /** Sees the frames and request durations of every registered session (for metrics). */
+  linkObserver: LinkObserver;
+  log: Logger;
+}
+
+/** What a session needs of the socket that carries it now. */
+/** The Link hooks that feed the master's metrics; the same for every session. */
+export type LinkObserver = Required<Pick<LinkOptions, "onFrame" | "onRequestAnswered">>;
+
+export interface Carrier {
+  send(text: string): void;
+  /** Closes the socket, saying why in the log; the session lives on and may be resumed. */
+  drop(reason: string): void;
+  /** Closes the socket for good, after the session's `close`. */
+  closeSocket(code: number): void;
+  readonly address: string;
+}
+
+const CLOSE_NORMAL = 1000;
+/**
+ * Frames kept for a peer not yet heard to heartbeat. A peer that heartbeats
+ * sends its first beat on `ready`, before any request, so one that has been
+ * sent this much without a beat speaks only the base protocol and cannot resume.
+ */
+const KEPT_BYTES_BEFORE_FIRST_HEARTBEAT = 64 * 1024;
+/**
+ * A slave's name belongs to one agent. A registration is refused the name
+ * while a connected session of another agent holds it, unless it asks to
+ * replace that one; a session waiting for a resume gives it up at once, as
+ * its agent has most likely restarted. (An agent that only lost its socket
+ * resumes its session instead of registering.)
+ */
+export function claimSlaveName(data: Pick<SlaveRegistration, "name" | "replace">, sessions: Iterable<MasterSession>): void {
+  for (const session of sessions) {
+    const holder = session.slave?.info;
+    if (holder?.name !== data.name) continue;
+    if (session.attached && data.replace !== true) {
+      const pid = holder.pid === undefined ? "" : `pid ${holder.pid}, `;
+      throw new ProtocolError(`a slave named ${data.name} is already connected from ${holder.address} (${pid}since ${holder.connected_at.slice(11, 19)})`);
+    }
+    session.end("replaced by a new connection");
+  }
+}
+
+/** The longest a Node timer waits (about 24.8 days); a token may live longer. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * One registered peer, from `ready` until it closes, breaks a rule, or stays
+ * away longer than the session timeout. Sockets come and go under it: on a
+ * resume, the frames the peer has not seen are sent again.
+ */
+export class MasterSession {
+  readonly token = randomBytes(24).toString("base64url");
+  readonly link: Link;
+  readonly slave: SlaveSession | null = null;
+  readonly credential: Credential;
+  private carrier: Carrier | null = null;
+  private readonly heartbeat: Heartbeat;
+  private resumeTimer: NodeJS.Timeout | null = null;
+  private tokenTimer: NodeJS.Timeout | null = null;
+  private ended = false;
+  private registered = false;
+
+  constructor(
+    registration: Registration,
+    registrationSeq: number | null,
+    carrier: Carrier,
+    private readonly context: SessionContext,
+  ) {
+    this.credential = registration.credential;
+    this.link = new Link({
+      send: null,
+      localRole: "master",
+      peerRole: registration.role,
+      resumable: true,
+      maxRequestsInFlight: DEFAULT_MAX_REQUESTS_IN_FLIGHT,
+      ...context.linkObserver,
+      onNumberedFrame: (bytes) => this.heartbeat.frameReceived(bytes),
+      authorize: registration.role === "control" ? controlAuthorizer(registration.credential.role) : undefined,
+      log: (line) => context.log(`${this.describe()}: ${line}`),
+    });
+    this.heartbeat = new Heartbeat(this.link, context.heartbeatIntervalMs, () => this.silent());
+    this.link.onMessage(close, ({ reason }) => {
+      context.log(`${this.describe()} closed the session: ${reason}`);
+      this.end(reason, false);
+    });
+    if (registration.role === "slave") {
+      const { agent, version, name, id, pid } = registration.data;
+      const info = { id, name, agent, version, address: carrier.address, connected_at: new Date().toISOString(), pid };
+      this.slave = { info, link: this.link, tree: { slave: name, nodes: [], commands: [] }, close: (reason) => this.end(reason) };
+      serveSlave(this.link, this.slave, context.watchers, context.routes);
+    } else {
+      serveControl(this.link, context);
+    }
+    this.link.receivedOutside(registrationSeq);
+    context.sessions.set(this.token, this);
+    this.attach(carrier, 0);
+    this.link.send(ready, {
+      session_token: this.token,
+      heartbeat_interval: context.heartbeatIntervalMs / 1000,
+      session_timeout: context.sessionTimeoutMs / 1000,
+    });
+    // Heartbeats only after `ready`: before it, the client does not expect them.
+    this.registered = true;
+    this.heartbeat.start();
+    context.log(`${this.describe()} registered`);
+    const entry = this.credential.entry;
+    if (entry?.expires_at) this.endWhenTokenExpires(Date.parse(entry.expires_at), entry.name);
+  }
+
+  get role() {
+    return this.link.peerRole;
+  }
+
+  /** A socket carries it now (it is not waiting for a resume). */
+  get attached(): boolean {
+    return this.carrier !== null;
+  }
+
+  /** A socket carries the session (again); what the peer has not seen after `peerLastSeq` is sent again. */
+  attach(carrier: Carrier, peerLastSeq: number): void {
+    if (this.carrier !== null && this.carrier !== carrier) this.carrier.drop("an older connection of a resumed session is dropped");
+    if (this.resumeTimer !== null) clearTimeout(this.resumeTimer);
+    this.resumeTimer = null;
+    this.carrier = carrier;
+    this.link.attach((text) => this.send(text), peerLastSeq);
+    if (this.registered) this.heartbeat.start();
+    if (this.slave !== null) {
+      this.context.registry.add(this.slave);
+      this.context.watchers.broadcast(slaveEvent, { slave: this.slave.info, connected: true });
+    }
+  }
+
+  /** Its socket closed: wait for a resume until the session timeout. */
+  detach(carrier: Carrier): void {
+    if (carrier !== this.carrier || this.ended) return;
+    this.carrier = null;
+    this.link.detach();
+    this.heartbeat.stop();
+    if (this.slave !== null && this.context.registry.remove(this.slave)) {
+      this.context.watchers.broadcast(slaveEvent, { slave: this.slave.info, connected: false });
+    }
+    this.resumeTimer = setTimeout(() => this.end("session timed out"), this.context.sessionTimeoutMs);
+    this.context.log(`${this.describe()} lost its connection; waiting ${this.context.sessionTimeoutMs} ms for a resume`);
+  }
+
+  /** Ends the session for good, telling the peer why unless it said goodbye itself. */
+  end(reason: string, notifyPeer = true): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.resumeTimer !== null) clearTimeout(this.resumeTimer);
+    if (this.tokenTimer !== null) clearTimeout(this.tokenTimer);
+    this.heartbeat.stop();
+    if (notifyPeer && this.carrier !== null) this.link.close(reason);
+    else this.link.connectionLost(reason);
+    this.carrier?.closeSocket(CLOSE_NORMAL);
+    this.carrier = null;
+    this.context.sessions.delete(this.token);
+    this.context.watchers.remove(this.link);
+    if (this.slave === null) this.context.routes.controlClosed(this.link);
+    else {
+      this.context.routes.slaveClosed(this.slave);
+      if (this.context.registry.remove(this.slave)) this.context.watchers.broadcast(slaveEvent, { slave: this.slave.info, connected: false });
+    }
+    this.context.log(`${this.describe()} ended: ${reason}`);
+  }
+
+  /**
+   * A token's expiry ends the sessions it opened, as revoking it does,
+   * attached or waiting for a resume. Checked again when the timer fires,
+   * as one cannot wait the whole of a long lifetime.
+   */
+  private endWhenTokenExpires(expiresAt: number, name: string): void {
+    const wait = Math.min(expiresAt - Date.now(), MAX_TIMER_MS);
+    this.tokenTimer = setTimeout(() => {
+      if (Date.now() < expiresAt) this.endWhenTokenExpires(expiresAt, name);
+      else this.end(expiredRefusal(name));
+    }, wait).unref();
+  }
+
+  /**
+   * A peer that heartbeats and then falls silent may be behind a cut network
+   * (a laptop's Wi-Fi, a VPN reconnecting): its socket is dropped and its
+   * session waits for a resume, as after a closed socket. One that never
+   * heartbeated speaks only the base protocol: it keeps its session but
+   * cannot resume.
+   */
+  private silent(): void {
+    const carrier = this.carrier;
+    if (!this.heartbeat.heardFromPeer) return this.speaksBaseProtocolOnly();
+    if (carrier === null) return;
+    carrier.drop(`no heartbeat within ${2 * this.context.heartbeatIntervalMs} ms; the connection is dropped`);
+    this.detach(carrier);
+  }
+
+  private speaksBaseProtocolOnly(): void {
+    this.heartbeat.stop();
+    this.link.stopKeeping();
+  }
+
+  describe(): string {
+    const address = this.carrier?.address ?? "detached";
+    if (this.slave !== null) return `slave ${this.slave.info.name} (id ${this.slave.info.id}, ${address})`;
+    return `control ${address}`;
+  }
+
+  /** A peer that does not acknowledge may not grow the master's memory: past the bound its session ends. */
+  private send(text: string): void {
+    this.carrier?.send(text);
+    const unacknowledged = this.link.unacknowledgedBytes;
+    if (unacknowledged > KEPT_BYTES_BEFORE_FIRST_HEARTBEAT && !this.heartbeat.heardFromPeer) this.speaksBaseProtocolOnly();
+    else if (unacknowledged > MAX_UNSENT_BYTES_PER_PEER) {
+      setImmediate(() => this.end(`peer too slow: over ${MAX_UNSENT_BYTES_PER_PEER} bytes unacknowledged`));
+    }
+  }
+}

@@ -1,0 +1,225 @@
+import WebSocket from "ws";
+import { CoalescingSender } from "./coalesce.js";
+import { ProtocolError } from "../protocol/errors.js";
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_REQUESTS_IN_FLIGHT, MAX_FRAME_BYTES, MAX_WEBSOCKET_PAYLOAD_BYTES } from "../protocol/limits.js";
+import { Heartbeat } from "../protocol/heartbeat.js";
+import { Link } from "../protocol/link.js";
+import { close, continueSession, hello, invalidate, ready, registerControl, registerSlave, resume } from "../protocol/messages.js";
+import { PROTOCOL_VERSION, versionMismatch } from "../protocol/version.js";
+
+export type Registration =
+  | { role: "slave"; name: string; id: number; replace?: boolean }
+  | { role: "control" };
+
+export interface ConnectOptions {
+  url: string;
+  token: string;
+  agent: string;
+  registration: Registration;
+  handshakeTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  /** Extra trusted CA certificates for wss://. */
+  ca?: Buffer;
+  /** Registers handlers before `ready`, so no early frame finds the link unprepared. */
+  setup?: (link: Link) => void;
+  log?: (line: string) => void;
+}
+
+export interface Session {
+  link: Link;
+  /** Resolves with the reason once the session has ended, however it ended. */
+  ended: Promise<string>;
+  close(reason: string): void;
+}
+
+/** The session broke before `ready`; `refused` when the master said no (retrying will not help). */
+export class ConnectError extends Error {
+  override name = "ConnectError";
+  constructor(
+    message: string,
+    readonly refused = false,
+  ) {
+    super(message);
+  }
+}
+
+/** Opens a session with a master: `hello` → `register_*` → `ready`. */
+export function connect(options: ConnectOptions): Promise<Session> {
+  return new ClientSession(options).opened;
+}
+
+/** How soon a lost socket is retried; doubled per failure up to a second, until the session times out. */
+const FIRST_RESUME_RETRY_MS = 100;
+const MAX_RESUME_RETRY_MS = 1000;
+
+/**
+ * A client's session. When its socket drops, it reconnects and sends
+ * `resume` instead of registering; on `continue` the frames the master has
+ * not seen are sent again, so requests, events and output survive the drop.
+ */
+class ClientSession implements Session {
+  readonly link: Link;
+  readonly ended: Promise<string>;
+  readonly opened: Promise<Session>;
+  private markEnded: (reason: string) => void = () => {};
+  private resolveOpened: (session: Session) => void = () => {};
+  private rejectOpened: (error: Error) => void = () => {};
+  private socket: WebSocket | null = null;
+  /** Sends on the current socket; set once its upgrade succeeded, which comes before any frame. */
+  private sender: CoalescingSender | null = null;
+  private endReason: string | null = null;
+  private isReady = false;
+  private sessionToken: string | null = null;
+  private sessionTimeoutMs = 0;
+  private heartbeat: Heartbeat | null = null;
+  private resumeDeadline = 0;
+  private resumeAttempts = 0;
+  private attemptTimer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly options: ConnectOptions) {
+    this.ended = new Promise((resolve) => (this.markEnded = resolve));
+    this.opened = new Promise((resolve, reject) => {
+      this.resolveOpened = resolve;
+      this.rejectOpened = reject;
+    });
+    this.link = new Link({
+      send: null,
+      localRole: options.registration.role,
+      peerRole: "master",
+      resumable: true,
+      // The master answers past its limit with errors; a fan-out to more slaves than that waits instead.
+      maxOwnRequestsInFlight: DEFAULT_MAX_REQUESTS_IN_FLIGHT,
+      onNumberedFrame: (bytes) => this.heartbeat?.frameReceived(bytes),
+      requestTimeoutMs: options.requestTimeoutMs,
+      log: options.log,
+    });
+    this.link.onMessage(hello, ({ version }) => this.onHello(version));
+    this.link.onMessage(ready, (data) => this.onReady(data));
+    this.link.onMessage(continueSession, ({ last_seq }) => this.onContinue(last_seq));
+    this.link.onMessage(invalidate, () => this.finish("the master no longer knows this session"));
+    this.link.onMessage(close, ({ reason }) => {
+      if (this.isReady) this.finish(`master closed the session: ${reason}`);
+      else this.fail(`master refused: ${reason}`, true);
+    });
+    options.setup?.(this.link);
+    this.open();
+  }
+
+  close(reason: string): void {
+    if (this.socket?.readyState === WebSocket.OPEN) this.link.close(reason);
+    this.finish(reason);
+  }
+
+  private open(): void {
+    const socket = new WebSocket(this.options.url, { maxPayload: MAX_WEBSOCKET_PAYLOAD_BYTES, ca: this.options.ca });
+    this.socket = socket;
+    socket.once("upgrade", (response) => (this.sender = new CoalescingSender(socket, response.socket)));
+    const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    this.attemptTimer = setTimeout(() => {
+      if (this.isReady) socket.terminate();
+      else this.fail(`no ready from ${this.options.url} within ${timeoutMs} ms`);
+    }, timeoutMs);
+    socket.on("message", (payload: Buffer, isBinary: boolean) => {
+      if (socket === this.socket) this.onFrame(payload, isBinary);
+    });
+    socket.on("error", (error) => {
+      if (!this.isReady) this.fail(`cannot connect to ${this.options.url}: ${error.message}`);
+    });
+    socket.on("close", (code) => {
+      if (socket === this.socket) this.onSocketClosed(code);
+    });
+  }
+
+  private onFrame(payload: Buffer, isBinary: boolean): void {
+    try {
+      if (isBinary) throw new ProtocolError("binary frames are not part of the protocol");
+      if (payload.length > MAX_FRAME_BYTES) throw new ProtocolError(`frame of ${payload.length} bytes exceeds the limit of ${MAX_FRAME_BYTES}`);
+      this.link.receive(payload.toString("utf8"));
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      this.options.log?.(`closing: ${error.message}`);
+      if (this.isReady) this.close(error.message);
+      else this.fail(error.message, true);
+    }
+  }
+
+  private onHello(version: string): void {
+    const mismatch = versionMismatch(PROTOCOL_VERSION, version);
+    if (mismatch !== null) return this.fail(`master speaks ${mismatch}`, true);
+    const send = (this.sender as CoalescingSender).send;
+    if (this.sessionToken !== null) {
+      return this.link.sendUnnumbered(resume, { session_token: this.sessionToken, last_seq: this.link.lastReceivedSeq }, send);
+    }
+    this.link.attach(send, 0);
+    const { token, agent, registration } = this.options;
+    const common = { agent, version: PROTOCOL_VERSION, token };
+    if (registration.role === "control") this.link.send(registerControl, common);
+    else {
+      const { name, id, replace } = registration;
+      this.link.send(registerSlave, { ...common, name, id, pid: process.pid, ...(replace ? { replace } : {}) });
+    }
+  }
+
+  private onReady(data: { session_token?: string; heartbeat_interval?: number; session_timeout?: number }): void {
+    this.clearAttemptTimer();
+    this.isReady = true;
+    this.sessionToken = data.session_token ?? null;
+    this.sessionTimeoutMs = (data.session_timeout ?? 0) * 1000;
+    if (data.heartbeat_interval !== undefined) {
+      this.heartbeat = new Heartbeat(this.link, data.heartbeat_interval * 1000, () => this.socket?.terminate());
+      this.heartbeat.start();
+    }
+    this.resolveOpened(this);
+  }
+
+  private onContinue(masterLastSeq: number): void {
+    this.clearAttemptTimer();
+    this.link.attach((this.sender as CoalescingSender).send, masterLastSeq);
+    this.heartbeat?.start();
+    this.resumeDeadline = 0;
+    this.resumeAttempts = 0;
+    this.options.log?.(`resumed the session with ${this.options.url}`);
+  }
+
+  private onSocketClosed(code: number): void {
+    this.clearAttemptTimer();
+    this.socket = null;
+    this.link.detach();
+    this.heartbeat?.stop();
+    if (this.endReason !== null) return;
+    if (!this.isReady) return this.fail(`connection to ${this.options.url} closed during the handshake (code ${code})`);
+    if (this.sessionToken === null) return this.finish(`connection lost (code ${code})`);
+    if (this.resumeDeadline === 0) this.resumeDeadline = Date.now() + this.sessionTimeoutMs;
+    if (Date.now() >= this.resumeDeadline) return this.finish(`connection lost (code ${code}) and not resumed in time`);
+    if (this.resumeAttempts === 0) {
+      this.options.log?.(`connection to ${this.options.url} lost, resuming (up to ${Math.round((this.resumeDeadline - Date.now()) / 1000)} s)`);
+    }
+    const delay = Math.min(MAX_RESUME_RETRY_MS, FIRST_RESUME_RETRY_MS * 2 ** this.resumeAttempts++);
+    setTimeout(() => {
+      if (this.endReason === null) this.open();
+    }, delay);
+  }
+
+  private clearAttemptTimer(): void {
+    if (this.attemptTimer !== null) clearTimeout(this.attemptTimer);
+    this.attemptTimer = null;
+  }
+
+  /** The session failed before `ready`. */
+  private fail(reason: string, refused = false): void {
+    this.finish(reason);
+    this.rejectOpened(new ConnectError(reason, refused));
+  }
+
+  /** The session is over for good. */
+  private finish(reason: string): void {
+    if (this.endReason !== null) return;
+    this.endReason = reason;
+    this.clearAttemptTimer();
+    this.heartbeat?.stop();
+    this.link.connectionLost(reason);
+    this.socket?.close(1000);
+    this.sender?.flush(); // the process may exit right after close()
+    this.markEnded(reason);
+  }
+}

@@ -1,0 +1,235 @@
+import { constants } from "node:os";
+import { FdStream, foregroundProcessGroup, openpty, pipe, setWindowSize, shutdownWrite, socketpair } from "../native/index.js";
+import { COMMAND_WINDOW_BYTES } from "../../shared/protocol/limits.js";
+import { closeQuietly, killQuietly } from "../quietly.js";
+
+/** After the process exits, output stops being awaited once it has been idle this long (a background child may hold the terminal). */
+const DRAIN_IDLE_MS = 500;
+
+/** Keystrokes a command without a controlling terminal gets as signals, as Zeus's client does. */
+const SIGNAL_KEYS = new Map<number, NodeJS.Signals>([
+  [0x03, "SIGINT"],
+  [0x1c, "SIGQUIT"],
+  [0x1a, "SIGTSTP"],
+]);
+
+export interface CommandSink {
+  output(stream: "stdout" | "stderr", data: Buffer): void;
+  inputConsumed(bytes: number): void;
+  /** Called once, after every byte of output went to `output`. */
+  exit(code: number | null, signal: string | null, error?: string): void;
+}
+
+/** What the command process gets as its stdio. */
+export interface ChildStdio {
+  /** stdin and stdout: the PTY's slave side, or one end of a stream socket. */
+  terminal: number;
+  stderr: number;
+}
+
+/**
+ * The agent's side of one command's stdio: a PTY or pipes, output under a
+ * credit window, input, window size, signals, and an exit reported only
+ * after the output is drained.
+ */
+export class LocalCommand {
+  readonly childStdio: ChildStdio;
+  private readonly io: FdStream;
+  private readonly stderr: FdStream | null;
+  /** Our copy of the PTY's slave side: keeps the master from reading EIO before the child even opened it. */
+  private keeper: number | null;
+  /** The child's ends, closed once the child has them. */
+  private childEnds: number[];
+  private pid: number | null = null;
+  private unacknowledged = 0;
+  private openOutputs: number;
+  private exitStatus: { code: number | null; signal: string | null; error?: string } | null = null;
+  private idleTimer: NodeJS.Timeout | null = null;
+  private finished = false;
+  private pendingWrites = 0;
+  private inputEnded = false;
+
+  constructor(
+    terminal: { cols: number; rows: number } | null,
+    private readonly sink: CommandSink,
+  ) {
+    if (terminal !== null) {
+      const pty = openpty();
+      setWindowSize(pty.master, terminal.cols, terminal.rows);
+      this.io = new FdStream(pty.master);
+      this.stderr = null;
+      this.keeper = pty.slave;
+      this.childEnds = [];
+      this.childStdio = { terminal: pty.slave, stderr: pty.slave };
+    } else {
+      const [ours, theirs] = socketpair("stream");
+      const [stderrRead, stderrWrite] = pipe();
+      this.io = new FdStream(ours);
+      this.stderr = new FdStream(stderrRead);
+      this.keeper = null;
+      this.childEnds = [theirs, stderrWrite];
+      this.childStdio = { terminal: theirs, stderr: stderrWrite };
+    }
+    this.openOutputs = this.stderr === null ? 1 : 2;
+    this.listen(this.io, "stdout");
+    if (this.stderr !== null) this.listen(this.stderr, "stderr");
+  }
+
+  get terminalMode(): boolean {
+    return this.stderr === null;
+  }
+
+  /** The command runs as `pid`: close the ends it has now, start reading. */
+  started(pid: number): void {
+    this.pid = pid;
+    for (const fd of this.childEnds) closeQuietly(fd);
+    this.childEnds = [];
+    this.io.resume();
+    this.stderr?.resume();
+  }
+
+  input(data: Buffer): void {
+    const bytes = data.length;
+    const forTerminal = this.terminalMode && this.hasNoControllingTerminal() ? this.keysToSignals(data) : data;
+    if (forTerminal.length === 0) return this.sink.inputConsumed(bytes);
+    this.pendingWrites++;
+    this.io.write(forTerminal, (error) => {
+      this.pendingWrites--;
+      if (error === undefined) this.sink.inputConsumed(bytes);
+      this.shutdownInputIfDone();
+    });
+  }
+
+  /** The control's stdin ended. In a terminal, EOF is a keystroke (^D) the user types instead. */
+  inputEnd(): void {
+    if (this.terminalMode) return;
+    this.inputEnded = true;
+    this.shutdownInputIfDone();
+  }
+
+  private shutdownInputIfDone(): void {
+    if (this.inputEnded && this.pendingWrites === 0 && !this.io.closed) shutdownWriteQuietly(this.io.fd);
+  }
+
+  resize(cols: number, rows: number): void {
+    if (this.terminalMode && !this.io.closed) setWindowSize(this.io.fd, cols, rows);
+  }
+
+  /** To the terminal's foreground process group when there is one, else to the command itself. */
+  signal(signal: NodeJS.Signals): void {
+    const group = this.terminalMode && !this.io.closed ? foregroundProcessGroup(this.io.fd) : 0;
+    if (group > 0) killQuietly(-group, signal);
+    else if (this.pid !== null) killQuietly(this.pid, signal);
+  }
+
+  acknowledge(bytes: number): void {
+    this.unacknowledged = Math.max(0, this.unacknowledged - bytes);
+    if (this.unacknowledged < COMMAND_WINDOW_BYTES) this.setReading(true);
+  }
+
+  /** The command ended; report it once the output is drained. */
+  processExited(code: number | null, signal: string | null, error?: string): void {
+    if (this.exitStatus !== null) return;
+    this.exitStatus = { code, signal, error };
+    if (this.keeper !== null) closeQuietly(this.keeper);
+    this.keeper = null;
+    for (const fd of this.childEnds) closeQuietly(fd);
+    this.childEnds = [];
+    this.armIdleTimer();
+    this.finishIfDrained();
+  }
+
+  /** The command never started: release everything, report nothing. */
+  discard(): void {
+    this.finished = true;
+    for (const fd of [...this.childEnds, ...(this.keeper === null ? [] : [this.keeper])]) closeQuietly(fd);
+    this.io.close();
+    this.stderr?.close();
+  }
+
+  /** The agent is stopping: hang up, then make sure. */
+  abort(): void {
+    this.signal("SIGHUP");
+    if (this.pid !== null) {
+      const pid = this.pid;
+      setTimeout(() => killQuietly(pid, "SIGKILL"), 1000).unref();
+    }
+    this.processExited(null, "SIGHUP", "aborted");
+    this.finish();
+  }
+
+  private listen(stream: FdStream, name: "stdout" | "stderr"): void {
+    stream.on("data", (data) => {
+      this.unacknowledged += data.length;
+      if (this.unacknowledged >= COMMAND_WINDOW_BYTES) this.setReading(false);
+      this.sink.output(name, data);
+      this.armIdleTimer();
+    });
+    const ended = () => {
+      this.openOutputs--;
+      this.finishIfDrained();
+    };
+    stream.on("end", ended);
+    stream.on("error", ended);
+  }
+
+  private setReading(reading: boolean): void {
+    for (const stream of [this.io, this.stderr]) {
+      if (stream === null || stream.closed) continue;
+      if (reading && this.pid !== null) stream.resume();
+      else stream.pause();
+    }
+    if (reading) this.armIdleTimer();
+  }
+
+  private armIdleTimer(): void {
+    if (this.exitStatus === null || this.finished) return;
+    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      if (this.unacknowledged < COMMAND_WINDOW_BYTES) this.finish();
+    }, DRAIN_IDLE_MS);
+  }
+
+  private finishIfDrained(): void {
+    if (this.exitStatus !== null && this.openOutputs <= 0) this.finish();
+  }
+
+  private finish(): void {
+    if (this.finished || this.exitStatus === null) return;
+    this.finished = true;
+    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    this.io.close();
+    this.stderr?.close();
+    const { code, signal, error } = this.exitStatus;
+    this.sink.exit(code, signal, error);
+  }
+
+  private hasNoControllingTerminal(): boolean {
+    return !this.io.closed && foregroundProcessGroup(this.io.fd) === 0;
+  }
+
+  /** Sends ^C, ^\ and ^Z as signals and returns the other bytes. */
+  private keysToSignals(data: Buffer): Buffer {
+    const kept: number[] = [];
+    for (const byte of data) {
+      const signal = SIGNAL_KEYS.get(byte);
+      if (signal === undefined) kept.push(byte);
+      else this.signal(signal);
+    }
+    return kept.length === data.length ? data : Buffer.from(kept);
+  }
+}
+
+/** The exit code a shell would show: the code, or 128 + the signal's number. */
+export function exitCode(code: number | null, signal: NodeJS.Signals | null): number | null {
+  if (code !== null) return code;
+  return signal === null ? null : 128 + (constants.signals[signal] ?? 0);
+}
+
+function shutdownWriteQuietly(fd: number): void {
+  try {
+    shutdownWrite(fd);
+  } catch {
+    // The command is gone already.
+  }
+}
