@@ -3,7 +3,7 @@ import type { Link } from "../shared/link.js";
 import type { Logger } from "../shared/log.js";
 import { nodeStateEvent, restart, treeEvent } from "../shared/messages.js";
 import { CommandManager } from "./commands.js";
-import type { Plan } from "./config.js";
+import { ConfigError, loadPlan, type Plan } from "./config.js";
 import { FileMonitor } from "./file-monitor.js";
 import { Guardian } from "./guardian.js";
 import { MasterConnection } from "./master-connection.js";
@@ -33,10 +33,12 @@ export class Agent {
   private readonly files: FileMonitor | null;
   private readonly connection: MasterConnection;
   private readonly guardian = new Guardian();
+  private plan: Plan | null;
 
-  constructor(options: AgentOptions) {
+  constructor(private readonly options: AgentOptions) {
     const { plan, log } = options;
-    this.files = plan === null ? null : new FileMonitor(options.fileChangeDelayMs, (paths) => this.monitor?.filesChanged(paths));
+    this.plan = plan;
+    this.files = plan === null ? null : new FileMonitor(options.fileChangeDelayMs, (paths) => this.filesChanged(paths));
     this.monitor =
       plan === null
         ? null
@@ -46,6 +48,7 @@ export class Agent {
             pythonPath: [PYTHON_SHIM_PATH],
             log,
             onFile: (path) => this.files?.watch(path),
+            flushFileChanges: () => this.files?.flush(),
             guardian: this.guardian,
             onNodeChange: (node) => {
               this.connection.link?.event(nodeStateEvent, { node: node.snapshot() });
@@ -65,6 +68,7 @@ export class Agent {
   }
 
   start(): void {
+    if (this.plan !== null) this.files?.watch(this.plan.path);
     this.monitor?.start();
     this.connection.start();
   }
@@ -75,6 +79,26 @@ export class Agent {
     this.monitor?.stop();
     this.guardian.close();
     await this.files?.close();
+  }
+
+  private filesChanged(paths: string[]): void {
+    const plan = this.plan;
+    if (plan !== null && paths.includes(plan.path)) this.reloadPlan(plan.path);
+    this.monitor?.filesChanged(paths.filter((path) => path !== plan?.path));
+  }
+
+  /** A broken zeus.json keeps the running plan, and says so: nothing is restarted on a guess. */
+  private reloadPlan(path: string): void {
+    let plan: Plan;
+    try {
+      plan = loadPlan(path);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      return this.options.log(`${error.message}; still running the plan loaded before`);
+    }
+    this.plan = plan;
+    this.monitor?.replacePlan(plan);
+    if (this.monitor !== null) this.connection.link?.event(treeEvent, this.monitor.tree.snapshot());
   }
 
   private serve(link: Link): void {

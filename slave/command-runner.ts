@@ -1,74 +1,126 @@
 import { closeSync } from "node:fs";
-import { FdStream, pipe, socketType, watchProcessExit } from "./native/index.js";
+import { FdStream, peerPid, pipe, socketType, watchProcessExit } from "./native/index.js";
 import type { ChildStdio } from "./command-session.js";
-import { closeQuietly } from "./worker.js";
+import { closeQuietly, killQuietly, type Generation } from "./worker.js";
 import { WorkerSocket } from "./worker-socket.js";
 
-/** How long a runner has to answer `P:` once it has its stdio. */
-const RUNNER_IDENTITY_TIMEOUT_MS = 10_000;
+/** How long the command process has to answer `P:` once it was sent its stdio (an app's after-fork hook runs first). */
+const IDENTITY_TIMEOUT_MS = 30_000;
+/** A classic runner reads its first message with `recv(1024)`; a longer one would be cut. */
+const CLASSIC_FIRST_MESSAGE_BYTES = 1024;
 
 export interface RunnerOptions {
-  /** The pid the runner's watchdog watches: this agent. */
+  generation: Generation;
+  /** The pid the runner watches, and signals when it ends: a stand-in, never the agent. */
   clientPid: number;
   args: string[];
   stdio: ChildStdio;
   /** The runner reported the command's exit code. */
   onExit: (code: number) => void;
-  /** The runner went away without an exit code. */
+  /** The runner went away, or broke the protocol, without an exit code. */
   onLost: (reason: string) => void;
 }
 
+export interface StartedCommand {
+  runnerPid: number;
+  /** The process that runs the command; signals go to it. */
+  commandPid: number;
+}
+
 /**
- * The agent's half of the command handshake, on the socket a node's forked
- * runner sent back after `C:`: `<client pid>:<argc>`, a pipe holding the
- * arguments, the terminal fd, the stderr fd; the runner answers
- * `P:<pid>:<parent pid>:` and, at the end, `<exit code>`. Resolves with the
- * runner's pid.
+ * The agent's half of Zeus's command handshake, on the socket a node's
+ * runner sent back after `C:`. The runner made that socket's pair, so
+ * SO_PEERCRED names it. We send
+ *   modern:  `<client pid>:<argc>`, a pipe holding the arguments, the terminal fd, the stderr fd;
+ *   classic: `<client pid>:<JSON array of arguments>`, one terminal fd.
+ * The runner forks the command process, which takes the fds and answers
+ * `P:<command pid>:…`; the runner sends `<exit code>` once it has waited for
+ * the command. Resolves when the command process has answered.
  */
-export function startRunner(fd: number, options: RunnerOptions): Promise<number> {
+export function startRunner(fd: number, options: RunnerOptions): Promise<StartedCommand> {
   return new Promise((resolve, reject) => {
-    let pid: number | null = null;
+    let runnerPid: number;
+    try {
+      runnerPid = peerPid(fd);
+    } catch (error) {
+      closeQuietly(fd);
+      return reject(error as Error);
+    }
+    let commandPid: number | null = null;
     let done = false;
-    let exitWatch: { close(): void } | null = null;
-    const end = (report: () => void) => {
+    const end = (report: () => void, refusal: string) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      exitWatch?.close();
+      runnerWatch.close();
       socket.close();
-      if (pid === null) reject(new Error("the command runner went away before it started the command"));
-      else report();
+      if (commandPid === null) {
+        // A runner that did not start the command would wait for it forever (a runner leads its own group).
+        killQuietly(-runnerPid, "SIGKILL");
+        killQuietly(runnerPid, "SIGKILL");
+        return reject(new Error(refusal));
+      }
+      // After the caller has seen the start: the exit may come in the same read as `P:`.
+      setImmediate(report);
     };
-    const lost = (reason: string) => end(() => options.onLost(reason));
+    const lost = (reason: string) => end(() => options.onLost(reason), reason);
 
     const socket = new WorkerSocket(fd, socketType(fd), {
       message: (message) => {
-        if (pid === null && message.kind === "identity") {
-          pid = message.pid;
-          const runnerPid = message.pid;
+        if (commandPid === null && message.kind === "identity") {
+          commandPid = message.pid;
           clearTimeout(timer);
-          exitWatch = watchProcessExit(runnerPid, () => lost(`the command runner (pid ${runnerPid}) died without an exit code`));
-          return resolve(runnerPid);
+          return resolve({ runnerPid, commandPid });
         }
-        if (pid !== null && message.kind === "exit") return end(() => options.onExit(message.code));
-        lost(`the command runner sent ${message.kind} out of turn`);
+        if (commandPid !== null && message.kind === "exit") return end(() => options.onExit(message.code), "");
+        lost(`the command runner (pid ${runnerPid}) sent ${describe(message.kind)} out of turn`);
       },
       fd: (received) => {
         closeQuietly(received);
-        lost("the command runner sent a file descriptor nobody asked for");
+        lost(`the command runner (pid ${runnerPid}) sent a file descriptor nobody asked for`);
       },
       failed: lost,
-      ended: () => lost("the command runner closed its socket without an exit code"),
+      ended: () => lost(`the command runner (pid ${runnerPid}) closed its socket without an exit code`),
     });
-    const timer = setTimeout(() => lost(`the command runner did not answer P: within ${RUNNER_IDENTITY_TIMEOUT_MS} ms`), RUNNER_IDENTITY_TIMEOUT_MS);
+    // The runner's last word is read in the same turn of the loop as its exit, so look after the reads.
+    const runnerWatch = watchProcessExit(runnerPid, () =>
+      setImmediate(() =>
+        lost(
+          commandPid === null
+            ? `the command runner (pid ${runnerPid}) exited before it started the command`
+            : `the command runner (pid ${runnerPid}) died without an exit code`,
+        ),
+      ),
+    );
+    const timer = setTimeout(() => lost(`the command process did not answer P: within ${IDENTITY_TIMEOUT_MS} ms`), IDENTITY_TIMEOUT_MS);
 
-    socket.send(`${options.clientPid}:${options.args.length}`);
-    const [argsRead, argsWrite] = pipe();
-    socket.sendFd(argsRead);
-    closeSync(argsRead);
-    const argsPipe = new FdStream(argsWrite);
-    argsPipe.write(Buffer.from(options.args.map((arg) => `${arg}\0`).join("")), () => argsPipe.close());
-    socket.sendFd(options.stdio.terminal);
-    socket.sendFd(options.stdio.stderr);
+    if (options.generation === "classic") sendClassic(socket, options, lost);
+    else sendModern(socket, options);
   });
+}
+
+function sendModern(socket: WorkerSocket, { clientPid, args, stdio }: RunnerOptions): void {
+  socket.send(`${clientPid}:${args.length}`);
+  const [argsRead, argsWrite] = pipe();
+  socket.sendFd(argsRead);
+  closeSync(argsRead);
+  const argsPipe = new FdStream(argsWrite);
+  argsPipe.write(Buffer.from(args.map((arg) => `${arg}\0`).join("")), () => argsPipe.close());
+  socket.sendFd(stdio.terminal);
+  socket.sendFd(stdio.stderr);
+}
+
+/** Classic commands get one terminal for stdin, stdout and stderr. */
+function sendClassic(socket: WorkerSocket, { clientPid, args, stdio }: RunnerOptions, refuse: (reason: string) => void): void {
+  const first = `${clientPid}:${JSON.stringify(args)}`;
+  const bytes = Buffer.byteLength(first) + 1;
+  if (bytes > CLASSIC_FIRST_MESSAGE_BYTES) {
+    return refuse(`the arguments are too long for a classic Zeus worker (${bytes} bytes; it reads ${CLASSIC_FIRST_MESSAGE_BYTES})`);
+  }
+  socket.send(first);
+  socket.sendFd(stdio.terminal);
+}
+
+function describe(kind: string): string {
+  return kind === "identity" ? "a second P: message" : kind === "exit" ? "an exit code" : `a ${kind} message`;
 }

@@ -14,6 +14,7 @@ import {
 import type * as z from "../shared/zod.js";
 import { CommandSession, exitCode, type CommandSink } from "./command-session.js";
 import { startRunner } from "./command-runner.js";
+import { ClientStandIn } from "./client-stand-in.js";
 import type { Guardian } from "./guardian.js";
 import type { SlaveMonitor } from "./slave-monitor.js";
 
@@ -26,6 +27,7 @@ type Terminal = z.infer<typeof run.request>["terminal"];
 export class CommandManager {
   private readonly sessions = new Map<string, CommandSession>();
   private readonly groups = new Map<string, number>();
+  private readonly clients = new Map<string, ClientStandIn>();
 
   constructor(
     private readonly monitor: SlaveMonitor | null,
@@ -48,7 +50,11 @@ export class CommandManager {
     });
     link.onEvent(commandAckEvent, ({ command_id, bytes }) => this.sessions.get(command_id)?.acknowledge(bytes));
     link.onEvent(commandResizeEvent, ({ command_id, cols, rows }) => this.sessions.get(command_id)?.resize(cols, rows));
-    link.onEvent(commandSignalEvent, ({ command_id, signal }) => this.sessions.get(command_id)?.signal(signal));
+    link.onEvent(commandSignalEvent, ({ command_id, signal }) => {
+      this.sessions.get(command_id)?.signal(signal);
+      // A hangup means the control is gone: so is the client a Zeus runner watches.
+      if (signal === "SIGHUP") this.clients.get(command_id)?.end();
+    });
   }
 
   /** The agent is stopping: every command gets a hangup, then SIGKILL. */
@@ -59,20 +65,23 @@ export class CommandManager {
   private async run(id: string, name: string, args: string[], terminal: Terminal): Promise<{ pid: number }> {
     if (this.monitor === null) throw new Error("this slave has no plan (zeus.json), so it has no commands; use exec");
     const session = this.open(id, terminal);
+    const client = new ClientStandIn();
+    this.clients.set(id, client);
     try {
-      const { socket } = await this.monitor.openRunner(name);
-      const pid = await startRunner(socket, {
-        clientPid: process.pid,
+      const { socket, generation } = await this.monitor.openRunner(name);
+      const { runnerPid, commandPid } = await startRunner(socket, {
+        generation,
+        clientPid: client.pid,
         args,
         stdio: session.childStdio,
         onExit: (code) => session.processExited(code, null),
         onLost: (reason) => session.processExited(null, null, reason),
       });
-      this.protect(id, pid);
-      session.started(pid);
-      return { pid };
+      this.protect(id, runnerPid);
+      session.started(commandPid);
+      return { pid: commandPid };
     } catch (error) {
-      this.sessions.delete(id);
+      this.forget(id);
       session.discard();
       throw error;
     }
@@ -91,7 +100,7 @@ export class CommandManager {
     try {
       await once(child, "spawn");
     } catch (error) {
-      this.sessions.delete(id);
+      this.forget(id);
       session.discard();
       throw new Error(`cannot run ${program}: ${(error as Error).message}`);
     }
@@ -105,6 +114,16 @@ export class CommandManager {
   private protect(id: string, group: number): void {
     this.guardian.protect(group);
     this.groups.set(id, group);
+  }
+
+  /** The command is over, or never started: its stand-in client and guarded group go. */
+  private forget(id: string): void {
+    this.sessions.delete(id);
+    this.clients.get(id)?.end();
+    this.clients.delete(id);
+    const group = this.groups.get(id);
+    if (group !== undefined) this.guardian.release(group);
+    this.groups.delete(id);
   }
 
   private open(id: string, terminal: Terminal): CommandSession {
@@ -122,10 +141,7 @@ export class CommandManager {
         if (bytes > 0) send()?.event(commandAckEvent, { command_id: id, bytes });
       },
       exit: (code, signal, error) => {
-        this.sessions.delete(id);
-        const group = this.groups.get(id);
-        if (group !== undefined) this.guardian.release(group);
-        this.groups.delete(id);
+        this.forget(id);
         send()?.event(commandExitEvent, { command_id: id, code, signal, ...(error === undefined ? {} : { error }) });
       },
     };

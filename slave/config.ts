@@ -1,5 +1,5 @@
-import { readFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { readFileSync, readdirSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import * as z from "../shared/zod.js";
 
 /** zeus.json as Zeus wrote it: `command` boots the root; `plan` nests phases (objects) and commands (alias arrays or null). */
@@ -20,6 +20,8 @@ export interface PlanCommand {
 }
 
 export interface Plan {
+  /** The zeus.json it was read from, absolute. */
+  path: string;
   /** Shell command that boots the root worker. */
   command: string;
   /** The directory of zeus.json: the workers' working directory. */
@@ -59,7 +61,7 @@ export function parsePlan(json: unknown, path: string): Plan {
     const where = issue.path.length === 0 ? "" : ` ${issue.path.join(".")}`;
     throw new ConfigError(`${path}:${where}: ${issue.message}`);
   }
-  const plan: Plan = { command: parsed.data.command, directory: dirname(resolve(path)), phases: [], commands: [] };
+  const plan: Plan = { path: resolve(path), command: parsed.data.command, directory: dirname(resolve(path)), phases: [], commands: [] };
   const roots = Object.keys(parsed.data.plan);
   if (roots.length !== 1) throw new ConfigError(`${path}: plan: expected exactly one root phase, found ${roots.length}`);
   const names = new Set<string>();
@@ -90,4 +92,24 @@ export function parsePlan(json: unknown, path: string): Plan {
   const root = roots[0] as string;
   walk(root, parsed.data.plan[root], null, [root]);
   return plan;
+}
+
+/** Files whose change makes an app stale though no worker loaded them: lockfiles and the environment. */
+const DECLARED_FILES = ["Gemfile.lock", "poetry.lock", "package-lock.json", ".env"];
+const REQUIREMENTS = /^requirements.*\.txt$/;
+
+/** The files beside zeus.json the root depends on, whether or not they exist yet. */
+export function declaredFiles(plan: Plan): string[] {
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(plan.directory);
+  } catch {
+    // An unreadable directory: the root cannot boot there either, and says so.
+  }
+  return [...DECLARED_FILES, ...entries.filter((name) => REQUIREMENTS.test(name))].map((name) => join(plan.directory, name));
+}
+
+/** Two plans that boot the same tree the same way. */
+export function samePlan(a: Plan, b: Plan): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }

@@ -4,7 +4,8 @@ import { watch, type FSWatcher } from "chokidar";
 export const DEFAULT_FILE_CHANGE_DELAY_MS = 300;
 
 /**
- * Watches exactly the files the workers reported. Changes, deletions and
+ * Watches exactly the files the workers reported (and zeus.json with the
+ * files the plan declares; a path that does not exist yet is watched for). Changes, deletions and
  * atomic rename-overs are gathered for `delayMs`, then reported together.
  */
 export class FileMonitor {
@@ -30,6 +31,13 @@ export class FileMonitor {
     this.watcher.add(path);
   }
 
+  /** Reports the changes gathered so far now, not after the delay: a command is about to start. */
+  flush(): void {
+    if (this.timer === null) return;
+    clearTimeout(this.timer);
+    this.report();
+  }
+
   close(): Promise<void> {
     if (this.timer !== null) clearTimeout(this.timer);
     return this.watcher.close();
@@ -39,11 +47,13 @@ export class FileMonitor {
     if (!this.watched.has(path)) return;
     this.changed.add(path);
     if (this.timer !== null) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      const paths = [...this.changed];
-      this.changed.clear();
-      this.onChange(paths);
-    }, this.delayMs);
+    this.timer = setTimeout(() => this.report(), this.delayMs);
+  }
+
+  private report(): void {
+    this.timer = null;
+    const paths = [...this.changed];
+    this.changed.clear();
+    this.onChange(paths);
   }
 }

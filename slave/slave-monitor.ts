@@ -4,11 +4,11 @@ import { delimiter } from "node:path";
 import { createInterface } from "node:readline";
 import type { NodeState } from "../shared/messages.js";
 import type { Logger } from "../shared/log.js";
-import type { Plan, PlanCommand } from "./config.js";
+import { declaredFiles, samePlan, type Plan, type PlanCommand } from "./config.js";
 import type { Guardian } from "./guardian.js";
 import { FdChannel, socketType, socketpair } from "./native/index.js";
 import { ProcessTree, type TreeNode } from "./process-tree.js";
-import { closeQuietly, killQuietly, Worker } from "./worker.js";
+import { closeQuietly, killQuietly, Worker, type Generation } from "./worker.js";
 import type { WorkerMessage } from "./worker-messages.js";
 import { WorkerSocket } from "./worker-socket.js";
 
@@ -23,6 +23,8 @@ export interface SlaveMonitorOptions {
   onNodeChange: (node: TreeNode) => void;
   /** A file a node depends on, to be watched. */
   onFile: (path: string) => void;
+  /** Changes noticed but not yet reported are reported now: a command must not fork from stale code. */
+  flushFileChanges: () => void;
   guardian: Guardian;
 }
 
@@ -39,7 +41,8 @@ const MIN_HEALTHY_MS = 1_000;
  * crashed. Restarts exactly the subtree it is asked to.
  */
 export class SlaveMonitor {
-  readonly tree: ProcessTree;
+  tree: ProcessTree;
+  private plan: Plan;
   private readonly workers = new Map<TreeNode, Worker>();
   private readonly readySince = new Map<TreeNode, number>();
   private masterChannel: FdChannel | null = null;
@@ -49,6 +52,7 @@ export class SlaveMonitor {
   private readonly settleWaiters = new Set<() => void>();
 
   constructor(private readonly options: SlaveMonitorOptions) {
+    this.plan = options.plan;
     this.tree = new ProcessTree(options.plan);
   }
 
@@ -59,6 +63,22 @@ export class SlaveMonitor {
     this.masterChannel.on("data", (_data, fds) => fds.forEach((fd) => this.accept(fd)));
     this.masterChannel.on("error", (error) => this.options.log(`master socket error: ${error.message}`));
     this.masterChannel.on("dropped", (error) => this.options.log(`dropped a registration: ${error.message}`));
+    this.bootPlan();
+  }
+
+  /** zeus.json changed: the same plan restarts the root; a new one replaces the whole tree. */
+  replacePlan(plan: Plan): void {
+    if (samePlan(plan, this.plan)) return this.restartSubtree(this.tree.root, `${plan.path} changed`);
+    this.options.log(`${plan.path} changed: booting the new plan`);
+    for (const worker of this.workers.values()) worker.dispose("SIGKILL");
+    this.workers.clear();
+    this.plan = plan;
+    this.tree = new ProcessTree(plan);
+    this.bootPlan();
+  }
+
+  private bootPlan(): void {
+    for (const path of declaredFiles(this.plan)) this.addFile(this.tree.root, path);
     this.boot(this.tree.root);
   }
 
@@ -74,7 +94,8 @@ export class SlaveMonitor {
    * runner, waiting for the node to boot first. Resolves with the runner's
    * socket; rejects with the crash report if the node is crashed.
    */
-  async openRunner(name: string): Promise<{ command: PlanCommand; socket: number }> {
+  async openRunner(name: string): Promise<{ command: PlanCommand; socket: number; generation: Generation }> {
+    this.options.flushFileChanges();
     const command = this.tree.commands.find((candidate) => candidate.name === name || candidate.aliases.includes(name));
     if (command === undefined) {
       const known = this.tree.commands.map((candidate) => candidate.name).join(", ");
@@ -84,7 +105,7 @@ export class SlaveMonitor {
     await this.untilSettled(node);
     if (node.state === "crashed") throw new Error(node.error ?? `${node.name} crashed`);
     const worker = this.workers.get(node) as Worker;
-    return { command, socket: await worker.requestRunner(command.name, this.options.bootTimeoutMs) };
+    return { command, socket: await worker.requestRunner(command.name, this.options.bootTimeoutMs), generation: worker.generation };
   }
 
   /** Resolves once the node is ready or crashed. */
@@ -132,7 +153,8 @@ export class SlaveMonitor {
   }
 
   private spawnRoot(worker: Worker): void {
-    const { plan, pythonPath } = this.options;
+    const { pythonPath } = this.options;
+    const plan = this.plan;
     const env: NodeJS.ProcessEnv = { ...process.env, ZEUS_MASTER_FD: "3" };
     env.PYTHONPATH = [...pythonPath, ...(env.PYTHONPATH ? [env.PYTHONPATH] : [])].join(delimiter);
     // Its own process group, so stop() can reach every forked worker at once.
@@ -168,7 +190,7 @@ export class SlaveMonitor {
       fd: (received) => this.onFd(worker, received),
       failed: (reason) => {
         clearTimeout(identityTimer);
-        if (worker === null) this.options.log(`dropped a worker socket: ${reason}`);
+        if (worker === null) this.refuseUnidentified(reason);
         else if (this.workers.get(worker.node) === worker) this.crash(worker.node, reason);
       },
       ended: () => {
@@ -187,7 +209,7 @@ export class SlaveMonitor {
   private identify(socket: WorkerSocket, message: WorkerMessage): Worker | null {
     if (message.kind !== "identity") {
       socket.close();
-      this.options.log(`dropped a worker socket: its first message was ${message.kind}, not P:`);
+      this.refuseUnidentified(`worker sent ${message.kind === "exit" ? "an exit code" : `a ${message.kind} message`} before P:`);
       return null;
     }
     const node = message.identifier === "" ? this.tree.root : this.tree.nodes.get(message.identifier);
@@ -199,13 +221,25 @@ export class SlaveMonitor {
       return null;
     }
     worker.socket = socket;
-    worker.expectsFeaturePipe = message.parentPid !== null;
+    worker.generation = message.parentPid === null ? "classic" : "modern";
+    worker.expectsFeaturePipe = worker.generation === "modern";
     worker.watchExit(message.pid, () => {
       if (this.workers.get(worker.node) === worker) this.workerExited(worker, "exit");
     });
     worker.node.pid = message.pid;
     this.options.onNodeChange(worker.node);
     return worker;
+  }
+
+  /**
+   * A socket broke the protocol before saying who it is. When only one node
+   * waits for its worker, that node is crashed with the reason, so users see
+   * it; otherwise nobody can tell whose it was, and the log says so.
+   */
+  private refuseUnidentified(reason: string): void {
+    const waiting = [...this.workers.values()].filter((worker) => worker.socket === null && worker.node.state === "booting");
+    if (waiting.length === 1) return this.crash((waiting[0] as Worker).node, reason);
+    this.options.log(`dropped a worker socket: ${reason}`);
   }
 
   private onMessage(worker: Worker, message: WorkerMessage): void {

@@ -1,7 +1,7 @@
 /**
  * The text messages workers send, both generations:
  *   P:<pid>:<identifier>               classic identity
- *   P:<pid>:<parent pid>:<identifier>  modern identity (a feature pipe follows)
+ *   P:<pid>:<parent pid>:<identifier>  modern identity (a feature pipe follows; parent 0 for the root)
  *   R:OK | R:<error text>              the action's result
  *   F:<absolute path>                  a loaded file (classic)
  *   <exit code>                        a command runner's last word
@@ -18,6 +18,7 @@ export class WorkerProtocolError extends Error {
 }
 
 const PID = /^[1-9]\d{0,9}$/;
+const PARENT_PID = /^\d{1,10}$/;
 
 export function parseWorkerMessage(text: string): WorkerMessage {
   if (text.startsWith("R:")) {
@@ -30,14 +31,18 @@ export function parseWorkerMessage(text: string): WorkerMessage {
   throw new WorkerProtocolError(`worker sent garbage: ${preview(text)}`);
 }
 
+/**
+ * Split as Zeus's master splits it, into at most four fields, so an
+ * identifier may hold colons. A numeric second field makes it modern; the
+ * root of the gem sends parent pid 0.
+ */
 function parseIdentity(text: string): WorkerMessage {
-  const parts = text.slice(2).split(":");
-  const [pid, second, third] = parts;
-  if (parts.length === 2 && PID.test(pid as string)) {
-    return { kind: "identity", pid: Number(pid), parentPid: null, identifier: second as string };
+  const [pid, ...rest] = text.slice(2).split(":");
+  if (PID.test(pid as string) && rest.length >= 2 && PARENT_PID.test(rest[0] as string)) {
+    return { kind: "identity", pid: Number(pid), parentPid: Number(rest[0]), identifier: rest.slice(1).join(":") };
   }
-  if (parts.length === 3 && PID.test(pid as string) && PID.test(second as string)) {
-    return { kind: "identity", pid: Number(pid), parentPid: Number(second), identifier: third as string };
+  if (PID.test(pid as string) && rest.length >= 1) {
+    return { kind: "identity", pid: Number(pid), parentPid: null, identifier: rest.join(":") };
   }
   throw new WorkerProtocolError(`worker sent a malformed identity: ${preview(text)}`);
 }

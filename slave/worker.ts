@@ -3,6 +3,9 @@ import { FdStream, watchProcessExit } from "./native/index.js";
 import type { TreeNode } from "./process-tree.js";
 import type { WorkerSocket } from "./worker-socket.js";
 
+/** Zeus's two protocol generations: classic (gem ≤ 0.13) and modern (the gem since). */
+export type Generation = "classic" | "modern";
+
 /**
  * One boot of one node: the process, its socket, its feature pipe and its
  * timers. A node gets a new Worker on every boot, so events from an older
@@ -11,6 +14,8 @@ import type { WorkerSocket } from "./worker-socket.js";
 export class Worker {
   socket: WorkerSocket | null = null;
   pid: number | null = null;
+  /** Known from the worker's `P:` message: `P:<pid>:<parent pid>:<identifier>` is modern. */
+  generation: Generation = "modern";
   /** Modern workers send a feature pipe right after `P:`. */
   expectsFeaturePipe = false;
   private featurePipe: FdStream | null = null;

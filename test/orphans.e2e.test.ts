@@ -1,30 +1,13 @@
 import assert from "node:assert/strict";
-import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { after, it } from "node:test";
 import { makeApp, startOlympus, waitForStates } from "./helpers/app.js";
 import { TEST_TOKEN, startMaster } from "./helpers/cluster.js";
-import { controlBin, eventually, olympusBin, start, startNode, stopAll, type Started } from "./helpers/processes.js";
+import { controlBin, eventually, olympusBin, processesIn, start, startNode, stopAll, type Started } from "./helpers/processes.js";
 
 after(stopAll);
 
 const zeusJson = JSON.stringify({ command: "python3 -m olympus_zeus plan", plan: { boot: { work: { sleepy: [] } } } });
 const planPy = ["import time", "def boot(): pass", "def work(): pass", "def sleepy():", "    print('sleeping', flush=True); time.sleep(60)", ""].join("\n");
-
-/** Live (not zombie) processes whose working directory is `directory`: the workers and commands of an app. */
-function processesIn(directory: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readlinkSync(`/proc/${entry}/cwd`) !== directory) continue;
-      const state = readFileSync(`/proc/${entry}/stat`, "utf8").replace(/^.*\) /, "")[0];
-      if (state !== "Z") pids.push(Number(entry));
-    } catch {
-      // Gone while we looked.
-    }
-  }
-  return pids;
-}
 
 /** Starts a plan command and an exec'd program from a control outside the app directory. */
 async function startCommands(url: string, token: string): Promise<Started[]> {

@@ -106,6 +106,17 @@ describe("misbehaving workers", () => {
     assert.equal(started.child.exitCode, null, "the agent is still running");
   });
 
+  it("shows a root that breaks the protocol before P: as crashed, with what it sent", async () => {
+    const register = "import os, socket; m = socket.socket(fileno=int(os.environ['ZEUS_MASTER_FD'])); l, r = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)";
+    const speak = "socket.send_fds(m, [b'\\0'], [r.fileno()]); l.send(b'P:abc:boot\\0'); l.recv(1)";
+    const brokenApp = makeApp({ "zeus.json": zeusJson(`python3 -c "${register}; ${speak}"`, { boot: { cmd: [] } }) });
+    await startLocal(brokenApp);
+    const status = await waitForStates(brokenApp, { boot: "crashed" });
+    assert.equal(status.get("boot")?.error, 'worker sent a malformed identity: "P:abc:boot"');
+    const errors = await controlIn(brokenApp, ["status", "--errors"]);
+    assert.match(errors.stdout, /malformed identity: "P:abc:boot"/);
+  });
+
   it("kills a process that registers as a phase nobody asked for", async () => {
     const intruderApp = makeApp({ "zeus.json": zeusJson(`RAW_WORKER_INTRUDER=1 python3 ${rawWorker}`, { boot: { good: {} } }) });
     const started = await startLocal(intruderApp);

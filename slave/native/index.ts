@@ -90,6 +90,9 @@ interface Native {
   foregroundProcessGroup(fd: number): number;
   pidfdOpen(pid: number): number;
   startGuardian(): number;
+  peerPid(fd: number): number;
+  startStandIn(): number;
+  reap(pid: number): boolean;
   Poller: new (fd: number) => Poller;
   Reader: new (fd: number, callback: (result: ReadResult) => void) => Reader;
 }
@@ -188,6 +191,24 @@ export function foregroundProcessGroup(fd: number): number {
  */
 export function startGuardian(): number {
   return native.startGuardian();
+}
+
+/** The pid of the process that made this UNIX socket's pair (SO_PEERCRED). */
+export function peerPid(fd: number): number {
+  return native.peerPid(fd);
+}
+
+/**
+ * Forks a child that holds no fds, ignores every catchable signal, dies with
+ * this process, and otherwise waits to be SIGKILLed. Reap it with reap().
+ */
+export function startStandIn(): number {
+  return native.startStandIn();
+}
+
+/** Waits for a child forked by this addon without blocking: true once reaped (or not our child). */
+export function reap(pid: number): boolean {
+  return native.reap(pid);
 }
 
 function closeAll(fds: readonly number[]): void {

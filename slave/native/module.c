@@ -154,6 +154,9 @@ NAPI_MODULE_INIT() {
     {"foregroundProcessGroup", NULL, js_foreground_process_group, NULL, NULL, NULL, napi_enumerable, NULL},
     {"pidfdOpen", NULL, js_pidfd_open, NULL, NULL, NULL, napi_enumerable, NULL},
     {"startGuardian", NULL, js_start_guardian, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"peerPid", NULL, js_peer_pid, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"startStandIn", NULL, js_start_stand_in, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"reap", NULL, js_reap, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   CHECK(env, napi_define_properties(env, exports, sizeof functions / sizeof functions[0], functions));
 

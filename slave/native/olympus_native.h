@@ -86,5 +86,8 @@ napi_value js_foreground_process_group(napi_env env, napi_callback_info info);
 /* --- process.c: process lifetime --- */
 napi_value js_pidfd_open(napi_env env, napi_callback_info info);
 napi_value js_start_guardian(napi_env env, napi_callback_info info);
+napi_value js_peer_pid(napi_env env, napi_callback_info info);
+napi_value js_start_stand_in(napi_env env, napi_callback_info info);
+napi_value js_reap(napi_env env, napi_callback_info info);
 
 #endif

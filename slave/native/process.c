@@ -1,4 +1,4 @@
-/* Process lifetime: pidfds and the guardian. */
+/* Process lifetime: pidfds, peers, stand-ins and the guardian. */
 #define _GNU_SOURCE
 #include "olympus_native.h"
 
@@ -6,7 +6,9 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef SYS_close_range
@@ -110,4 +112,72 @@ napi_value js_start_guardian(napi_env env, napi_callback_info info) {
   }
   close(fds[0]);
   return make_int(env, fds[1]);
+}
+
+/* peerPid(fd) -> the pid of the process that made this UNIX socket's pair
+ * (SO_PEERCRED): for a socket a Zeus runner sent back, the runner. */
+napi_value js_peer_pid(napi_env env, napi_callback_info info) {
+  int fd;
+  if (!get_fd_argument(env, info, &fd)) {
+    return NULL;
+  }
+  struct ucred credentials;
+  socklen_t length = sizeof credentials;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) < 0) {
+    return throw_errno(env, "getsockopt(SO_PEERCRED)", fd, errno);
+  }
+  return make_int(env, credentials.pid);
+}
+
+/* startStandIn() -> pid of a forked child that holds no fds, ignores every
+ * signal it can, and waits to be killed; it dies with this process too. A
+ * Zeus runner is told its pid as the client's, so the runner's watchdog and
+ * its parting SIGTERM meet it, never the agent. Reap it with reap(pid). */
+napi_value js_start_stand_in(napi_env env, napi_callback_info info) {
+  (void)info;
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) {
+    return throw_errno(env, "fork", -1, errno);
+  }
+  if (pid == 0) {
+    /* Forked from a multi-threaded process: raw syscalls only. */
+    static const int ignored[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM, SIGTSTP, SIGTTIN, SIGTTOU};
+    for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++) {
+      signal(ignored[i], SIG_IGN);
+    }
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    syscall(SYS_close_range, 0, ~0U, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    prctl(PR_SET_NAME, "olympus-client", 0, 0, 0);
+    if (getppid() != parent) {
+      _exit(0);
+    }
+    for (;;) {
+      pause();
+    }
+  }
+  return make_int(env, pid);
+}
+
+/* reap(pid) -> true once the child `pid` has been waited for, false while it
+ * runs. For children forked here, which libuv does not reap. */
+napi_value js_reap(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int pid;
+  if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], "pid", 1, INT32_MAX, &pid)) {
+    return NULL;
+  }
+  pid_t done;
+  do {
+    done = waitpid(pid, NULL, WNOHANG);
+  } while (done < 0 && errno == EINTR);
+  if (done < 0 && errno != ECHILD) {
+    return throw_errno(env, "waitpid", -1, errno);
+  }
+  napi_value result;
+  CHECK(env, napi_get_boolean(env, done != 0, &result));
+  return result;
 }

@@ -53,6 +53,7 @@ def run_runner(node, identifier, node_pid):
     cmd_remote.close()
     node.local.close()
     node.master.close()
+    os.close(node.feature_pipe)
 
     inbox = Inbox(cmd_local)
     deadline = time.monotonic() + HANDSHAKE_SECONDS

@@ -1,14 +1,15 @@
 """The life of one worker node: register, run a phase, report files, serve.
 
 A node is the root worker (started by the agent) or a child forked on
-``S:<identifier>``. Every node speaks the classic Zeus generation over its own
-SOCK_DGRAM ``local`` socket:
+``S:<identifier>``. Every node speaks the modern Zeus generation, as the Ruby
+gem does, over its own SOCK_DGRAM ``local`` socket:
 
-    P:<pid>:<identifier>      identity (blank identifier for the root)
-    R:OK | R:<traceback>      result of the phase function
-    F:<absolute path>         one message per loaded file, each path once
+    P:<pid>:<parent pid>:<identifier>   identity (parent 0 and a blank identifier for the root)
+    (an fd)                             the read end of the feature pipe
+    R:OK | R:<traceback>                result of the phase function
 
-and then waits for ``S:<identifier>`` (fork a child node) and
+and writes each loaded file's absolute path, once, as a line on the feature
+pipe. It then waits for ``S:<identifier>`` (fork a child node) and
 ``C:<identifier>`` (fork a command runner, see command.py).
 """
 
@@ -23,7 +24,7 @@ import traceback
 
 from . import command
 from .process import die_with_parent, flush_stdio, fork, strip_own_frames
-from .wire import MAX_TEXT, Inbox, NUL, send_text
+from .wire import MAX_TEXT, Inbox, NUL, encode, send_fd, send_text
 
 POLL_SECONDS = 0.5     # how often a ready node checks that its parent lives
 REPORT_SECONDS = 1.0   # how often it looks for newly loaded modules
@@ -106,6 +107,8 @@ class Worker:
         self.plan = None              # imported by the root's action
         self.local = None             # this node's own socket to the agent
         self.parent_pid = os.getppid()
+        self.parent_node = 0          # the pid of the node we were forked from; 0 for the root
+        self.feature_pipe = None      # write end; the agent reads one path per line
         self.children = set()         # child nodes and runners, reaped by us
         self.features = FeatureReporter()
         self.wakeup = None            # self-pipe for SIGCHLD, see serve()
@@ -125,7 +128,10 @@ class Worker:
         local, remote = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
         socket.send_fds(self.master, [NUL], [remote.fileno()])
         remote.close()
-        send_text(local, f"P:{os.getpid()}:{identifier}")
+        send_text(local, f"P:{os.getpid()}:{self.parent_node}:{identifier}")
+        features_r, self.feature_pipe = os.pipe()
+        send_fd(local, features_r)
+        os.close(features_r)
         return local
 
     def run_action(self, action):
@@ -153,8 +159,12 @@ class Worker:
             os._exit(0)
 
     def report_features(self, extra=()):
-        for path in self.features.new_files(extra):
-            self.send("F:" + path)
+        lines = encode("".join(path + "\n" for path in self.features.new_files(extra)))
+        try:
+            while lines:
+                lines = lines[os.write(self.feature_pipe, lines):]
+        except OSError:  # the agent closed the pipe: it is gone
+            os._exit(0)
 
     # --- Ready: wait for S: and C: ---
 
@@ -215,7 +225,9 @@ class Worker:
         def become_child(parent):
             die_with_parent(parent)
             self.local.close()
+            os.close(self.feature_pipe)
             self.parent_pid = parent
+            self.parent_node = parent
             self.children = set()
             self.features = FeatureReporter()  # a child reports all its files
             self.start(identifier, identifier)
