@@ -10,7 +10,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writ
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { projectRoot } from "./processes.js";
+import { gemGenerations, missingZeusGem, zeusGemLib, zeusGemRoot } from "./zeus-gem.js";
 
 /**
  * --skip-javascript (webpacker), --skip-bootsnap and --skip-listen: the config would require gems Debian does not
@@ -69,15 +69,6 @@ const probe = rubyProbe();
 /** Why the Rails tests cannot run here, or false. Under CI (env CI set) a missing Rails fails the tests instead. */
 export const railsSkip: string | false = "missing" in probe && process.env.CI === undefined ? probe.missing : false;
 
-/** The unmodified Zeus gem: env OLYMPUS_ZEUS_GEM, else ../shared/vendor/zeus-gem beside the project. */
-export function zeusGem(generation: "head" | "v0.13.0" = "head"): string {
-  const directory = join(process.env.OLYMPUS_ZEUS_GEM ?? join(projectRoot, "..", "shared", "vendor", "zeus-gem"), generation);
-  if (!existsSync(join(directory, "rubygem", "lib", "zeus.rb"))) {
-    throw new Error(`the Zeus gem is not at ${directory}: set OLYMPUS_ZEUS_GEM to the folder holding head/ and v0.13.0/`);
-  }
-  return directory;
-}
-
 const execFileAsync = promisify(execFile);
 
 /** Runs to completion; stdin at its end, so a generator that asks a question fails instead of waiting. */
@@ -123,9 +114,10 @@ const shellQuote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
 export async function railsApp(): Promise<string> {
   const app = mkdtempSync(join(tmpdir(), "olympus-rails-app-"));
   cpSync(await template(), app, { recursive: true });
-  const gem = zeusGem();
-  const zeusJson = JSON.parse(readFileSync(join(gem, "examples", "zeus.json"), "utf8")) as { command: string };
-  zeusJson.command = `ruby -I${shellQuote(join(gem, "rubygem", "lib"))} -rzeus/rails -eZeus.go`;
+  const missingGem = missingZeusGem();
+  if (missingGem !== null) throw new Error(missingGem);
+  const zeusJson = JSON.parse(readFileSync(join(zeusGemRoot, gemGenerations.modern, "examples", "zeus.json"), "utf8")) as { command: string };
+  zeusJson.command = `ruby -I${shellQuote(zeusGemLib("modern"))} -rzeus/rails -eZeus.go`;
   writeFileSync(join(app, "zeus.json"), `${JSON.stringify(zeusJson, null, 2)}\n`);
   return app;
 }
