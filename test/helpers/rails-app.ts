@@ -53,7 +53,10 @@ const STEPS: string[][] = [
   ["bin/rails", "db:test:prepare"],
 ];
 
-/** Debian's Rails 6.1 on Ruby 3.x hangs after a run with the default, one worker per processor. */
+/**
+ * Rails 6.1's `parallelize` starts its DRb queue server as test_helper.rb loads, which under a preloader is in
+ * the test_helper phase; the server's thread does not survive the fork into a command, so workers would wait forever.
+ */
 const PARALLEL_DEFAULT = "parallelize(workers: :number_of_processors)";
 const PARALLEL_ONE = "parallelize(workers: 1)";
 
@@ -66,8 +69,11 @@ function rubyProbe(): { version: string } | { missing: string } {
 
 const probe = rubyProbe();
 
+/** Why no Rails app can be made here, or null. */
+export const railsMissing: string | null = "missing" in probe ? probe.missing : null;
+
 /** Why the Rails tests cannot run here, or false. Under CI (env CI set) a missing Rails fails the tests instead. */
-export const railsSkip: string | false = "missing" in probe && process.env.CI === undefined ? probe.missing : false;
+export const railsSkip: string | false = railsMissing !== null && process.env.CI === undefined ? railsMissing : false;
 
 const execFileAsync = promisify(execFile);
 
