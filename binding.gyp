@@ -5,6 +5,7 @@
       "sources": [
         "slave/native/module.c",
         "slave/native/fds.c",
+        "slave/native/socket.c",
         "slave/native/poller.c",
         "slave/native/reader.c",
         "slave/native/pty.c",

@@ -1,13 +1,14 @@
 import pc from "picocolors";
 import type { NodeState as State, SlaveTree as Tree, TreeNode as TreeNodeData } from "../shared/messages.js";
 
-/** Zeus's colours: ready green, booting yellow, crashed red, unbooted grey. */
+/** Zeus's colours: ready green, booting yellow, crashed red, unbooted grey; waiting (under a crashed phase) grey too. */
 function paint(colors: ReturnType<typeof pc.createColors>, state: State, text: string): string {
   const byState: Record<State, (text: string) => string> = {
     ready: colors.green,
     booting: colors.yellow,
     crashed: colors.red,
     unbooted: colors.gray,
+    waiting: colors.gray,
   };
   return byState[state](text);
 }
@@ -26,7 +27,7 @@ export function renderTree(tree: Tree, { color, errors }: ChartOptions): string 
   const visit = (node: TreeNodeData, depth: number) => {
     const pid = node.pid === null ? "" : colors.dim(` pid ${node.pid}`);
     lines.push(`${"  ".repeat(depth + 1)}${paint(colors, node.state, node.name)} ${colors.dim(`[${node.state}]`)}${pid}`);
-    if (errors && node.error !== null && node.state === "crashed" && (node.parent === null || byName.get(node.parent)?.state !== "crashed")) {
+    if (errors && node.error !== null && node.state === "crashed") {
       for (const line of node.error.trimEnd().split("\n")) lines.push(`${"  ".repeat(depth + 3)}${colors.red(line)}`);
     }
     for (const child of tree.nodes) if (child.parent === node.name) visit(child, depth + 1);

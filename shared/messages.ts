@@ -104,7 +104,8 @@ export const ping = request("ping", {
 
 // Process trees: the agent reports, the master keeps the latest and tells watchers.
 
-export const nodeStates = ["unbooted", "booting", "ready", "crashed"] as const;
+/** `waiting`: a phase whose ancestor crashed; it boots once that is fixed. */
+export const nodeStates = ["unbooted", "booting", "ready", "crashed", "waiting"] as const;
 
 const treeNode = memo(() =>
   z.object({

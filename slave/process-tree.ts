@@ -23,6 +23,17 @@ export class TreeNode {
     for (const child of this.children) yield* child.subtree();
   }
 
+  /** Ready, crashed, or waiting on a crashed ancestor: no boot is under way. */
+  get settled(): boolean {
+    return this.state === "ready" || this.state === "crashed" || this.state === "waiting";
+  }
+
+  /** This node or the ancestor whose crash it waits on; null when neither crashed. */
+  crashedAncestry(): TreeNode | null {
+    for (let node: TreeNode | null = this; node !== null; node = node.parent) if (node.state === "crashed") return node;
+    return null;
+  }
+
   isAncestorOf(other: TreeNode): boolean {
     for (let node = other.parent; node !== null; node = node.parent) if (node === this) return true;
     return false;

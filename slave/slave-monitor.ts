@@ -72,6 +72,7 @@ export class SlaveMonitor {
     this.options.log(`${plan.path} changed: booting the new plan`);
     for (const worker of this.workers.values()) worker.dispose("SIGKILL");
     this.workers.clear();
+    this.killRootGroup();
     this.plan = plan;
     this.tree = new ProcessTree(plan);
     this.bootPlan();
@@ -103,21 +104,22 @@ export class SlaveMonitor {
     }
     const node = this.tree.find(command.parent);
     await this.untilSettled(node);
-    if (node.state === "crashed") throw new Error(node.error ?? `${node.name} crashed`);
+    const crashed = node.crashedAncestry();
+    if (crashed !== null) throw new Error(`phase ${crashed.name} crashed:\n${crashed.error ?? ""}`.trimEnd());
     const worker = this.workers.get(node) as Worker;
     return { command, socket: await worker.requestRunner(command.name, this.options.bootTimeoutMs), generation: worker.generation };
   }
 
-  /** Resolves once the node is ready or crashed. */
+  /** Resolves once the node is ready, crashed, or waiting on a crashed ancestor. */
   private untilSettled(node: TreeNode): Promise<void> {
-    if (node.state === "ready" || node.state === "crashed") return Promise.resolve();
+    if (node.settled) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.settleWaiters.delete(check);
         reject(new Error(`${node.name} did not boot within ${this.options.bootTimeoutMs} ms`));
       }, this.options.bootTimeoutMs);
       const check = () => {
-        if (node.state !== "ready" && node.state !== "crashed") return;
+        if (!node.settled) return;
         clearTimeout(timer);
         this.settleWaiters.delete(check);
         resolve();
@@ -137,7 +139,7 @@ export class SlaveMonitor {
     for (const worker of this.workers.values()) worker.dispose("SIGKILL");
     this.workers.clear();
     // Forked workers share the root's process group.
-    if (this.rootProcess?.pid !== undefined) killQuietly(-this.rootProcess.pid, "SIGKILL");
+    this.killRootGroup();
     this.masterChannel?.close();
   }
 
@@ -288,9 +290,10 @@ export class SlaveMonitor {
     this.restartSubtree(node, "worker died");
   }
 
-  /** The node and every descendant are crashed with the same error; workers are killed. */
+  /** The node is crashed and its descendants wait for it; their workers are killed. */
   private crash(node: TreeNode, error: string): void {
     if (node.state === "crashed") return;
+    this.options.log(`${node.name} crashed: ${error.trim().split("\n")[0] ?? ""}`);
     for (const path of filesNamedIn(error)) this.addFile(node, path);
     for (const member of node.subtree()) {
       const worker = this.workers.get(member);
@@ -300,12 +303,18 @@ export class SlaveMonitor {
         if (member === node && worker.pid !== null) setTimeout(() => worker.dispose("SIGKILL"), CRASH_GRACE_MS).unref();
         else worker.dispose("SIGKILL");
       }
-      this.setState(member, "crashed", error);
+      this.setState(member, member === node ? "crashed" : "waiting", member === node ? error : null);
     }
+  }
+
+  /** The root's whole process group, its shell too: a shell whose child is killed would print "Killed". */
+  private killRootGroup(): void {
+    if (this.rootProcess?.pid !== undefined) killQuietly(-this.rootProcess.pid, "SIGKILL");
   }
 
   private restartSubtree(node: TreeNode, why: string): void {
     this.options.log(`restarting ${node.name}: ${why}`);
+    if (node === this.tree.root) this.killRootGroup();
     for (const member of node.subtree()) {
       this.workers.get(member)?.dispose("SIGKILL");
       this.workers.delete(member);
@@ -318,7 +327,7 @@ export class SlaveMonitor {
     if (node.state === state && node.error === error) return;
     node.state = state;
     node.error = error;
-    if (state === "unbooted" || state === "crashed") node.pid = null;
+    if (state !== "booting" && state !== "ready") node.pid = null;
     this.options.onNodeChange(node);
     for (const check of [...this.settleWaiters]) check();
   }

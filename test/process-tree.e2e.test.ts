@@ -53,15 +53,20 @@ describe("a three-level Python plan", () => {
     for (const name of Object.keys(allReady)) assert.notEqual(now.get(name)?.pid, before.get(name)?.pid, name);
   });
 
-  it("crashes a phase with its traceback and its children with it; fixing the file reboots them", async () => {
+  it("crashes a phase with its traceback, its children wait for it, and fixing the file reboots them", async () => {
     writeApp(app, "env_lib.py", "ENV = (\n");
-    const crashed = await waitForStates(app, { boot: "ready", environment: "crashed", test_helper: "crashed", console_helper: "crashed" });
+    const crashed = await waitForStates(app, { boot: "ready", environment: "crashed", test_helper: "waiting", console_helper: "waiting" });
     const error = crashed.get("environment")?.error ?? "";
     assert.match(error, /SyntaxError/);
     assert.match(error, /env_lib\.py/);
-    assert.equal(crashed.get("test_helper")?.error, error);
+    assert.equal(crashed.get("test_helper")?.error, null);
     const chart = await controlIn(app, ["status", "--errors"]);
     assert.match(chart.stdout, /SyntaxError/);
+    assert.match(chart.stdout, /test_helper \[waiting\]/);
+    // A command under a waiting phase names the phase that crashed, then its report.
+    const refused = await controlIn(app, ["run", "test"]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /phase environment crashed:\n(.|\n)*SyntaxError/);
 
     writeApp(app, "env_lib.py", "ENV = 3\n");
     await waitForStates(app, allReady);

@@ -93,6 +93,16 @@ bool get_buffer(napi_env env, napi_value value, const char* what, void** data, s
   return true;
 }
 
+bool is_again(int err) {
+  return err == EAGAIN || err == EWOULDBLOCK;
+}
+
+napi_value make_null(napi_env env) {
+  napi_value result;
+  CHECK(env, napi_get_null(env, &result));
+  return result;
+}
+
 napi_value make_int(napi_env env, int64_t value) {
   napi_value result;
   CHECK(env, napi_create_int64(env, value, &result));

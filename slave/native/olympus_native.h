@@ -46,6 +46,10 @@ bool get_fd_argument(napi_env env, napi_callback_info info, int* fd);
 bool get_buffer(napi_env env, napi_value value, const char* what, void** data, size_t* length);
 
 napi_value make_int(napi_env env, int64_t value);
+napi_value make_null(napi_env env);
+
+/* EAGAIN or EWOULDBLOCK: nothing to read, or no room to write, right now. */
+bool is_again(int err);
 
 /* Returns [a, b]; closes both fds if the array cannot be built. */
 napi_value make_fd_pair(napi_env env, int a, int b);
@@ -60,14 +64,16 @@ void* unwrap_this(napi_env env, napi_callback_info info, size_t count, napi_valu
  * async_hooks see the context. A throw becomes an uncaught exception. */
 void call_back(napi_env env, napi_async_context context, napi_value receiver, napi_value callback, size_t argc, const napi_value* argv);
 
-/* --- fds.c: sockets, pipes, reads and writes --- */
+/* --- socket.c: socket pairs and messages with fds --- */
 napi_value js_socketpair(napi_env env, napi_callback_info info);
 napi_value js_socket_type(napi_env env, napi_callback_info info);
 napi_value js_shutdown_write(napi_env env, napi_callback_info info);
-napi_value js_pipe(napi_env env, napi_callback_info info);
-napi_value js_dup(napi_env env, napi_callback_info info);
 napi_value js_sendmsg(napi_env env, napi_callback_info info);
 napi_value js_recvmsg(napi_env env, napi_callback_info info);
+
+/* --- fds.c: pipes, reads and writes --- */
+napi_value js_pipe(napi_env env, napi_callback_info info);
+napi_value js_dup(napi_env env, napi_callback_info info);
 napi_value js_read(napi_env env, napi_callback_info info);
 napi_value js_write(napi_env env, napi_callback_info info);
 

@@ -48,6 +48,7 @@ FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHU
 
 def run_runner(node, identifier, node_pid):
     """The runner, in the process forked from `node`. Never returns."""
+    os.setsid()  # as the gem's runner: a restart of the root's process group leaves it running
     cmd_local, cmd_remote = socket.socketpair(socket.AF_UNIX, node.local.type)
     send_fd(node.local, cmd_remote.fileno())
     cmd_remote.close()
