@@ -11,6 +11,7 @@ import { readCa } from "../shared/tls.js";
 import { DEFAULT_BOOT_TIMEOUT_MS } from "../slave/agent.js";
 import { DEFAULT_FILE_CHANGE_DELAY_MS } from "../slave/file-monitor.js";
 import { runSlaveCommand, type SlaveCommandOptions } from "../slave/run-agent.js";
+import { initCommand } from "./init.js";
 import { runStart, type StartOptions } from "./start.js";
 import { tokenCommand } from "./token.js";
 
@@ -107,6 +108,7 @@ program
   );
 
 program.addCommand(tokenCommand());
+program.addCommand(initCommand());
 
 try {
   await program.parseAsync(process.argv);

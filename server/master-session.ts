@@ -30,8 +30,8 @@ export interface SessionContext {
 /** What a session needs of the socket that carries it now. */
 export interface Carrier {
   send(text: string): void;
-  /** Closes the socket; the session lives on and may be resumed. */
-  drop(): void;
+  /** Closes the socket, saying why in the log; the session lives on and may be resumed. */
+  drop(reason: string): void;
   /** Closes the socket for good, after the session's `close`. */
   closeSocket(code: number): void;
   readonly address: string;
@@ -41,7 +41,7 @@ const CLOSE_NORMAL = 1000;
 /**
  * Frames kept for a peer not yet heard to heartbeat. A peer that heartbeats
  * sends its first beat on `ready`, before any request, so one that has been
- * sent this much without a beat speaks the seed only and cannot resume.
+ * sent this much without a beat speaks only the base protocol and cannot resume.
  */
 const KEPT_BYTES_BEFORE_FIRST_HEARTBEAT = 64 * 1024;
 /** The longest a Node timer waits (about 24.8 days); a token may live longer. */
@@ -117,7 +117,7 @@ export class MasterSession {
 
   /** A socket carries the session (again); what the peer has not seen after `peerLastSeq` is sent again. */
   attach(carrier: Carrier, peerLastSeq: number): void {
-    if (this.carrier !== null && this.carrier !== carrier) this.carrier.drop();
+    if (this.carrier !== null && this.carrier !== carrier) this.carrier.drop("an older connection of a resumed session is dropped");
     if (this.resumeTimer !== null) clearTimeout(this.resumeTimer);
     this.resumeTimer = null;
     this.carrier = carrier;
@@ -177,16 +177,21 @@ export class MasterSession {
   }
 
   /**
-   * A peer that heartbeats and then falls silent is dead, not just cut off (a
-   * cut socket closes, and the client resumes). One that never heartbeated
-   * speaks only the seed's protocol: it keeps its session but cannot resume.
+   * A peer that heartbeats and then falls silent may be behind a cut network
+   * (a laptop's Wi-Fi, a VPN reconnecting): its socket is dropped and its
+   * session waits for a resume, as after a closed socket. One that never
+   * heartbeated speaks only the base protocol: it keeps its session but
+   * cannot resume.
    */
   private silent(): void {
-    if (this.heartbeat.heardFromPeer) return this.end(`no heartbeat within ${2 * this.context.heartbeatIntervalMs} ms`);
-    this.speaksSeedOnly();
+    const carrier = this.carrier;
+    if (!this.heartbeat.heardFromPeer) return this.speaksBaseProtocolOnly();
+    if (carrier === null) return;
+    carrier.drop(`no heartbeat within ${2 * this.context.heartbeatIntervalMs} ms; the connection is dropped`);
+    this.detach(carrier);
   }
 
-  private speaksSeedOnly(): void {
+  private speaksBaseProtocolOnly(): void {
     this.heartbeat.stop();
     this.link.stopKeeping();
   }
@@ -201,7 +206,7 @@ export class MasterSession {
   private send(text: string): void {
     this.carrier?.send(text);
     const unacknowledged = this.link.unacknowledgedBytes;
-    if (unacknowledged > KEPT_BYTES_BEFORE_FIRST_HEARTBEAT && !this.heartbeat.heardFromPeer) this.speaksSeedOnly();
+    if (unacknowledged > KEPT_BYTES_BEFORE_FIRST_HEARTBEAT && !this.heartbeat.heardFromPeer) this.speaksBaseProtocolOnly();
     else if (unacknowledged > MAX_UNSENT_BYTES_PER_PEER) {
       setImmediate(() => this.end(`peer too slow: over ${MAX_UNSENT_BYTES_PER_PEER} bytes unacknowledged`));
     }

@@ -86,8 +86,8 @@ export class PeerConnection implements Carrier {
     }
   }
 
-  drop(): void {
-    this.context.log(`${this.describe()}: an older connection of a resumed session is dropped`);
+  drop(reason: string): void {
+    this.context.log(`${this.describe()}: ${reason}`);
     this.socket.terminate();
   }
 

@@ -188,6 +188,9 @@ class ClientSession implements Session {
     if (this.sessionToken === null) return this.finish(`connection lost (code ${code})`);
     if (this.resumeDeadline === 0) this.resumeDeadline = Date.now() + this.sessionTimeoutMs;
     if (Date.now() >= this.resumeDeadline) return this.finish(`connection lost (code ${code}) and not resumed in time`);
+    if (this.resumeAttempts === 0) {
+      this.options.log?.(`connection to ${this.options.url} lost, resuming (up to ${Math.round((this.resumeDeadline - Date.now()) / 1000)} s)`);
+    }
     const delay = Math.min(MAX_RESUME_RETRY_MS, FIRST_RESUME_RETRY_MS * 2 ** this.resumeAttempts++);
     setTimeout(() => {
       if (this.endReason === null) this.open();

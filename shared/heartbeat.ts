@@ -20,7 +20,7 @@ export class Heartbeat {
   private watchdog: NodeJS.Timeout | null = null;
   private framesSinceBeat = 0;
   private bytesSinceBeat = 0;
-  /** Whether the peer has sent a heartbeat at all: a client written to the seed alone never does. */
+  /** Whether the peer has sent a heartbeat at all: a client written to the base protocol alone never does. */
   heardFromPeer = false;
 
   constructor(

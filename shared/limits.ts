@@ -13,4 +13,5 @@ export const MAX_UNSENT_BYTES_PER_PEER = 16 * 1024 * 1024;
 /** Seconds between heartbeats (as milliseconds); a peer silent for twice this is dropped. */
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 5_000;
 /** How long a session whose socket dropped waits for the peer to resume it. */
-export const DEFAULT_SESSION_TIMEOUT_MS = 10_000;
+/** A Wi-Fi drop or a VPN reconnect of up to a minute loses nothing. */
+export const DEFAULT_SESSION_TIMEOUT_MS = 60_000;

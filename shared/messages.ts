@@ -37,7 +37,7 @@ export const registerControl = plain("register_control", {
   data: () => z.object({ agent: agent(), version: version(), token: token() }),
 });
 
-/** The seed's `ready` is `{}`; the session fields let a client resume after a dropped socket. */
+/** The base protocol's `ready` is `{}`; the session fields let a client resume after a dropped socket. */
 export const ready = plain("ready", {
   from: ["master"],
   data: () =>

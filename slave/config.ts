@@ -1,5 +1,6 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import { parseTree, type ParseError } from "jsonc-parser";
 import * as z from "../shared/zod.js";
 
 /** zeus.json as Zeus wrote it: `command` boots the root; `plan` nests phases (objects) and commands (alias arrays or null). */
@@ -43,15 +44,30 @@ export function loadPlan(path: string): Plan {
   try {
     text = readFileSync(path, "utf8");
   } catch (error) {
-    throw new ConfigError(`${path}: cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new ConfigError(`${path}: cannot read (${code}) in ${dirname(resolve(path))}; run where zeus.json is, or pass --config PATH`);
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new ConfigError(`${path}: not valid JSON: ${(error as Error).message}`);
+    throw new ConfigError(`${path}:${syntaxErrorPlace(text)}: not valid JSON: ${conciseJsonError(error as Error)}`);
   }
   return parsePlan(json, path);
+}
+
+/** `line:column` of the first JSON syntax error: V8's message names only a character offset, and not always. */
+function syntaxErrorPlace(text: string): string {
+  const errors: ParseError[] = [];
+  parseTree(text, errors, { disallowComments: true, allowTrailingComma: false });
+  const offset = errors[0]?.offset ?? text.length;
+  const before = text.slice(0, offset).split("\n");
+  return `${before.length}:${(before.at(-1)?.length ?? 0) + 1}`;
+}
+
+/** V8's message without the offset or the quoted source, which the place replaces. */
+function conciseJsonError(error: Error): string {
+  return error.message.replace(/ (in JSON )?at position \d+.*$/, "").replace(/, .*" is not valid JSON$/s, "");
 }
 
 export function parsePlan(json: unknown, path: string): Plan {

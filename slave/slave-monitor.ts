@@ -43,6 +43,8 @@ const MIN_HEALTHY_MS = 1_000;
 export class SlaveMonitor {
   tree: ProcessTree;
   private plan: Plan;
+  /** Declared files the root still holds for lack of a more precise claim. */
+  private declared = new Set<string>();
   private readonly workers = new Map<TreeNode, Worker>();
   private readonly readySince = new Map<TreeNode, number>();
   private masterChannel: FdChannel | null = null;
@@ -78,8 +80,10 @@ export class SlaveMonitor {
     this.bootPlan();
   }
 
+  /** The root depends on the declared files until a phase below it claims one (say, .env for the settings). */
   private bootPlan(): void {
-    for (const path of declaredFiles(this.plan)) this.addFile(this.tree.root, path);
+    this.declared = new Set(declaredFiles(this.plan));
+    for (const path of this.declared) this.addFile(this.tree.root, path);
     this.boot(this.tree.root);
   }
 
@@ -274,6 +278,7 @@ export class SlaveMonitor {
   }
 
   private addFile(node: TreeNode, path: string): void {
+    if (node !== this.tree.root && this.declared.delete(path)) this.tree.root.files.delete(path);
     if (node.files.has(path)) return;
     node.files.add(path);
     this.options.onFile(path);

@@ -41,7 +41,7 @@ describe("freshness", () => {
     const path = join(app, "zeus.json");
     const zeus = JSON.parse(readFileSync(path, "utf8")) as { plan: { boot: { work: Record<string, unknown> } } };
     writeFileSync(path, "{ broken");
-    await agent.waitFor(/zeus\.json: not valid JSON: .*; still running the plan loaded before/);
+    await agent.waitFor(/zeus\.json:1:3: not valid JSON: .*; still running the plan loaded before/);
     assert.equal((await controlIn(app, ["run", "hello"])).code, 0);
     zeus.plan.boot.work.hi = [];
     writeFileSync(path, JSON.stringify(zeus));

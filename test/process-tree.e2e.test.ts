@@ -137,7 +137,8 @@ describe("an invalid zeus.json", () => {
       [{ plan: { boot: {} } }, "zeus.json: command: Invalid input: expected string, received undefined\n"],
       [{ command: "x", plan: { boot: { t: [1] } } }, "zeus.json: plan.boot.t.0: expected an alias name\n"],
       [{ command: "x", plan: { a: {}, b: {} } }, "zeus.json: plan: expected exactly one root phase, found 2\n"],
-      ["{ not json", "zeus.json: not valid JSON: "],
+      ["{ not json", "zeus.json:1:3: not valid JSON: Expected property name or '}'\n"],
+      ['{"command": "x",\n  "plan": }', "zeus.json:2:11: not valid JSON: Unexpected token '}'\n"],
     ];
     for (const [contents, message] of cases) {
       const app = makeApp({ "zeus.json": typeof contents === "string" ? contents : JSON.stringify(contents) });
@@ -146,6 +147,9 @@ describe("an invalid zeus.json", () => {
       assert.ok(result.stderr.startsWith(`olympus: ${message}`), `${result.stderr} should start with ${message}`);
       assert.equal(result.stderr.trimEnd().split("\n").length, 1, result.stderr);
     }
+    const nowhere = await run(olympusBin, ["start"], { cwd: makeApp({}) });
+    assert.equal(nowhere.code, 1);
+    assert.match(nowhere.stderr, /^olympus: zeus\.json: cannot read \(ENOENT\) in \/\S+; run where zeus\.json is, or pass --config PATH\n$/);
   });
 });
 

@@ -34,7 +34,8 @@ _tracked = []
 
 def track(path):
     """Report `path` as loaded by this node (e.g. a data or config file the
-    phase read), so that a change to it restarts the node like a module would."""
+    phase read), so that a change to it restarts the node like a module would.
+    The file need not exist yet: creating it restarts the node too."""
     _tracked.append(os.path.realpath(path))
 
 
@@ -80,7 +81,7 @@ class FeatureReporter:
             if name not in self.modules_seen:
                 self.modules_seen.add(name)
                 found.append(source_path(getattr(module, "__file__", None)))
-        found.extend(path for path in _tracked if os.path.isfile(path))
+        found.extend(_tracked)
         found.extend(extra)
         new = [path for path in dict.fromkeys(found) if path and path not in self.sent]
         self.sent.update(new)

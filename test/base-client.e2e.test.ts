@@ -1,5 +1,5 @@
 /**
- * A client written only from the Clusterio seed's text: plain `ws`, JSON
+ * A client written only from the base protocol's text (Clusterio's link): plain `ws`, JSON
  * messages `{seq, type, data}`, the example handshake. Only the master is
  * started with the project's helpers; the client imports nothing of ours.
  */
@@ -17,13 +17,13 @@ function nextMessage(socket: WebSocket): Promise<{ seq?: number; type: string; d
   return new Promise((resolve) => socket.once("message", (text) => resolve(JSON.parse(text.toString()))));
 }
 
-it("passes the seed's example handshake", async () => {
+it("passes the base protocol's example handshake", async () => {
   const socket = new WebSocket(url);
   const hello = await nextMessage(socket);
   assert.equal(hello.type, "hello");
   assert.equal(typeof hello.data.version, "string");
 
-  // The seed's example register_slave, plus the token this deployment requires.
+  // The base protocol's example register_slave, plus the token this deployment requires.
   socket.send(JSON.stringify({
     type: "register_slave",
     data: { agent: "Clusterio Slave", version: "2.0.0", name: "Foo", id: 123, token: TEST_TOKEN },
@@ -33,18 +33,18 @@ it("passes the seed's example handshake", async () => {
   assert.equal(typeof ready.data, "object");
 
   // Any party may close with a reason before disconnecting.
-  socket.send(JSON.stringify({ seq: 1, type: "close", data: { reason: "seed client done" } }));
+  socket.send(JSON.stringify({ seq: 1, type: "close", data: { reason: "base client done" } }));
   const code = await new Promise((resolve) => socket.once("close", resolve));
   assert.equal(code, 1000);
 });
 
 it("streams 24 MB of command output to a client that never heartbeats, in its first seconds", async () => {
   // The master keeps frames for a resume only for peers that acknowledge them;
-  // past its 16 MiB bound for those, a seed client would be cut off as too slow.
+  // past its 16 MiB bound for those, a base-protocol client would be cut off as too slow.
   await startSlave(url, "streamer");
   const socket = new WebSocket(url);
   await nextMessage(socket);
-  socket.send(JSON.stringify({ seq: 1, type: "register_control", data: { agent: "seed client", version: "2.0.0", token: TEST_TOKEN } }));
+  socket.send(JSON.stringify({ seq: 1, type: "register_control", data: { agent: "base client", version: "2.0.0", token: TEST_TOKEN } }));
   const ready = await nextMessage(socket);
   assert.equal(ready.type, "ready");
 
@@ -57,14 +57,14 @@ it("streams 24 MB of command output to a client that never heartbeats, in its fi
       if (frame.type === "command_output_event") {
         const bytes = Buffer.from(frame.data.data as string, "base64").length;
         received += bytes;
-        socket.send(JSON.stringify({ seq: ++seq, type: "command_ack_event", data: { command_id: "seedstream", bytes } }));
+        socket.send(JSON.stringify({ seq: ++seq, type: "command_ack_event", data: { command_id: "basestream", bytes } }));
       } else if (frame.type === "command_exit_event" || frame.type === "close") resolve(frame);
     });
   });
   socket.send(JSON.stringify({
     seq: ++seq,
     type: "exec_request",
-    data: { slave: "streamer", command_id: "seedstream", program: "head", args: ["-c", String(total), "/dev/zero"], terminal: null },
+    data: { slave: "streamer", command_id: "basestream", program: "head", args: ["-c", String(total), "/dev/zero"], terminal: null },
   }));
   const end = await ended;
   assert.equal(end.type, "command_exit_event", JSON.stringify(end.data));
