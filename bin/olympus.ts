@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { hostname } from "node:os";
 import { Command, InvalidArgumentError } from "commander";
 import { runMasterCommand, type MasterCommandOptions } from "../server/run-master.js";
 import {
@@ -8,6 +9,7 @@ import {
   DEFAULT_SESSION_TIMEOUT_MS,
 } from "../shared/limits.js";
 import { readCa } from "../shared/tls.js";
+import { versionLine } from "../shared/version.js";
 import { DEFAULT_BOOT_TIMEOUT_MS } from "../slave/agent.js";
 import { DEFAULT_FILE_CHANGE_DELAY_MS } from "../slave/file-monitor.js";
 import { runSlaveCommand, type SlaveCommandOptions } from "../slave/run-agent.js";
@@ -16,7 +18,9 @@ import { runStart, type StartOptions } from "./start.js";
 import { tokenCommand } from "./token.js";
 
 /** What commander parses: the run options, with durations named as their flags are. */
-type SlaveFlags = Omit<SlaveCommandOptions, "token" | "ca" | "fileChangeDelayMs" | "bootTimeoutMs"> & {
+type SlaveFlags = Omit<SlaveCommandOptions, "master" | "name" | "token" | "ca" | "fileChangeDelayMs" | "bootTimeoutMs"> & {
+  master?: string;
+  name?: string;
   token?: string;
   ca?: string;
   fileChangeDelay: number;
@@ -42,7 +46,10 @@ type MasterFlags = Omit<MasterCommandOptions, "handshakeTimeoutMs" | "handshakes
   sessionTimeout: number;
 };
 
-const program = new Command("olympus").description("Olympus: a Zeus-style preloader for many hosts").showHelpAfterError();
+const program = new Command("olympus")
+  .description("Olympus: a Zeus-style preloader for many hosts")
+  .version(versionLine(), "-V, --version", "print the package and protocol versions")
+  .showHelpAfterError();
 
 program
   .command("master")
@@ -70,18 +77,29 @@ program
 program
   .command("slave")
   .description("run a slave agent that connects to a master")
-  .requiredOption("--master <url>", "master URL: ws://, wss://, http:// or https://, with or without /api/socket")
-  .requiredOption("--name <name>", "this slave's name")
+  .option("--master <url>", "master URL: ws://, wss://, http:// or https://, with or without /api/socket (env OLYMPUS_MASTER)")
+  .option("--name <name>", "this slave's name (default: the host name)")
   .option("--id <id>", "this slave's numeric id (default: derived from the name)", integer)
+  .option("--replace", "take the name from another agent connected under it, instead of being refused")
   .option("--token <token>", "a slave token, or the master's shared token (env OLYMPUS_TOKEN)")
   .option("--ca <file>", "trust this CA certificate (PEM) for a wss:// master")
   .option("--config <path>", "the plan (default: ./zeus.json when present)")
   .option("--file-change-delay <ms>", "wait this long after a file change for more", integer, DEFAULT_FILE_CHANGE_DELAY_MS)
   .option("--boot-timeout <ms>", "a phase that reports no result in this time is crashed", integer, DEFAULT_BOOT_TIMEOUT_MS)
   .action((options: SlaveFlags) => {
+    const master = options.master ?? process.env.OLYMPUS_MASTER;
+    if (master === undefined) return program.error("olympus slave: no master given: pass --master URL or set OLYMPUS_MASTER");
     const token = options.token ?? process.env.OLYMPUS_TOKEN;
     if (token === undefined) return program.error("olympus slave: no token given: pass --token or set OLYMPUS_TOKEN");
-    runSlaveCommand({ ...options, token, ca: readCa(options.ca), fileChangeDelayMs: options.fileChangeDelay, bootTimeoutMs: options.bootTimeout });
+    runSlaveCommand({
+      ...options,
+      master,
+      name: options.name ?? hostname(),
+      token,
+      ca: readCa(options.ca),
+      fileChangeDelayMs: options.fileChangeDelay,
+      bootTimeoutMs: options.bootTimeout,
+    });
   });
 
 program

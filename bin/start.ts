@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import { resolve } from "node:path";
-import { removeMasterFile, writeMasterFile } from "../shared/master-file.js";
+import { refuseIfClaimed, removeMasterFile, writeMasterFile } from "../shared/master-file.js";
 import { createLogger, type Logger } from "../shared/log.js";
 import { onShutdownSignal } from "../shared/shutdown.js";
 import { readCa, readServerTls } from "../shared/tls.js";
@@ -33,6 +33,8 @@ const LOG_LINES_UNDER_CHART = 12;
  * one process, with a live chart on a terminal and a plain log otherwise.
  */
 export async function runStart(options: StartOptions): Promise<void> {
+  // Before booting anything; writing the file checks again, for a start that raced us.
+  refuseIfClaimed(process.cwd());
   const plan = loadPlanOrExit(options.config);
   const live = process.stdout.isTTY === true;
   const name = hostname();
@@ -57,7 +59,7 @@ export async function runStart(options: StartOptions): Promise<void> {
   useAtomicMarking();
   const master = await startMaster({ host: options.host, port: options.port, token: options.token, tls, sessionTimeoutMs: options.sessionTimeoutMs, log });
   const token = options.token ?? (await issueLocalAdminToken(master.auth.store));
-  const masterFile = writeMasterFile(process.cwd(), { url: master.url, token, ca, pid: process.pid });
+  const masterFile = writeMasterFile(process.cwd(), { url: master.url, token, ca, pid: process.pid, command: "olympus start" });
   log(`master listening on ${master.url}; token in ${masterFile}`);
 
   agent = new Agent({

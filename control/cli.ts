@@ -1,10 +1,12 @@
-import { Command } from "commander";
+import { Command, InvalidArgumentError } from "commander";
 import { nodeStateEvent, slaveEvent } from "../shared/messages.js";
+import { versionLine } from "../shared/version.js";
 import { age, table } from "./format.js";
-import type { Target } from "./remote-command.js";
+import { NotStartedError, type Target } from "./remote-command.js";
 import { chooseSlaves, runAttached, runFannedOut, type SlaveChoice } from "./run-cli.js";
 import { renderChange, renderTree } from "./status-chart.js";
 import { OlympusClient, resolveMaster } from "./client.js";
+import { waitUntilSettled } from "./wait.js";
 
 interface ConnectionFlags {
   master?: string;
@@ -14,7 +16,7 @@ interface ConnectionFlags {
 
 /** Runs `action` with a connected client and always closes it. */
 async function withClient<T>(flags: ConnectionFlags, action: (client: OlympusClient) => Promise<T>): Promise<T> {
-  const client = await OlympusClient.connect(resolveMaster(flags));
+  const client = await OlympusClient.connect(resolveMaster(flags), { log: warn });
   try {
     return await action(client);
   } finally {
@@ -25,6 +27,7 @@ async function withClient<T>(flags: ConnectionFlags, action: (client: OlympusCli
 export function controlProgram(): Command {
   const program = new Command("control")
     .description("Steer an Olympus master: list slaves, ping, and more")
+    .version(versionLine(), "-V, --version", "print the package and protocol versions")
     .option("--master <url>", "master URL (env OLYMPUS_MASTER, else .olympus/master.json)")
     .option("--token <token>", "access token (env OLYMPUS_TOKEN, else .olympus/master.json)")
     .option("--ca <file>", "trust this CA certificate (PEM) for a wss:// master (env OLYMPUS_CA, else .olympus/master.json)")
@@ -58,11 +61,18 @@ export function controlProgram(): Command {
     .argument("[slave]", "slave name or id (default: all)")
     .option("--json", "print JSON")
     .option("--errors", "print the crash report under each crashed node")
-    .action(async (slave: string | undefined, options: { json?: boolean; errors?: boolean }) => {
-      const trees = await withClient(program.opts(), (client) => client.status(slave));
-      if (options.json) return console.log(JSON.stringify(trees, null, 2));
-      const chartOptions = { color: colorWanted(), errors: options.errors ?? false };
-      console.log(trees.map((tree) => renderTree(tree, chartOptions)).join("\n\n") || "no slaves connected");
+    .option("--wait", "wait until every phase is ready (exit 0) or one has crashed (exit 1)")
+    .option("--timeout <seconds>", "with --wait: give up after this long (exit 1)", seconds, 60)
+    .action(async (slave: string | undefined, options: { json?: boolean; errors?: boolean; wait?: boolean; timeout: number }) => {
+      const { trees, crashed } = await withClient(program.opts(), async (client) =>
+        options.wait ? waitUntilSettled(client, slave, options.timeout * 1000) : { trees: await client.status(slave), crashed: [] },
+      );
+      if (options.json) console.log(JSON.stringify(trees, null, 2));
+      else {
+        const chartOptions = { color: colorWanted(), errors: options.errors ?? false };
+        console.log(trees.map((tree) => renderTree(tree, chartOptions)).join("\n\n") || "no slaves connected");
+      }
+      if (crashed.length > 0) throw new Error(`crashed: ${crashed.join(", ")} (control status --errors shows why)`);
     });
 
   program
@@ -71,6 +81,7 @@ export function controlProgram(): Command {
     .action(async () => {
       const color = colorWanted();
       const client = await OlympusClient.connect(resolveMaster(program.opts()), {
+        log: warn,
         setup: (link) => {
           link.onEvent(nodeStateEvent, ({ slave, node }) => console.log(renderChange(slave ?? "?", node, color)));
           link.onEvent(slaveEvent, ({ slave, connected }) => console.log(`${new Date().toISOString().slice(11, 23)} ${slave.name} ${connected ? "connected" : "disconnected"}`));
@@ -124,7 +135,7 @@ interface RunFlags extends SlaveChoice {
 
 /** Runs on one slave attached to our terminal, or on several with prefixed output; exits with the command's code. */
 async function runTarget(flags: ConnectionFlags, options: RunFlags, target: Target): Promise<never> {
-  const client = await OlympusClient.connect(resolveMaster(flags));
+  const client = await OlympusClient.connect(resolveMaster(flags), { log: warn });
   let code: number;
   try {
     const slaves = await chooseSlaves(client, options);
@@ -135,6 +146,13 @@ async function runTarget(flags: ConnectionFlags, options: RunFlags, target: Targ
     client.close();
   }
   process.exit(code);
+}
+
+/** A positive number of seconds, for `--timeout`. */
+function seconds(value: string): number {
+  const parsed = Number(value);
+  if (!(parsed > 0)) throw new InvalidArgumentError("not a positive number of seconds");
+  return parsed;
 }
 
 /** Colour when stdout is a terminal, unless NO_COLOR is set. */
@@ -148,6 +166,11 @@ export async function runControl(argv: string[]): Promise<void> {
     await controlProgram().parseAsync(argv);
   } catch (error) {
     process.stderr.write(`control: ${(error as Error).message}\n`);
-    process.exitCode = 1;
+    process.exitCode = error instanceof NotStartedError ? error.exitCode : 1;
   }
+}
+
+/** What the client library says while it works (a lost connection being resumed), on stderr. */
+function warn(line: string): void {
+  process.stderr.write(`control: ${line}\n`);
 }

@@ -1,6 +1,7 @@
 import { connect, type Session } from "../shared/connect.js";
 import type { Link } from "../shared/link.js";
-import { findMasterFile, type MasterFile } from "../shared/master-file.js";
+import { relative } from "node:path";
+import { findMasterFile, isRunning, type MasterFile } from "../shared/master-file.js";
 import { commandAckEvent, commandExitEvent, commandOutputEvent, listSlaves, ping, restart, status, watch } from "../shared/messages.js";
 import { readCa } from "../shared/tls.js";
 import { socketUrl } from "../shared/url.js";
@@ -16,7 +17,7 @@ export interface MasterAddress {
 /** Where the master is: flags, then OLYMPUS_MASTER / OLYMPUS_TOKEN / OLYMPUS_CA, then `.olympus/master.json` upward from cwd. */
 export function resolveMaster(flags: { master?: string; token?: string; ca?: string }, cwd = process.cwd()): MasterAddress {
   let file: MasterFile | null | undefined;
-  const fromFile = () => (file === undefined ? (file = findMasterFile(cwd)?.contents ?? null) : file);
+  const fromFile = () => (file === undefined ? (file = liveMasterFile(cwd)) : file);
   const url = flags.master ?? process.env.OLYMPUS_MASTER ?? fromFile()?.url;
   if (url === undefined) {
     throw new Error("no master given: pass --master URL, set OLYMPUS_MASTER, or run where `olympus start` wrote .olympus/master.json");
@@ -24,6 +25,14 @@ export function resolveMaster(flags: { master?: string; token?: string; ca?: str
   const token = flags.token ?? process.env.OLYMPUS_TOKEN ?? fromFile()?.token;
   if (token === undefined) throw new Error("no token given: pass --token or set OLYMPUS_TOKEN");
   return { url: socketUrl(url), token, ca: readCa(flags.ca ?? process.env.OLYMPUS_CA ?? fromFile()?.ca) };
+}
+
+/** The nearest master file, unless the process that wrote it is gone (its URL would only be refused, or reach another server). */
+function liveMasterFile(cwd: string): MasterFile | null {
+  const found = findMasterFile(cwd);
+  const pid = found?.contents.pid;
+  if (found === null || pid === undefined || isRunning(pid)) return found?.contents ?? null;
+  throw new Error(`the master in ${relative(cwd, found.path)} (pid ${pid}) is not running`);
 }
 
 /** A control session: the library behind the `control` CLI, for any program. */
@@ -38,7 +47,11 @@ export class OlympusClient {
     });
   }
 
-  static async connect(address: MasterAddress, options: { agent?: string; setup?: (link: Link) => void } = {}): Promise<OlympusClient> {
+  /** `log` hears of a lost connection being resumed, among others. */
+  static async connect(
+    address: MasterAddress,
+    options: { agent?: string; setup?: (link: Link) => void; log?: (line: string) => void } = {},
+  ): Promise<OlympusClient> {
     const commands = new Map<string, CommandListener>();
     const session = await connect({
       url: address.url,
@@ -46,6 +59,7 @@ export class OlympusClient {
       ca: address.ca,
       agent: options.agent ?? "Olympus control",
       registration: { role: "control" },
+      log: options.log,
       setup: (link) => {
         routeCommandEvents(link, commands);
         options.setup?.(link);

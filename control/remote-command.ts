@@ -22,6 +22,20 @@ export type Target =
 export type Terminal = z.input<typeof run.request>["terminal"];
 export type ForwardableSignal = (typeof forwardableSignals)[number];
 
+/** A program the slave could not start, with the exit code a shell would give: 127 not found, 126 not executable. */
+export class NotStartedError extends Error {
+  override name = "NotStartedError";
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+/** The slave reports a failed spawn as Node words it: `cannot run X: spawn X ENOENT`. */
+const SPAWN_FAILURES: Record<string, [string, number]> = { ENOENT: ["command not found", 127], EACCES: ["permission denied", 126] };
+
 /** How a command ended: its exit code (128+N for signal N), or why it was lost. */
 export type Outcome = { code: number } | { error: string };
 
@@ -64,11 +78,14 @@ export class RemoteCommand implements CommandListener {
   /** Starts the command; resolves with its pid once it runs. */
   async start(target: Target, terminal: Terminal): Promise<number> {
     const common = { slave: this.slave, command_id: this.id, args: target.args, terminal };
-    const response =
-      target.kind === "run"
-        ? await this.link.request(run, { ...common, command: target.command })
-        : await this.link.request(exec, { ...common, program: target.program, cwd: target.cwd });
-    return response.pid;
+    if (target.kind === "run") return (await this.link.request(run, { ...common, command: target.command })).pid;
+    try {
+      return (await this.link.request(exec, { ...common, program: target.program, cwd: target.cwd })).pid;
+    } catch (error) {
+      const failure = SPAWN_FAILURES[/ spawn \S+ (E[A-Z]+)$/.exec((error as Error).message)?.[1] ?? ""];
+      if (failure === undefined) throw error;
+      throw new NotStartedError(`${target.program}: ${failure[0]}`, failure[1]);
+    }
   }
 
   /** Sends input; returns false when the window is full and the caller should pause. */

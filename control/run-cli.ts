@@ -1,6 +1,6 @@
 import { Writable } from "node:stream";
 import type { OlympusClient } from "./client.js";
-import { RemoteCommand, type ForwardableSignal, type Outcome, type Target } from "./remote-command.js";
+import { NotStartedError, RemoteCommand, type ForwardableSignal, type Outcome, type Target } from "./remote-command.js";
 import { enterRawMode } from "./terminal.js";
 
 export interface SlaveChoice {
@@ -39,12 +39,11 @@ export async function runAttached(client: OlympusClient, slave: string, target: 
   // Installed before the start: output, and the user's reaction to it, may come before the start's answer.
   const onResize = () => command.resize(stdout.columns || 80, stdout.rows || 24);
   if (terminal) process.on("SIGWINCH", onResize);
-  const onSignal = (signal: ForwardableSignal) => command.signal(signal);
-  for (const signal of FORWARDED_SIGNALS) process.on(signal, onSignal);
+  const stopForwarding = forwardSignals([command]);
   const cleanUp = () => {
     restore();
     process.off("SIGWINCH", onResize);
-    for (const signal of FORWARDED_SIGNALS) process.off(signal, onSignal);
+    stopForwarding();
     stdin.pause();
   };
   try {
@@ -59,6 +58,21 @@ export async function runAttached(client: OlympusClient, slave: string, target: 
   cleanUp();
   if ("error" in outcome) stderr.write(`control: ${slave}: ${outcome.error}\n`);
   return exitCodeOf(outcome);
+}
+
+/**
+ * Relays the signals `control` forwards to every one of `commands` until the
+ * returned function is called; meanwhile they do not end `control` itself,
+ * which exits once the commands have.
+ */
+function forwardSignals(commands: RemoteCommand[]): () => void {
+  const onSignal = (signal: ForwardableSignal) => {
+    for (const command of commands) command.signal(signal);
+  };
+  for (const signal of FORWARDED_SIGNALS) process.on(signal, onSignal);
+  return () => {
+    for (const signal of FORWARDED_SIGNALS) process.off(signal, onSignal);
+  };
 }
 
 /** stdin to the command, paused whenever the command's input window is full. */
@@ -79,15 +93,22 @@ function pumpInput(command: RemoteCommand): void {
  */
 export async function runFannedOut(client: OlympusClient, slaves: string[], target: Target): Promise<number> {
   const width = Math.max(...slaves.map((name) => name.length));
+  const runs = slaves.map((slave) => {
+    const prefix = `${slave.padEnd(width)} | `;
+    const sinks = { stdout: new PrefixedLines(prefix, process.stdout), stderr: new PrefixedLines(prefix, process.stderr) };
+    return { sinks, command: client.command(slave, sinks) };
+  });
+  // Installed before the starts, as in runAttached: a signal may come while they are under way.
+  const stopForwarding = forwardSignals(runs.map((run) => run.command));
   const outcomes = await Promise.all(
-    slaves.map(async (slave): Promise<Outcome> => {
-      const prefix = `${slave.padEnd(width)} | `;
-      const sinks = { stdout: new PrefixedLines(prefix, process.stdout), stderr: new PrefixedLines(prefix, process.stderr) };
-      const command = client.command(slave, sinks);
+    runs.map(async ({ sinks, command }): Promise<Outcome> => {
       try {
         await command.start(target, null);
       } catch (error) {
-        return { error: (error as Error).message };
+        if (!(error instanceof NotStartedError)) return { error: (error as Error).message };
+        // As a shell would: the line on the command's stderr, its code in the summary.
+        sinks.stderr.write(`${error.message}\n`);
+        return { code: error.exitCode };
       }
       command.inputEnd();
       const outcome = await command.outcome;
@@ -95,6 +116,7 @@ export async function runFannedOut(client: OlympusClient, slaves: string[], targ
       return outcome;
     }),
   );
+  stopForwarding();
   const summary = slaves.map((slave, index) => {
     const outcome = outcomes[index] as Outcome;
     return "code" in outcome ? `${slave} ${outcome.code}` : `${slave} failed (${outcome.error.trimEnd().split("\n").at(-1)})`;

@@ -47,6 +47,8 @@ await build({
   plugins: [lazyBuiltins],
   // ws's optional native masking: not worth its start-up to a control, which
   // sends keystrokes and acknowledgements; the agent and master do use it.
-  define: { "process.env.WS_NO_BUFFER_UTIL": '"1"' },
+  // import.meta.url (shared/version.ts finds package.json from it) is the bundle's own file URL.
+  define: { "process.env.WS_NO_BUFFER_UTIL": '"1"', "import.meta.url": "__bundle_url" },
+  banner: { js: 'var __bundle_url = require("node:url").pathToFileURL(__filename).href;' },
   logLevel: "warning",
 });

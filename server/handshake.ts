@@ -7,8 +7,10 @@ import type * as z from "../shared/zod.js";
 import type { Authenticator } from "./auth.js";
 import { TokenRefusedError, type Credential } from "./tokens.js";
 
+export type SlaveRegistration = z.infer<typeof registerSlave.data>;
+
 export type Registration = (
-  | { role: "slave"; data: z.infer<typeof registerSlave.data> }
+  | { role: "slave"; data: SlaveRegistration }
   | { role: "control"; data: z.infer<typeof registerControl.data> }
 ) & { credential: Credential };
 

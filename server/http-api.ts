@@ -18,17 +18,18 @@ export function requireBearer(auth: Authenticator): onRequestAsyncHookHandler {
   };
 }
 
-/** `GET /api/health` and `GET /api/slaves`, both behind a bearer token. */
+/** `GET /api/health`, open to probes and load balancers (its details behind a bearer token), and `GET /api/slaves`, behind one. */
 export async function httpApi(app: FastifyInstance, { auth, registry, peers }: HttpApiOptions): Promise<void> {
-  app.addHook("onRequest", requireBearer(auth));
+  app.get("/api/health", async (request) => {
+    if ((await auth.refuseBearer(request.headers.authorization)) !== null) return { status: "ok" };
+    return {
+      status: "ok",
+      version: PROTOCOL_VERSION,
+      slaves: registry.size,
+      controls: countControls(peers),
+      uptime_s: Math.round(process.uptime()),
+    };
+  });
 
-  app.get("/api/health", async () => ({
-    status: "ok",
-    version: PROTOCOL_VERSION,
-    slaves: registry.size,
-    controls: countControls(peers),
-    uptime_s: Math.round(process.uptime()),
-  }));
-
-  app.get("/api/slaves", async () => ({ slaves: registry.list() }));
+  app.get("/api/slaves", { onRequest: requireBearer(auth) }, async () => ({ slaves: registry.list() }));
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { ProtocolError } from "../shared/errors.js";
 import { Heartbeat } from "../shared/heartbeat.js";
 import { DEFAULT_MAX_REQUESTS_IN_FLIGHT, MAX_UNSENT_BYTES_PER_PEER } from "../shared/limits.js";
 import { Link } from "../shared/link.js";
@@ -6,7 +7,7 @@ import type { Logger } from "../shared/log.js";
 import { close, ready, slaveEvent } from "../shared/messages.js";
 import type { CommandRoutes } from "./command-routes.js";
 import { serveControl } from "./control-requests.js";
-import type { Registration } from "./handshake.js";
+import type { Registration, SlaveRegistration } from "./handshake.js";
 import type { LinkObserver } from "./metrics.js";
 import type { SlaveRegistry, SlaveSession } from "./registry.js";
 import { controlAuthorizer } from "./roles.js";
@@ -44,6 +45,25 @@ const CLOSE_NORMAL = 1000;
  * sent this much without a beat speaks only the base protocol and cannot resume.
  */
 const KEPT_BYTES_BEFORE_FIRST_HEARTBEAT = 64 * 1024;
+/**
+ * A slave's name belongs to one agent. A registration is refused the name
+ * while a connected session of another agent holds it, unless it asks to
+ * replace that one; a session waiting for a resume gives it up at once, as
+ * its agent has most likely restarted. (An agent that only lost its socket
+ * resumes its session instead of registering.)
+ */
+export function claimSlaveName(data: Pick<SlaveRegistration, "name" | "replace">, sessions: Iterable<MasterSession>): void {
+  for (const session of sessions) {
+    const holder = session.slave?.info;
+    if (holder?.name !== data.name) continue;
+    if (session.attached && data.replace !== true) {
+      const pid = holder.pid === undefined ? "" : `pid ${holder.pid}, `;
+      throw new ProtocolError(`a slave named ${data.name} is already connected from ${holder.address} (${pid}since ${holder.connected_at.slice(11, 19)})`);
+    }
+    session.end("replaced by a new connection");
+  }
+}
+
 /** The longest a Node timer waits (about 24.8 days); a token may live longer. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -88,8 +108,8 @@ export class MasterSession {
       this.end(reason, false);
     });
     if (registration.role === "slave") {
-      const { agent, version, name, id } = registration.data;
-      const info = { id, name, agent, version, address: carrier.address, connected_at: new Date().toISOString() };
+      const { agent, version, name, id, pid } = registration.data;
+      const info = { id, name, agent, version, address: carrier.address, connected_at: new Date().toISOString(), pid };
       this.slave = { info, link: this.link, tree: { slave: name, nodes: [], commands: [] }, close: (reason) => this.end(reason) };
       serveSlave(this.link, this.slave, context.watchers, context.routes);
     } else {
@@ -113,6 +133,11 @@ export class MasterSession {
 
   get role() {
     return this.link.peerRole;
+  }
+
+  /** A socket carries it now (it is not waiting for a resume). */
+  get attached(): boolean {
+    return this.carrier !== null;
   }
 
   /** A socket carries the session (again); what the peer has not seen after `peerLastSeq` is sent again. */

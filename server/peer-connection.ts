@@ -10,7 +10,7 @@ import { PROTOCOL_VERSION } from "../shared/version.js";
 import type { Authenticator } from "./auth.js";
 import { parseRegistration } from "./handshake.js";
 import type { HandshakeLimiter } from "./handshake-limiter.js";
-import { MasterSession, type Carrier, type SessionContext } from "./master-session.js";
+import { MasterSession, claimSlaveName, type Carrier, type SessionContext } from "./master-session.js";
 
 export interface PeerContext extends SessionContext {
   auth: Authenticator;
@@ -139,6 +139,7 @@ export class PeerConnection implements Carrier {
     try {
       const registration = await parseRegistration(text, this.context.auth);
       if (this.socket.readyState !== this.socket.OPEN) return;
+      if (registration.role === "slave") claimSlaveName(registration.data, this.context.sessions.values());
       clearTimeout(this.handshakeTimer);
       this.session = new MasterSession(registration, seq, this, this.context);
     } catch (error) {

@@ -10,28 +10,28 @@ export interface SlaveSession {
   close(reason: string): void;
 }
 
-/** The slaves connected now, by id. */
+/** The slaves connected now, by name (a registration claims its name first: see claimSlaveName). */
 export class SlaveRegistry {
-  private readonly byId = new Map<number, SlaveSession>();
+  private readonly byName = new Map<string, SlaveSession>();
 
-  /** Adds a slave; one already connected with the same id is replaced. */
+  /** Adds a slave; one already connected with the same name is replaced. */
   add(session: SlaveSession): void {
-    const previous = this.byId.get(session.info.id);
-    this.byId.set(session.info.id, session);
-    previous?.close("replaced by a new connection");
+    const previous = this.byName.get(session.info.name);
+    this.byName.set(session.info.name, session);
+    if (previous !== session) previous?.close("replaced by a new connection");
   }
 
-  /** Removes the session only if it is still the current one for its id; says whether it was. */
+  /** Removes the session only if it is still the current one for its name; says whether it was. */
   remove(session: SlaveSession): boolean {
-    return this.byId.get(session.info.id) === session && this.byId.delete(session.info.id);
+    return this.byName.get(session.info.name) === session && this.byName.delete(session.info.name);
   }
 
   get size(): number {
-    return this.byId.size;
+    return this.byName.size;
   }
 
   sessions(): SlaveSession[] {
-    return [...this.byId.values()];
+    return [...this.byName.values()];
   }
 
   list(): SlaveInfo[] {
@@ -40,13 +40,13 @@ export class SlaveRegistry {
 
   /** Finds a slave by name, or by id written as a string. */
   find(selector: string): SlaveSession {
-    for (const session of this.byId.values()) {
-      if (session.info.name === selector || String(session.info.id) === selector) return session;
-    }
+    const named = this.byName.get(selector);
+    if (named !== undefined) return named;
+    for (const session of this.byName.values()) if (String(session.info.id) === selector) return session;
     throw new Error(`no slave named ${JSON.stringify(selector)} is connected`);
   }
 
   closeAll(reason: string): void {
-    for (const session of this.byId.values()) session.close(reason);
+    for (const session of this.byName.values()) session.close(reason);
   }
 }

@@ -1,4 +1,4 @@
-import { removeMasterFile, writeMasterFile } from "../shared/master-file.js";
+import { refuseIfClaimed, removeMasterFile, writeMasterFile } from "../shared/master-file.js";
 import { createLogger } from "../shared/log.js";
 import { onShutdownSignal } from "../shared/shutdown.js";
 import { readServerTls } from "../shared/tls.js";
@@ -21,13 +21,14 @@ export interface MasterCommandOptions {
 /** `olympus master`: serve until a signal, then close every peer with a reason. */
 export async function runMasterCommand(options: MasterCommandOptions): Promise<void> {
   const log = createLogger("master");
+  if (options.token === undefined) refuseIfClaimed(process.cwd());
   useAtomicMarking();
   const master = await startMaster({ ...options, tls: readServerTls(options), log });
   console.log(`olympus master listening on ${master.url}`);
   let masterFile: string | null = null;
   if (options.token === undefined) {
     const token = await issueLocalAdminToken(master.auth.store);
-    masterFile = writeMasterFile(process.cwd(), { url: master.url, token, pid: process.pid });
+    masterFile = writeMasterFile(process.cwd(), { url: master.url, token, pid: process.pid, command: "olympus master" });
     console.log(`admin token written to ${masterFile} (readable by you only)`);
   }
   onShutdownSignal(async (signal) => {

@@ -8,7 +8,7 @@ import { close, continueSession, hello, invalidate, ready, registerControl, regi
 import { PROTOCOL_VERSION, versionMismatch } from "./version.js";
 
 export type Registration =
-  | { role: "slave"; name: string; id: number }
+  | { role: "slave"; name: string; id: number; replace?: boolean }
   | { role: "control" };
 
 export interface ConnectOptions {
@@ -153,7 +153,10 @@ class ClientSession implements Session {
     this.link.attach(send, 0);
     const { token, agent, registration } = this.options;
     const common = { agent, version: PROTOCOL_VERSION, token };
-    if (registration.role === "slave") this.link.send(registerSlave, { ...common, name: registration.name, id: registration.id });
+    if (registration.role === "slave") {
+      const { name, id, replace } = registration;
+      this.link.send(registerSlave, { ...common, name, id, pid: process.pid, ...(replace ? { replace } : {}) });
+    }
     else this.link.send(registerControl, common);
   }
 

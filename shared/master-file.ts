@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import * as z from "./zod.js";
 
@@ -11,6 +11,8 @@ export const masterFileSchema = z.object({
   /** For a wss:// url: the CA certificate file that clients here trust. */
   ca: z.optional(z.string()),
   pid: z.optional(z.number().check(z.int())),
+  /** What wrote it: `olympus start` or `olympus master`. */
+  command: z.optional(z.string()),
 });
 export type MasterFile = z.infer<typeof masterFileSchema>;
 
@@ -37,13 +39,47 @@ export function findMasterFile(start: string): { path: string; contents: MasterF
   }
 }
 
-/** Writes the master file readable by its owner only, replacing any older one atomically. */
+/** Whether a process with this pid runs on this host (one of another user's counts). */
+export function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Throws when the master file in `directory` belongs to another process that still runs; a stale or unreadable one is nobody's. */
+export function refuseIfClaimed(directory: string): void {
+  let holder: MasterFile;
+  try {
+    holder = readMasterFile(join(directory, MASTER_FILE));
+  } catch {
+    return;
+  }
+  if (holder.pid === undefined || holder.pid === process.pid || !isRunning(holder.pid)) return;
+  throw new Error(`${holder.command ?? "a master"} is already running here (pid ${holder.pid})`);
+}
+
+/**
+ * Writes the master file readable by its owner only. It is created
+ * atomically and exclusively (a hard link of a complete file), so of two
+ * processes that write at once one is refused; a stale file is taken over.
+ */
 export function writeMasterFile(directory: string, contents: MasterFile): string {
   const path = join(directory, MASTER_FILE);
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const temporary = `${path}.${process.pid}.tmp`;
   writeFileSync(temporary, `${JSON.stringify(contents, null, 2)}\n`, { mode: 0o600 });
-  renameSync(temporary, path);
+  try {
+    linkSync(temporary, path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    refuseIfClaimed(directory);
+    renameSync(temporary, path);
+  } finally {
+    rmSync(temporary, { force: true });
+  }
   return path;
 }
 

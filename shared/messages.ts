@@ -15,6 +15,7 @@ const agent = memo(() => z.string().check(z.minLength(1), z.maxLength(200)));
 const token = memo(() => z.string().check(z.maxLength(4096)));
 /** A slave is named by its name or by its id written as a string. */
 const slaveSelector = memo(() => z.string().check(z.minLength(1), z.maxLength(200)));
+const pid = memo(() => z.number().check(z.int(), z.positive()));
 
 // Handshake and session.
 
@@ -29,6 +30,10 @@ export const registerSlave = plain("register_slave", {
       name: z.string().check(z.minLength(1), z.maxLength(200)),
       id: z.number().check(z.int(), z.nonnegative(), z.maximum(Number.MAX_SAFE_INTEGER)),
       token: token(),
+      /** The agent's process id, named when another agent asks for the same name. */
+      pid: z.optional(pid()),
+      /** Take the name from a connected agent that holds it, instead of being refused. */
+      replace: z.optional(z.boolean()),
     }),
 });
 
@@ -82,6 +87,7 @@ const slaveInfo = memo(() =>
     version: z.string(),
     address: z.string(),
     connected_at: z.string(),
+    pid: z.optional(pid()),
   }),
 );
 export type SlaveInfo = z.infer<ReturnType<typeof slaveInfo>>;

@@ -6,7 +6,7 @@ import { CommandManager } from "./commands.js";
 import { ConfigError, loadPlan, type Plan } from "./config.js";
 import { FileMonitor } from "./file-monitor.js";
 import { Guardian } from "./guardian.js";
-import { MasterConnection } from "./master-connection.js";
+import { MasterConnection, type MasterConnectionOptions } from "./master-connection.js";
 import type { TreeNode } from "./process-tree.js";
 import { SlaveMonitor } from "./slave-monitor.js";
 
@@ -18,7 +18,7 @@ export interface AgentOptions {
   plan: Plan | null;
   fileChangeDelayMs: number;
   bootTimeoutMs: number;
-  master: { url: string; token: string; ca?: Buffer; name: string; id: number };
+  master: Pick<MasterConnectionOptions, "url" | "token" | "ca" | "name" | "id" | "replace">;
   log: Logger;
   /** The master refused this agent; retrying will not help. */
   onRefused: (reason: string) => void;

@@ -13,6 +13,8 @@ export interface MasterConnectionOptions {
   ca?: Buffer;
   name: string;
   id: number;
+  /** Take the name from another agent connected under it (the first registration only). */
+  replace?: boolean;
   /** Registers this agent's handlers on every new session. */
   setup?: (link: Link) => void;
   /** Called once each new session is ready. */
@@ -37,8 +39,12 @@ export class MasterConnection {
   private stopped = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private failures = 0;
+  /** Once registered, a later registration never takes the name back: two agents told to replace would take turns forever. */
+  private replace: boolean;
 
-  constructor(private readonly options: MasterConnectionOptions) {}
+  constructor(private readonly options: MasterConnectionOptions) {
+    this.replace = options.replace === true;
+  }
 
   get link(): Link | null {
     return this.session?.link ?? null;
@@ -62,7 +68,7 @@ export class MasterConnection {
         token,
         ca,
         agent: AGENT_NAME,
-        registration: { role: "slave", name, id },
+        registration: { role: "slave", name, id, replace: this.replace },
         setup: (link) => {
           link.onRequest(ping, () => ({}));
           this.options.setup?.(link);
@@ -75,6 +81,7 @@ export class MasterConnection {
     }
     if (this.stopped) return this.session.close("agent stopping");
     this.failures = 0;
+    this.replace = false;
     log(`connected to ${url} as ${name} (id ${id})`);
     this.options.onConnected?.(this.session.link);
     const reason = await this.session.ended;

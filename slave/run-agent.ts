@@ -10,6 +10,8 @@ export interface SlaveCommandOptions {
   master: string;
   name: string;
   id?: number;
+  /** Take the name from another agent connected under it. */
+  replace?: boolean;
   token: string;
   /** Trusted besides the system's CAs, for a wss:// master. */
   ca?: Buffer;
@@ -40,7 +42,14 @@ export function runSlaveCommand(options: SlaveCommandOptions): void {
     plan,
     fileChangeDelayMs: options.fileChangeDelayMs,
     bootTimeoutMs: options.bootTimeoutMs ?? DEFAULT_BOOT_TIMEOUT_MS,
-    master: { url: socketUrl(options.master), token: options.token, ca: options.ca, name: options.name, id: options.id ?? idForName(options.name) },
+    master: {
+      url: socketUrl(options.master),
+      token: options.token,
+      ca: options.ca,
+      name: options.name,
+      id: options.id ?? idForName(options.name),
+      replace: options.replace,
+    },
     log,
     onRefused: (reason) => {
       log(reason);

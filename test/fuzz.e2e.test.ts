@@ -157,7 +157,11 @@ const runningCommand = (rng: Random) => ({ command_id: commandId(rng), slave: "s
 /** Valid data for each type in the catalogue; a type added later without a sample is fuzzed from `{}`. */
 const samples: Record<string, (rng: Random) => Record<string, unknown>> = {
   hello: () => ({ version: PROTOCOL_VERSION }),
-  register_slave: (rng) => ({ agent: "fuzz", version: PROTOCOL_VERSION, name: "fuzz-stranger", id: 2 ** 45 + rng.int(2 ** 30), token: TEST_TOKEN }),
+  // A name of its own: a second registration of a connected slave's name is refused.
+  register_slave: (rng) => {
+    const id = 2 ** 45 + rng.int(2 ** 30);
+    return { agent: "fuzz", version: PROTOCOL_VERSION, name: `fuzz-stranger-${id}`, id, token: TEST_TOKEN };
+  },
   register_control: () => ({ agent: "fuzz", version: PROTOCOL_VERSION, token: TEST_TOKEN }),
   heartbeat: (rng) => ({ last_seq: rng.int(10) }),
   resume: (rng) => ({ session_token: rng.bytes(24).toString("base64url"), last_seq: rng.int(10) }),

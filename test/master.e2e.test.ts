@@ -106,12 +106,17 @@ describe("master, slaves and control over real sockets", () => {
     assert.equal(await client.closeReason(), "no register_slave or register_control within 1000 ms");
   });
 
-  it("replaces a slave that registers again with the same id", async () => {
+  it("refuses a second slave of a connected name, whatever its id, and replaces the first when asked", async () => {
     const first = await RawClient.open(url);
     first.send(register({ name: "twin", id: 4242 }));
     await first.next("ready");
+    for (const id of [4242, 7]) {
+      const refused = await RawClient.open(url);
+      refused.send(register({ name: "twin", id }));
+      assert.match(await refused.closeReason(), /^a slave named twin is already connected from 127\.0\.0\.1 \(since \d\d:\d\d:\d\d\)$/);
+    }
     const second = await RawClient.open(url);
-    second.send(register({ name: "twin", id: 4242 }));
+    second.send(register({ name: "twin", id: 7, replace: true }));
     await second.next("ready");
     assert.equal(await first.closeReason(), "replaced by a new connection");
     assert.deepEqual(await slaveNames(url), ["alpha", "beta", "twin"]);

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import { controlIn, makeApp, startLocal, waitForStates, writeApp } from "./helpers/app.js";
-import { controlBin, eventually, olympusBin, startNode, stopAll, type Started } from "./helpers/processes.js";
+import { controlBin, eventually, isAlive, olympusBin, startNode, stopAll, type Started } from "./helpers/processes.js";
 import { TEST_TOKEN, control, startMaster } from "./helpers/cluster.js";
 import { controlInTerminal, inTerminal } from "./helpers/terminal.js";
 import { OlympusClient, resolveMaster } from "../control/client.js";
@@ -254,13 +254,4 @@ describe("commands across slaves", () => {
 function residentKb(pid: number): number {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return Number(match?.[1]);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -261,7 +261,7 @@ describe("roles and tokens", () => {
     await agent.kill();
   });
 
-  it("guards the HTTP routes with the same tokens: a control's role, viewer or more", async () => {
+  it("guards the HTTP routes with the same tokens: a control's role, viewer or more; /api/health shows only its status without one", async () => {
     const get = (path: string, token?: string) => fetch(new URL(path, httpUrl), { headers: token === undefined ? {} : { authorization: `Bearer ${token}` } });
     for (const role of controlRoles) {
       for (const path of ["/api/health", "/api/slaves", "/metrics"]) assert.equal((await get(path, tokens.get(role))).status, 200, `${role} ${path}`);
@@ -273,9 +273,15 @@ describe("roles and tokens", () => {
       ["wrong", "bad token"],
     ];
     for (const [token, error] of refusals) {
-      const response = await get("/metrics", token);
-      assert.equal(response.status, 401);
-      assert.deepEqual(await response.json(), { error });
+      for (const path of ["/api/slaves", "/metrics"]) {
+        const response = await get(path, token);
+        assert.equal(response.status, 401, `${path} with ${token}`);
+        assert.deepEqual(await response.json(), { error });
+      }
+      // Probes and load balancers carry no token: they get the status alone.
+      const health = await get("/api/health", token);
+      assert.equal(health.status, 200);
+      assert.deepEqual(await health.json(), { status: "ok" });
     }
   });
 });

@@ -115,3 +115,13 @@ export function processesIn(directory: string): number[] {
   }
   return pids;
 }
+
+/** Whether a process with this pid exists (on this host). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

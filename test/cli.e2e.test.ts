@@ -1,0 +1,64 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { controlIn, startLocal, writeApp, writePythonApp, type NodeStatus } from "./helpers/app.js";
+import { control, startMaster, startSlave } from "./helpers/cluster.js";
+import { controlBin, olympusBin, projectRoot, run, stopAll } from "./helpers/processes.js";
+import { PROTOCOL_VERSION } from "../shared/version.js";
+
+after(stopAll);
+
+it("prints the package and protocol versions on both CLIs", async () => {
+  const { version } = JSON.parse(readFileSync(join(projectRoot, "package.json"), "utf8")) as { version: string };
+  for (const bin of [olympusBin, controlBin]) {
+    const result = await run(bin, ["--version"]);
+    assert.deepEqual([result.code, result.stdout], [0, `olympus ${version} (protocol ${PROTOCOL_VERSION})\n`], bin);
+  }
+});
+
+it("exits 127 with one line when the program does not exist, as a shell does, and 126 when it cannot be executed", async () => {
+  const { url } = await startMaster();
+  await Promise.all([startSlave(url, "a"), startSlave(url, "b")]);
+  const missing = await control(url, ["exec", "--slave", "a", "--", "nosuchprogram"]);
+  assert.deepEqual([missing.code, missing.stdout, missing.stderr], [127, "", "control: nosuchprogram: command not found\n"]);
+  const notExecutable = await control(url, ["exec", "--slave", "a", "--", "/etc/passwd"]);
+  assert.deepEqual([notExecutable.code, notExecutable.stderr], [126, "control: /etc/passwd: permission denied\n"]);
+  const fannedOut = await control(url, ["exec", "--all", "--", "nosuchprogram"]);
+  assert.equal(fannedOut.code, 127);
+  assert.deepEqual(fannedOut.stderr.split("\n").sort(), ["", "a | nosuchprogram: command not found", "b | nosuchprogram: command not found", "exit codes: a 127, b 127"]);
+});
+
+describe("control status --wait", () => {
+  const states = (stdout: string) => (JSON.parse(stdout) as { nodes: NodeStatus[] }[]).flatMap((tree) => tree.nodes.map((node) => `${node.name} ${node.state}`));
+
+  it("exits 0 once every phase is ready", async () => {
+    const app = writePythonApp();
+    writeApp(app, "lib.py", 'import time\ntime.sleep(1)\nGREETING = "hello"\n');
+    await startLocal(app);
+    const result = await controlIn(app, ["status", "--wait", "--json"]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(states(result.stdout), ["boot ready", "work ready"]);
+  });
+
+  it("exits 1 once a phase has crashed, naming it", async () => {
+    const app = writePythonApp();
+    writeApp(app, "lib.py", "GREETING = (\n");
+    await startLocal(app);
+    const result = await controlIn(app, ["status", "--wait"]);
+    assert.equal(result.code, 1);
+    assert.equal(result.stderr, `control: crashed: ${hostname()}/work (control status --errors shows why)\n`);
+  });
+
+  it("gives up after --timeout, saying what it waited for", async () => {
+    const app = writePythonApp();
+    writeApp(app, "lib.py", "import time\ntime.sleep(60)\n");
+    await startLocal(app);
+    const result = await controlIn(app, ["status", "--wait", "--timeout", "1.5"]);
+    assert.equal(result.code, 1);
+    assert.equal(result.stderr, `control: timed out after 1.5 s waiting for ${hostname()}/work (booting)\n`);
+    const unknown = await controlIn(app, ["status", "nosuch", "--wait", "--timeout", "0.5"]);
+    assert.deepEqual([unknown.code, unknown.stderr], [1, "control: timed out after 0.5 s waiting for slave nosuch to connect\n"]);
+  });
+});
