@@ -5,8 +5,11 @@
  * command measured in the same run: a fresh Python that boots the app from
  * nothing (every phase of hello's branch) and then runs hello. Reference rows:
  * a bare `node -e 0` and `control --help`, to show how much is Node's own
- * start-up and the CLI's module loading. The runs are interleaved, so a
- * change in machine load hits every row alike.
+ * start-up and the CLI's module loading. With Debian's ruby-rails, a Rails row
+ * too: `control run runner 'nil'` in a generated Rails app whose root command
+ * is the real Zeus gem with its upstream zeus.json, next to a cold
+ * `bin/rails runner 'nil'`. The runs are interleaved, so a change in machine
+ * load hits every row alike. Each row's ratio is to the cold start of its app.
  *
  * NODE_EXTRA_CA_CERTS makes every Node process parse those certificates as it
  * starts, before any of our code runs (the whole system bundle costs ~57 ms
@@ -15,7 +18,8 @@
  */
 import { cpSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { controlBin, loadNote, main, repoRoot, startOlympus, tempDir, timed } from "./harness.js";
+import { railsApp, railsMissing } from "../test/helpers/rails-app.js";
+import { controlBin, loadNote, main, onCleanup, repoRoot, startOlympus, tempDir, timed } from "./harness.js";
 import { median, quantile, report } from "./report.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 30);
@@ -34,26 +38,43 @@ await main(async () => {
   const coldEnv = { ...process.env, PYTHONPATH: app };
   const extraCa = process.env.NODE_EXTRA_CA_CERTS;
   const { NODE_EXTRA_CA_CERTS: _, ...withoutExtraCa } = process.env;
-  type Case = { label: string; run: () => ReturnType<typeof timed>; expect: RegExp; every: number; samples: number[] };
+  /** `baseline`: the cold start its ratio is to (default: Python's). */
+  type Case = { label: string; run: () => ReturnType<typeof timed>; expect: RegExp; every: number; samples: number[]; baseline?: Case };
   const bareNode: Case = { label: "`node -e 0`", run: () => timed(node, ["-e", "0"], { cwd: app }), expect: /^$/, every: 1, samples: [] };
   const help: Case = { label: "`control --help`", run: () => timed(node, [controlBin, "--help"], { cwd: app }), expect: /Usage: control/, every: 1, samples: [] };
   const ours: Case = { label: "`control run hello` (preloaded)", run: () => timed(node, [controlBin, "run", "hello"], { cwd: app }), expect: /^hello from pid/, every: 1, samples: [] };
+  const coldEvery = Math.max(1, Math.floor(RUNS / COLD_RUNS));
   const cold: Case = {
     label: "cold start: python3 boots the app, runs hello",
     run: () => timed("python3", ["-c", COLD_SCRIPT], { cwd: app, env: coldEnv }),
     expect: /^hello from pid/,
-    every: Math.max(1, Math.floor(RUNS / COLD_RUNS)),
+    every: coldEvery,
     samples: [],
   };
-  const withoutCa = (entry: Case, args: string[]): Case => ({
+  const withoutCa = (entry: Case, args: string[], cwd = app): Case => ({
     ...entry,
     label: `${entry.label}, NODE_EXTRA_CA_CERTS unset`,
-    run: () => timed(node, args, { cwd: app, env: withoutExtraCa }),
+    run: () => timed(node, args, { cwd, env: withoutExtraCa }),
     samples: [],
   });
   const bareNodeWithoutCa = withoutCa(bareNode, ["-e", "0"]);
   const oursWithoutCa = withoutCa(ours, [controlBin, "run", "hello"]);
   const cases = extraCa === undefined ? [bareNode, help, ours, cold] : [bareNode, bareNodeWithoutCa, help, ours, oursWithoutCa, cold];
+
+  let rails: { ours: Case; cold: Case } | null = null;
+  if (railsMissing === null) {
+    const railsDirectory = await railsApp();
+    onCleanup(() => rmSync(railsDirectory, { recursive: true, force: true }));
+    await startOlympus(railsDirectory, [], 180_000);
+    const railsCold: Case = { label: "cold start: `bin/rails runner 'nil'`", run: () => timed("bin/rails", ["runner", "nil"], { cwd: railsDirectory }), expect: /^$/, every: coldEvery, samples: [] };
+    railsCold.baseline = railsCold;
+    const runner = [controlBin, "run", "runner", "nil"];
+    const railsOurs: Case = { label: "Rails: `control run runner 'nil'` (preloaded)", run: () => timed(node, runner, { cwd: railsDirectory }), expect: /^$/, every: 1, samples: [], baseline: railsCold };
+    cases.push(railsOurs, ...(extraCa === undefined ? [] : [withoutCa(railsOurs, runner, railsDirectory)]), railsCold);
+    rails = { ours: railsOurs, cold: railsCold };
+  } else {
+    notes.push(`No Rails rows: ${railsMissing}.`);
+  }
 
   for (let i = -WARMUP; i < RUNS; i++) {
     for (const entry of cases) {
@@ -67,7 +88,7 @@ await main(async () => {
     }
   }
 
-  const rows = cases.map((entry) => [entry.label, entry.samples.length, median(entry.samples), quantile(entry.samples, 0.9), median(entry.samples) / median(cold.samples)]);
+  const rows = cases.map((entry) => [entry.label, entry.samples.length, median(entry.samples), quantile(entry.samples, 0.9), median(entry.samples) / median((entry.baseline ?? cold).samples)]);
   const oursMedian = median(ours.samples);
   const verdict = (ms: number) => `${ms.toFixed(0)} ms: ${ms <= 150 ? "met" : "missed"}`;
   notes.push(
@@ -76,7 +97,11 @@ await main(async () => {
       ? `Targets: median ≤ 150 ms (${verdict(oursMedian)}) and ≤ 1/10 of the cold start (${oursMedian <= median(cold.samples) / 10 ? "met" : "missed"}).`
       : `NODE_EXTRA_CA_CERTS=${extraCa} costs every Node process ${(median(bareNode.samples) - median(bareNodeWithoutCa.samples)).toFixed(0)} ms as it starts. ` +
         `Targets: median ≤ 150 ms (${verdict(median(oursWithoutCa.samples))} without it; ${verdict(oursMedian)} with it) and ≤ 1/10 of the cold start (${oursMedian <= median(cold.samples) / 10 ? "met" : "missed"} with it).`,
-    loadNote("at end"),
   );
+  if (rails !== null) {
+    const ratio = median(rails.ours.samples) / median(rails.cold.samples);
+    notes.push(`Rails: \`control run runner 'nil'\` ${median(rails.ours.samples).toFixed(0)} ms against ${median(rails.cold.samples).toFixed(0)} ms cold, ratio ${ratio.toFixed(3)}; target ≤ 1/10 of the cold start (${ratio <= 0.1 ? "met" : "missed"}).`);
+  }
+  notes.push(loadNote("at end"));
   report("command-latency", ["process", "runs", "median ms", "p90 ms", "÷ cold start"], rows, notes);
 });

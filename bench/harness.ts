@@ -165,12 +165,12 @@ async function stopOlympus(running: RunningOlympus): Promise<void> {
   }
 }
 
-/** Alive, and still a Python worker (not a reused pid). */
+/** Alive, and still a worker of the Python shim or the Zeus gem (not a reused pid). */
 function isWorkerAlive(pid: number): boolean {
   try {
     const status = readFileSync(`/proc/${pid}/stat`, "utf8");
     if (/\) Z /.test(status)) return false;
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("olympus_zeus");
+    return /olympus_zeus|^zeus (slave|runner|command):/.test(readFileSync(`/proc/${pid}/cmdline`, "utf8"));
   } catch {
     return false;
   }

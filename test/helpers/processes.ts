@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 export const projectRoot = fileURLToPath(new URL("../../../", import.meta.url));
 export const olympusBin = fileURLToPath(new URL("../../bin/olympus.js", import.meta.url));
 export const controlBin = fileURLToPath(new URL("../../bin/control.cjs", import.meta.url));
+export const zeusBin = fileURLToPath(new URL("../../bin/zeus.cjs", import.meta.url));
 
 /** A child process whose output is kept, with a way to wait for a line. */
 export class Started {

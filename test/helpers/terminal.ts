@@ -13,13 +13,29 @@ export interface TerminalRun {
   waitFor: (pattern: RegExp, timeoutMs?: number) => Promise<void>;
 }
 
+export interface TerminalOptions {
+  cwd: string;
+  cols?: number;
+  rows?: number;
+  /**
+   * Answer each cursor position query (ESC [ 6 n) as an emulator would, with
+   * row 1, column 1: line editors such as Ruby's reline wait for the answer.
+   */
+  answerCursorQueries?: boolean;
+}
+
+const CURSOR_QUERY = "\x1b[6n";
+
 /** Runs a program in a real terminal (node-pty plays the user's terminal emulator). */
-export function inTerminal(file: string, args: string[], options: { cwd: string; cols?: number; rows?: number }): TerminalRun {
+export function inTerminal(file: string, args: string[], options: TerminalOptions): TerminalRun {
   const terminal = pty.spawn(file, args, { cols: options.cols ?? 100, rows: options.rows ?? 30, cwd: options.cwd, env: process.env as Record<string, string> });
   let output = "";
+  let answered = 0;
   const listeners = new Set<() => void>();
   terminal.onData((data) => {
     output += data;
+    // Counted over all the output, as a query may be split between two reads.
+    for (const asked = options.answerCursorQueries ? output.split(CURSOR_QUERY).length - 1 : 0; answered < asked; answered++) terminal.write("\x1b[1;1R");
     for (const listener of listeners) listener();
   });
   const exited = new Promise<{ exitCode: number; signal?: number }>((resolve) => terminal.onExit(resolve));
@@ -49,6 +65,6 @@ export function inTerminal(file: string, args: string[], options: { cwd: string;
 }
 
 /** `control` in a real terminal. */
-export function controlInTerminal(args: string[], options: { cwd: string; cols?: number; rows?: number }): TerminalRun {
+export function controlInTerminal(args: string[], options: TerminalOptions): TerminalRun {
   return inTerminal(process.execPath, [controlBin, ...args], options);
 }
