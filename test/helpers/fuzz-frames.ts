@@ -35,7 +35,7 @@ export class Random {
     for (let i = 0; i < length; i++) buffer[i] = this.int(256);
     return buffer;
   }
-  /** An independent stream for one connection, so each connection's frames depend only on the seed. */
+  /** An independent stream for one connection, so each connection's frames depend only on FUZZ_SEED. */
   fork(label: number): Random {
     return new Random(Math.imul(this.state ^ (label * 0x9e3779b9), 0x85ebca6b) ^ label);
   }
