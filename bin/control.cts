@@ -11,7 +11,7 @@
  * holds the functions that subcommand compiled.
  */
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -21,11 +21,31 @@ const bundle = join(__dirname, "..", "control.bundle.cjs");
 /** control/cli.ts's subcommands; any other command line shares one cache. */
 const SUBCOMMANDS = new Set(["slaves", "ping", "status", "watch", "restart", "run", "exec"]);
 
-function cacheFile(): string {
-  const directory = join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "olympus");
+const cacheDirectory = join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "olympus");
+
+/**
+ * The build's key hashes the bundle's contents: V8 checks a cache against the
+ * source's length only, so a rebuilt bundle of the same length would run old
+ * code for functions compiled lazily.
+ */
+function buildKey(source: string): string {
+  return createHash("sha256").update(`${source}\0${process.version}\0${process.arch}`).digest("hex").slice(0, 16);
+}
+
+function cacheFile(build: string): string {
   const subcommand = process.argv.slice(2).find((arg) => SUBCOMMANDS.has(arg)) ?? "other";
-  const key = createHash("sha256").update(`${bundle}\0${process.version}\0${process.arch}\0${subcommand}`).digest("hex");
-  return join(directory, `control-${key.slice(0, 16)}.v8`);
+  return join(cacheDirectory, `control-${build}-${subcommand}.v8`);
+}
+
+/** Caches of other builds are of no more use. */
+function pruneOtherBuilds(build: string): void {
+  try {
+    for (const name of readdirSync(cacheDirectory)) {
+      if (name.startsWith("control-") && name.endsWith(".v8") && !name.startsWith(`control-${build}-`)) rmSync(join(cacheDirectory, name), { force: true });
+    }
+  } catch {
+    // nothing to prune
+  }
 }
 
 function readCache(file: string): Buffer | undefined {
@@ -55,11 +75,15 @@ try {
   process.stderr.write(`control: ${bundle} is missing; build it with "npm run build"\n`);
   process.exit(1);
 }
-const cache = cacheFile();
+const build = buildKey(source);
+const cache = cacheFile(build);
 const cachedData = readCache(cache);
 const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: bundle, cachedData });
 if (cachedData === undefined || script.cachedDataRejected === true) {
-  process.once("exit", () => writeCache(cache, script.createCachedData()));
+  process.once("exit", () => {
+    writeCache(cache, script.createCachedData());
+    pruneOtherBuilds(build);
+  });
 }
 const bundleModule = { exports: {} };
 script.runInThisContext()(bundleModule.exports, createRequire(bundle), bundleModule, bundle, join(__dirname, ".."));

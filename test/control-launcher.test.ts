@@ -46,6 +46,18 @@ test("a cache V8 rejects is rewritten, and the command runs all the same", async
   assert.notEqual(readFileSync(join(cacheDirectory, rewritten[0]!)).toString("latin1", 0, 16), "not a code cache");
 });
 
+test("the caches of other builds are pruned when a new one is written", async () => {
+  const stale = ["control-0123456789abcdef-run.v8", "control-0123456789abcdef.v8"];
+  for (const name of stale) writeFileSync(join(cacheDirectory, name), "an older build's cache");
+  const keep = new Set(cacheFiles().filter((name) => !stale.includes(name)));
+  for (const name of keep) writeFileSync(join(cacheDirectory, name), "not a code cache"); // rejected: so it is written again
+
+  const result = await controlHelp(["ping"]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.deepEqual(cacheFiles().filter((name) => stale.includes(name)), []);
+  assert.ok(cacheFiles().length >= 1);
+});
+
 test("an unwritable cache directory only costs speed", async () => {
   writeFileSync(join(cacheHome, "blocked"), "a file where the directory would go");
   const result = await run(controlBin, ["--help"], { env: { ...env, XDG_CACHE_HOME: join(cacheHome, "blocked") } });
