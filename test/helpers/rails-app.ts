@@ -72,8 +72,12 @@ const probe = rubyProbe();
 /** Why no Rails app can be made here, or null. */
 export const railsMissing: string | null = "missing" in probe ? probe.missing : null;
 
-/** Why the Rails tests cannot run here, or false. Under CI (env CI set) a missing Rails fails the tests instead. */
-export const railsSkip: string | false = railsMissing !== null && process.env.CI === undefined ? railsMissing : false;
+/**
+ * Why the Rails tests cannot run here, or false. Under CI (env CI set) a
+ * missing Rails fails the tests instead, as .ci/run installs it; the gem is
+ * not installed but found beside the project, so without it they skip.
+ */
+export const railsSkip: string | false = missingZeusGem() ?? (railsMissing !== null && process.env.CI === undefined ? railsMissing : false);
 
 const execFileAsync = promisify(execFile);
 
