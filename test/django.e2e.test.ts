@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
-import { controlIn, nodes, startLocal, waitForStates, writeApp, type NodeStatus } from "./helpers/app.js";
+import { controlIn, startLocal, waitForRestart, waitForStates, writeApp, type NodeStatus } from "./helpers/app.js";
 import { controlBin, eventually, olympusBin, run, startNode, stopAll } from "./helpers/processes.js";
 
 after(stopAll);
@@ -63,16 +63,6 @@ function generateProject(): string {
   writeApp(app, "polls/tests.py", passingTests);
   python3(app, ["manage.py", "makemigrations", "polls"]);
   return app;
-}
-
-async function waitUntilRestarted(app: string, name: string, before: Map<string, NodeStatus>): Promise<Map<string, NodeStatus>> {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    const now = await nodes(app);
-    if (now.get(name)?.pid !== before.get(name)?.pid && Object.entries(allReady).every(([node, state]) => now.get(node)?.state === state)) return now;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`${name} was not restarted`);
 }
 
 async function freePort(): Promise<number> {
@@ -150,7 +140,7 @@ describe("a generated Django project under olympus start", () => {
   it("restarts the phase that loaded an edited model, and not the phases above it", { skip }, async () => {
     const before = await waitForStates(app, allReady);
     writeApp(app, "polls/models.py", model(["", "    def whisper(self):", "        return self.text.lower()"].join("\n")));
-    const now = await waitUntilRestarted(app, "setup", before);
+    const now = await waitForRestart(app, before, ["setup"], Object.keys(allReady));
     assertSamePids(now, before, ["boot", "settings"]);
     assertNewPids(now, before, ["test_environment"]);
 
@@ -164,7 +154,7 @@ describe("a generated Django project under olympus start", () => {
     const before = await waitForStates(app, allReady);
     const settings = readFileSync(join(app, "mysite", "settings.py"), "utf8");
     writeApp(app, "mysite/settings.py", `${settings}\nGREETING = "edited"\n`);
-    const now = await waitUntilRestarted(app, "settings", before);
+    const now = await waitForRestart(app, before, ["settings"], Object.keys(allReady));
     assertSamePids(now, before, ["boot"]);
     assertNewPids(now, before, ["setup", "test_environment"]);
 
@@ -194,11 +184,11 @@ describe("a generated Django project under olympus start", () => {
   it("restarts a phase when a file it declared appears: .env for the settings, requirements.txt for all", { skip }, async () => {
     const before = await waitForStates(app, allReady);
     writeApp(app, ".env", "DEBUG=1\n");
-    const afterEnv = await waitUntilRestarted(app, "settings", before);
+    const afterEnv = await waitForRestart(app, before, ["settings"], Object.keys(allReady));
     assertSamePids(afterEnv, before, ["boot"]);
 
     writeApp(app, "requirements.txt", "Django>=3.2\n");
-    const afterRequirements = await waitUntilRestarted(app, "boot", afterEnv);
+    const afterRequirements = await waitForRestart(app, afterEnv, ["boot"], Object.keys(allReady));
     assertNewPids(afterRequirements, afterEnv, ["settings", "setup", "test_environment"]);
   });
 });

@@ -3,23 +3,12 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { controlIn, nodes, startLocal, waitForStates, writePythonApp, type NodeStatus } from "./helpers/app.js";
+import { controlIn, nodes, startLocal, waitForRestart, waitForStates, writePythonApp } from "./helpers/app.js";
 import { eventually, stopAll } from "./helpers/processes.js";
 
 after(stopAll);
 
 const ready = { boot: "ready", work: "ready" };
-
-async function waitForNewRoot(app: string, before: Map<string, NodeStatus>): Promise<void> {
-  await eventually(
-    async () => {
-      const now = await nodes(app);
-      return now.get("boot")?.pid !== before.get("boot")?.pid && now.get("boot")?.state === "ready" && now.get("work")?.state === "ready";
-    },
-    15_000,
-    "the root to restart",
-  );
-}
 
 describe("freshness", () => {
   const app = writePythonApp();
@@ -30,10 +19,10 @@ describe("freshness", () => {
     agent = await startLocal(app);
     let before = await waitForStates(app, ready);
     writeFileSync(join(app, "requirements.txt"), "django==5.0\n");
-    await waitForNewRoot(app, before);
+    await waitForRestart(app, before, ["boot"], ["boot", "work"]);
     before = await nodes(app);
     writeFileSync(join(app, ".env"), "GREETING=hi\n");
-    await waitForNewRoot(app, before);
+    await waitForRestart(app, before, ["boot"], ["boot", "work"]);
   });
 
   it("boots the new plan when zeus.json changes, and keeps the old one, saying why, when it is broken", async () => {

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, describe, it } from "node:test";
-import { controlIn, makeApp, nodes, startLocal, waitForStates, writeApp } from "./helpers/app.js";
+import { controlIn, makeApp, nodes, startLocal, waitForRestart, waitForStates, writeApp } from "./helpers/app.js";
 import { controlBin, eventually, isAlive, olympusBin, run, startNode, stopAll, type Started } from "./helpers/processes.js";
 
 after(stopAll);
@@ -43,7 +43,7 @@ describe("a three-level Python plan", () => {
   it("restarts only the leaf when a file the leaf loaded changes", async () => {
     const before = await waitForStates(app, allReady);
     writeApp(app, "leaf_lib.py", "LEAF = 2\n");
-    await waitUntilPidChanges(app, "test_helper", before);
+    await waitForRestart(app, before, ["test_helper"]);
     const now = await nodes(app);
     for (const name of ["boot", "environment", "console_helper"]) assert.equal(now.get(name)?.pid, before.get(name)?.pid, name);
   });
@@ -51,7 +51,7 @@ describe("a three-level Python plan", () => {
   it("restarts everything when a file the root loaded changes", async () => {
     const before = await waitForStates(app, allReady);
     writeApp(app, "root_lib.py", "ROOT = 2\n");
-    await waitUntilPidChanges(app, "boot", before);
+    await waitForRestart(app, before, ["boot"]);
     const now = await waitForStates(app, allReady);
     for (const name of Object.keys(allReady)) assert.notEqual(now.get(name)?.pid, before.get(name)?.pid, name);
   });
@@ -90,7 +90,7 @@ describe("a three-level Python plan", () => {
     const result = await controlIn(app, ["restart", (await slaveName(app)), "environment"]);
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /restarted environment, test_helper, console_helper/);
-    await waitUntilPidChanges(app, "environment", before);
+    await waitForRestart(app, before, ["environment"]);
     const now = await waitForStates(app, allReady);
     assert.equal(now.get("boot")?.pid, before.get("boot")?.pid);
   });
@@ -160,13 +160,6 @@ describe("an invalid zeus.json", () => {
 async function slaveName(app: string): Promise<string> {
   const result = await controlIn(app, ["slaves", "--json"]);
   return (JSON.parse(result.stdout) as { name: string }[])[0]?.name as string;
-}
-
-async function waitUntilPidChanges(app: string, name: string, before: Map<string, { pid: number | null }>): Promise<void> {
-  await eventually(async () => {
-    const node = (await nodes(app)).get(name);
-    return node?.state === "ready" && node.pid !== before.get(name)?.pid;
-  }, 15_000, `${name} to restart`);
 }
 
 /**

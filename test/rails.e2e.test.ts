@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { controlIn, nodes, startLocal, waitForStates, type NodeStatus } from "./helpers/app.js";
-import { eventually, run, stopAll, zeusBin } from "./helpers/processes.js";
+import { controlIn, startLocal, waitForRestart, waitForStates } from "./helpers/app.js";
+import { run, stopAll, zeusBin } from "./helpers/processes.js";
 import { railsApp, railsSkip } from "./helpers/rails-app.js";
 import { controlInTerminal } from "./helpers/terminal.js";
 
@@ -68,15 +68,7 @@ describe("a generated Rails app on the real Zeus gem", () => {
   it("restarts only test_helper when test/test_helper.rb changes", { skip }, async () => {
     const before = await waitForStates(app, ALL_READY, BOOT_MS);
     appendFileSync(join(app, "test/test_helper.rb"), "\n# edited\n");
-    let now = new Map<string, NodeStatus>();
-    await eventually(
-      async () => {
-        now = await nodes(app);
-        return now.get("test_helper")?.pid !== before.get("test_helper")?.pid && PHASES.every((name) => now.get(name)?.state === "ready");
-      },
-      BOOT_MS,
-      "test_helper to boot again",
-    );
+    const now = await waitForRestart(app, before, ["test_helper"], PHASES, BOOT_MS);
     for (const name of PHASES.filter((phase) => phase !== "test_helper")) assert.equal(now.get(name)?.pid, before.get(name)?.pid, `${name} kept its process`);
   });
 

@@ -7,8 +7,8 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { after, describe, it } from "node:test";
 import { OlympusClient, resolveMaster } from "../control/client/client.js";
-import { controlIn, nodes, startLocal, waitForStates, type NodeStatus } from "./helpers/app.js";
-import { controlBin, eventually, stopAll, type Started } from "./helpers/processes.js";
+import { controlIn, startLocal, waitForRestart, waitForStates } from "./helpers/app.js";
+import { controlBin, eventually, isAlive, stopAll, type Started } from "./helpers/processes.js";
 import { controlInTerminal } from "./helpers/terminal.js";
 import { missingZeusGem, writeGemApp } from "./helpers/zeus-gem.js";
 
@@ -63,7 +63,7 @@ for (const generation of ["modern", "classic"] as const) {
       terminal.write("\x03");
       // The gem reports 0 for a command ended by a signal ($?.exitstatus is nil), as under Zeus.
       await terminal.exited;
-      await eventually(() => !alive(pid), 5000, `command ${pid} to end`);
+      await eventually(() => !isAlive(pid), 5000, `command ${pid} to end`);
       assert.match(terminal.output(), /Interrupt/);
     });
 
@@ -75,7 +75,7 @@ for (const generation of ["modern", "classic"] as const) {
       const pid = Number(/spinning (\d+)/.exec(output)?.[1]);
       const runner = parentOf(pid);
       control.kill("SIGKILL");
-      await eventually(() => !alive(pid) && !alive(runner), 10_000, `command ${pid} and runner ${runner} to end`);
+      await eventually(() => !isAlive(pid) && !isAlive(runner), 10_000, `command ${pid} and runner ${runner} to end`);
     });
 
     it("keeps a running command alive through a restart of its node", async () => {
@@ -114,37 +114,15 @@ for (const generation of ["modern", "classic"] as const) {
       client.close();
       assert.deepEqual(wrong, []);
       assert.equal(agent.child.exitCode, null, `the agent exited: ${agent.output}`);
-      assert.ok(alive(agentPid));
+      assert.ok(isAlive(agentPid));
       await eventually(() => childrenNamed(agentPid, "olympus-client").length === 0, 5000, "every stand-in client to be reaped");
       await eventually(() => orphanedRunners(app).length === 0, 5000, "no runner left behind");
     });
   });
 }
 
-async function waitForRestart(app: string, before: Map<string, NodeStatus>, names: string[]): Promise<Map<string, NodeStatus>> {
-  let now = before;
-  await eventually(
-    async () => {
-      now = await nodes(app);
-      return names.every((name) => now.get(name)?.state === "ready" && now.get(name)?.pid !== before.get(name)?.pid);
-    },
-    30_000,
-    `${names.join(", ")} to restart`,
-  );
-  return now;
-}
-
 function parentOf(pid: number): number {
   return processStats().find((stat) => stat.pid === pid)?.ppid ?? 0;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return false;
-  }
 }
 
 /** Children of `parent` whose process name is `name`, zombies included: they must be reaped too. */

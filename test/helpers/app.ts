@@ -76,3 +76,26 @@ export async function waitForStates(directory: string, wanted: Record<string, st
   }
   return last;
 }
+
+/**
+ * Waits until each of `restarted` runs under a new pid and every node of
+ * `ready` (by default the restarted ones) is ready; returns the status then.
+ */
+export async function waitForRestart(
+  directory: string,
+  before: Map<string, NodeStatus>,
+  restarted: string[],
+  ready: string[] = restarted,
+  timeoutMs = 30_000,
+): Promise<Map<string, NodeStatus>> {
+  let now = before;
+  await eventually(
+    async () => {
+      now = await nodes(directory);
+      return restarted.every((name) => now.get(name)?.pid !== before.get(name)?.pid) && ready.every((name) => now.get(name)?.state === "ready");
+    },
+    timeoutMs,
+    `${restarted.join(", ")} to restart`,
+  );
+  return now;
+}
