@@ -33,11 +33,12 @@ export class Agent {
   private readonly files: FileMonitor | null;
   private readonly connection: MasterConnection;
   private readonly guardian = new Guardian();
-  private plan: Plan | null;
+  /** zeus.json, read again when it changes. */
+  private readonly planPath: string | null;
 
   constructor(private readonly options: AgentOptions) {
     const { plan, log } = options;
-    this.plan = plan;
+    this.planPath = plan?.path ?? null;
     this.files = plan === null ? null : new FileMonitor(options.fileChangeDelayMs, (paths) => this.filesChanged(paths));
     this.supervisor =
       plan === null
@@ -68,7 +69,7 @@ export class Agent {
   }
 
   start(): void {
-    if (this.plan !== null) this.files?.watch(this.plan.path);
+    if (this.planPath !== null) this.files?.watch(this.planPath);
     this.supervisor?.start();
     this.connection.start();
   }
@@ -82,9 +83,9 @@ export class Agent {
   }
 
   private filesChanged(paths: string[]): void {
-    const plan = this.plan;
-    if (plan !== null && paths.includes(plan.path)) this.reloadPlan(plan.path);
-    this.supervisor?.filesChanged(paths.filter((path) => path !== plan?.path));
+    const planPath = this.planPath;
+    if (planPath !== null && paths.includes(planPath)) this.reloadPlan(planPath);
+    this.supervisor?.filesChanged(paths.filter((path) => path !== planPath));
   }
 
   /** A broken zeus.json keeps the running plan, and says so: nothing is restarted on a guess. */
@@ -96,7 +97,6 @@ export class Agent {
       if (!(error instanceof ConfigError)) throw error;
       return this.options.log(`${error.message}; still running the plan loaded before`);
     }
-    this.plan = plan;
     this.supervisor?.replacePlan(plan);
     if (this.supervisor !== null) this.connection.link?.event(treeEvent, this.supervisor.tree.snapshot());
   }

@@ -24,7 +24,7 @@ import type { Supervisor } from "../zeus/supervisor.js";
  * `exec` spawns any program. Their events go to whichever master link is current.
  */
 export class LocalCommands {
-  private readonly sessions = new Map<string, LocalCommand>();
+  private readonly commands = new Map<string, LocalCommand>();
   private readonly groups = new Map<string, number>();
   private readonly clients = new Map<string, ClientStandIn>();
 
@@ -36,21 +36,21 @@ export class LocalCommands {
   ) {}
 
   get running(): number {
-    return this.sessions.size;
+    return this.commands.size;
   }
 
   serve(link: Link): void {
     link.onRequest(run, (request) => this.run(request.command_id, request.command, request.args, request.terminal));
     link.onRequest(exec, (request) => this.exec(request.command_id, request.program, request.args, request.cwd, request.terminal));
     link.onEvent(commandInputEvent, ({ command_id, data, eof }) => {
-      const session = this.sessions.get(command_id);
-      if (data !== undefined) session?.input(Buffer.from(data, "base64"));
-      if (eof === true) session?.inputEnd();
+      const command = this.commands.get(command_id);
+      if (data !== undefined) command?.input(Buffer.from(data, "base64"));
+      if (eof === true) command?.inputEnd();
     });
-    link.onEvent(commandAckEvent, ({ command_id, bytes }) => this.sessions.get(command_id)?.acknowledge(bytes));
-    link.onEvent(commandResizeEvent, ({ command_id, cols, rows }) => this.sessions.get(command_id)?.resize(cols, rows));
+    link.onEvent(commandAckEvent, ({ command_id, bytes }) => this.commands.get(command_id)?.acknowledge(bytes));
+    link.onEvent(commandResizeEvent, ({ command_id, cols, rows }) => this.commands.get(command_id)?.resize(cols, rows));
     link.onEvent(commandSignalEvent, ({ command_id, signal }) => {
-      this.sessions.get(command_id)?.signal(signal);
+      this.commands.get(command_id)?.signal(signal);
       // A hangup means the control is gone: so is the client a Zeus runner watches.
       if (signal === "SIGHUP") this.clients.get(command_id)?.end();
     });
@@ -58,12 +58,12 @@ export class LocalCommands {
 
   /** The agent is stopping: every command gets a hangup, then SIGKILL. */
   stopAll(): void {
-    for (const session of this.sessions.values()) session.abort();
+    for (const command of this.commands.values()) command.abort();
   }
 
   private async run(id: string, name: string, args: string[], terminal: Terminal): Promise<{ pid: number }> {
     if (this.supervisor === null) throw new Error("this slave has no plan (zeus.json), so it has no commands; use exec");
-    const session = this.open(id, terminal);
+    const command = this.open(id, terminal);
     const client = new ClientStandIn();
     this.clients.set(id, client);
     try {
@@ -72,23 +72,23 @@ export class LocalCommands {
         generation,
         clientPid: client.pid,
         args,
-        stdio: session.childStdio,
-        onExit: (code) => session.processExited(code, null),
-        onLost: (reason) => session.processExited(null, null, reason),
+        stdio: command.childStdio,
+        onExit: (code) => command.processExited(code, null),
+        onLost: (reason) => command.processExited(null, null, reason),
       });
       this.protect(id, runnerPid);
-      session.started(commandPid);
+      command.started(commandPid);
       return { pid: commandPid };
     } catch (error) {
       this.forget(id);
-      session.discard();
+      command.discard();
       throw error;
     }
   }
 
   private async exec(id: string, program: string, args: string[], cwd: string | undefined, terminal: Terminal): Promise<{ pid: number }> {
-    const session = this.open(id, terminal);
-    const { terminal: terminalFd, stderr } = session.childStdio;
+    const command = this.open(id, terminal);
+    const { terminal: terminalFd, stderr } = command.childStdio;
     const env = terminal?.term === undefined ? process.env : { ...process.env, TERM: terminal.term };
     // In a terminal: `setsid -c` makes the program a session leader with the PTY as its controlling terminal.
     // With pipes: its own process group, so a signal reaches the whole job.
@@ -100,12 +100,12 @@ export class LocalCommands {
       await once(child, "spawn");
     } catch (error) {
       this.forget(id);
-      session.discard();
+      command.discard();
       throw new Error(`cannot run ${program}: ${(error as Error).message}`);
     }
-    child.on("exit", (code, signal) => session.processExited(exitCode(code, signal), signal));
+    child.on("exit", (code, signal) => command.processExited(exitCode(code, signal), signal));
     this.protect(id, child.pid as number);
-    session.started(child.pid as number);
+    command.started(child.pid as number);
     return { pid: child.pid as number };
   }
 
@@ -117,7 +117,7 @@ export class LocalCommands {
 
   /** The command is over, or never started: its stand-in client and guarded group go. */
   private forget(id: string): void {
-    this.sessions.delete(id);
+    this.commands.delete(id);
     this.clients.get(id)?.end();
     this.clients.delete(id);
     const group = this.groups.get(id);
@@ -126,10 +126,10 @@ export class LocalCommands {
   }
 
   private open(id: string, terminal: Terminal): LocalCommand {
-    if (this.sessions.has(id)) throw new Error(`command id ${id} is in use`);
-    const session = new LocalCommand(terminal, this.sinkFor(id));
-    this.sessions.set(id, session);
-    return session;
+    if (this.commands.has(id)) throw new Error(`command id ${id} is in use`);
+    const command = new LocalCommand(terminal, this.sinkFor(id));
+    this.commands.set(id, command);
+    return command;
   }
 
   private sinkFor(id: string): CommandSink {
