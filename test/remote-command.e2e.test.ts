@@ -76,9 +76,9 @@ describe("commands on one slave", () => {
     });
 
     it("puts the local terminal in raw mode while it runs, and restores it after", async () => {
-      // Looks at the terminal once control has changed it, then ends the remote command with a line of input.
+      // Looks at the terminal once control has made it raw (-opost is its last step), then ends the remote command with a line of input.
       const control = `node ${controlBin} exec -- sh -c 'read line' </dev/tty &`;
-      const script = `stty -g; before=$(stty -g); ${control} while [ "$(stty -g)" = "$before" ]; do sleep 0.05; done; stty -a; echo changed; wait; stty -g`;
+      const script = `stty -g; ${control} while ! stty -a | grep -q -- -opost; do sleep 0.05; done; stty -a; echo changed; wait; stty -g`;
       const run = inTerminal("/bin/sh", ["-c", script], { cwd: app });
       await run.waitFor(/^changed\r?$/m);
       run.write("\r");
