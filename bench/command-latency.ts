@@ -25,7 +25,8 @@ import { median, quantile, report } from "./report.js";
 const RUNS = Number(process.env.BENCH_RUNS ?? 30);
 const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 5);
 const WARMUP = 2;
-const COLD_SCRIPT = "import plan; plan.boot(); plan.default_environment(); plan.development_environment(); plan.hello()";
+const COLD_SCRIPT =
+  "import plan; plan.boot(); plan.default_environment(); plan.development_environment(); plan.hello()";
 
 await main(async () => {
   const notes = [loadNote("at start")];
@@ -39,10 +40,35 @@ await main(async () => {
   const extraCa = process.env.NODE_EXTRA_CA_CERTS;
   const { NODE_EXTRA_CA_CERTS: _, ...withoutExtraCa } = process.env;
   /** `baseline`: the cold start its ratio is to (default: Python's). */
-  type Case = { label: string; run: () => ReturnType<typeof timed>; expect: RegExp; every: number; samples: number[]; baseline?: Case };
-  const bareNode: Case = { label: "`node -e 0`", run: () => timed(node, ["-e", "0"], { cwd: app }), expect: /^$/, every: 1, samples: [] };
-  const help: Case = { label: "`control --help`", run: () => timed(node, [controlBin, "--help"], { cwd: app }), expect: /Usage: control/, every: 1, samples: [] };
-  const ours: Case = { label: "`control run hello` (preloaded)", run: () => timed(node, [controlBin, "run", "hello"], { cwd: app }), expect: /^hello from pid/, every: 1, samples: [] };
+  type Case = {
+    label: string;
+    run: () => ReturnType<typeof timed>;
+    expect: RegExp;
+    every: number;
+    samples: number[];
+    baseline?: Case;
+  };
+  const bareNode: Case = {
+    label: "`node -e 0`",
+    run: () => timed(node, ["-e", "0"], { cwd: app }),
+    expect: /^$/,
+    every: 1,
+    samples: [],
+  };
+  const help: Case = {
+    label: "`control --help`",
+    run: () => timed(node, [controlBin, "--help"], { cwd: app }),
+    expect: /Usage: control/,
+    every: 1,
+    samples: [],
+  };
+  const ours: Case = {
+    label: "`control run hello` (preloaded)",
+    run: () => timed(node, [controlBin, "run", "hello"], { cwd: app }),
+    expect: /^hello from pid/,
+    every: 1,
+    samples: [],
+  };
   const coldEvery = Math.max(1, Math.floor(RUNS / COLD_RUNS));
   const cold: Case = {
     label: "cold start: python3 boots the app, runs hello",
@@ -59,17 +85,33 @@ await main(async () => {
   });
   const bareNodeWithoutCa = withoutCa(bareNode, ["-e", "0"]);
   const oursWithoutCa = withoutCa(ours, [controlBin, "run", "hello"]);
-  const cases = extraCa === undefined ? [bareNode, help, ours, cold] : [bareNode, bareNodeWithoutCa, help, ours, oursWithoutCa, cold];
+  const cases =
+    extraCa === undefined
+      ? [bareNode, help, ours, cold]
+      : [bareNode, bareNodeWithoutCa, help, ours, oursWithoutCa, cold];
 
   let rails: { ours: Case; cold: Case } | null = null;
   if (railsMissing === null) {
     const railsDirectory = await railsApp();
     onCleanup(() => rmSync(railsDirectory, { recursive: true, force: true }));
     await startOlympus(railsDirectory, [], 180_000);
-    const railsCold: Case = { label: "cold start: `bin/rails runner 'nil'`", run: () => timed("bin/rails", ["runner", "nil"], { cwd: railsDirectory }), expect: /^$/, every: coldEvery, samples: [] };
+    const railsCold: Case = {
+      label: "cold start: `bin/rails runner 'nil'`",
+      run: () => timed("bin/rails", ["runner", "nil"], { cwd: railsDirectory }),
+      expect: /^$/,
+      every: coldEvery,
+      samples: [],
+    };
     railsCold.baseline = railsCold;
     const runner = [controlBin, "run", "runner", "nil"];
-    const railsOurs: Case = { label: "Rails: `control run runner 'nil'` (preloaded)", run: () => timed(node, runner, { cwd: railsDirectory }), expect: /^$/, every: 1, samples: [], baseline: railsCold };
+    const railsOurs: Case = {
+      label: "Rails: `control run runner 'nil'` (preloaded)",
+      run: () => timed(node, runner, { cwd: railsDirectory }),
+      expect: /^$/,
+      every: 1,
+      samples: [],
+      baseline: railsCold,
+    };
     cases.push(railsOurs, ...(extraCa === undefined ? [] : [withoutCa(railsOurs, runner, railsDirectory)]), railsCold);
     rails = { ours: railsOurs, cold: railsCold };
   } else {
@@ -88,7 +130,13 @@ await main(async () => {
     }
   }
 
-  const rows = cases.map((entry) => [entry.label, entry.samples.length, median(entry.samples), quantile(entry.samples, 0.9), median(entry.samples) / median((entry.baseline ?? cold).samples)]);
+  const rows = cases.map((entry) => [
+    entry.label,
+    entry.samples.length,
+    median(entry.samples),
+    quantile(entry.samples, 0.9),
+    median(entry.samples) / median((entry.baseline ?? cold).samples),
+  ]);
   const oursMedian = median(ours.samples);
   const verdict = (ms: number) => `${ms.toFixed(0)} ms: ${ms <= 150 ? "met" : "missed"}`;
   notes.push(
@@ -96,11 +144,13 @@ await main(async () => {
     extraCa === undefined
       ? `Targets: median ≤ 150 ms (${verdict(oursMedian)}) and ≤ 1/10 of the cold start (${oursMedian <= median(cold.samples) / 10 ? "met" : "missed"}).`
       : `NODE_EXTRA_CA_CERTS=${extraCa} costs every Node process ${(median(bareNode.samples) - median(bareNodeWithoutCa.samples)).toFixed(0)} ms as it starts. ` +
-        `Targets: median ≤ 150 ms (${verdict(median(oursWithoutCa.samples))} without it; ${verdict(oursMedian)} with it) and ≤ 1/10 of the cold start (${oursMedian <= median(cold.samples) / 10 ? "met" : "missed"} with it).`,
+          `Targets: median ≤ 150 ms (${verdict(median(oursWithoutCa.samples))} without it; ${verdict(oursMedian)} with it) and ≤ 1/10 of the cold start (${oursMedian <= median(cold.samples) / 10 ? "met" : "missed"} with it).`,
   );
   if (rails !== null) {
     const ratio = median(rails.ours.samples) / median(rails.cold.samples);
-    notes.push(`Rails: \`control run runner 'nil'\` ${median(rails.ours.samples).toFixed(0)} ms against ${median(rails.cold.samples).toFixed(0)} ms cold, ratio ${ratio.toFixed(3)}; target ≤ 1/10 of the cold start (${ratio <= 0.1 ? "met" : "missed"}).`);
+    notes.push(
+      `Rails: \`control run runner 'nil'\` ${median(rails.ours.samples).toFixed(0)} ms against ${median(rails.cold.samples).toFixed(0)} ms cold, ratio ${ratio.toFixed(3)}; target ≤ 1/10 of the cold start (${ratio <= 0.1 ? "met" : "missed"}).`,
+    );
   }
   notes.push(loadNote("at end"));
   report("command-latency", ["process", "runs", "median ms", "p90 ms", "÷ cold start"], rows, notes);

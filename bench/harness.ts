@@ -5,7 +5,7 @@
  * the agent ever reported is remembered; one still alive after `olympus`
  * exited is killed and reported as a leftover (that would be an Olympus bug).
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -80,7 +80,10 @@ export function tempDir(prefix: string): string {
 /** A temp app with a Python plan: zeus.json plus the given files. */
 export function pythonApp(prefix: string, plan: object, files: Record<string, string>): string {
   const directory = tempDir(prefix);
-  writeFileSync(join(directory, "zeus.json"), `${JSON.stringify({ command: "python3 -m olympus_zeus plan", plan }, null, 2)}\n`);
+  writeFileSync(
+    join(directory, "zeus.json"),
+    `${JSON.stringify({ command: "python3 -m olympus_zeus plan", plan }, null, 2)}\n`,
+  );
   for (const [name, text] of Object.entries(files)) writeFileSync(join(directory, name), text);
   return directory;
 }
@@ -98,12 +101,24 @@ export interface RunningOlympus {
  * `olympus start --config zeus.json` in `directory` (so .olympus/ goes there);
  * resolves once every node of the plan is ready.
  */
-export async function startOlympus(directory: string, extraArgs: string[] = [], timeoutMs = 60_000): Promise<RunningOlympus> {
-  const child = track(spawn(process.execPath, [olympusBin, "start", "--config", "zeus.json", ...extraArgs], { cwd: directory, stdio: ["ignore", "pipe", "pipe"] }));
+export async function startOlympus(
+  directory: string,
+  extraArgs: string[] = [],
+  timeoutMs = 60_000,
+): Promise<RunningOlympus> {
+  const child = track(
+    spawn(process.execPath, [olympusBin, "start", "--config", "zeus.json", ...extraArgs], {
+      cwd: directory,
+      stdio: ["ignore", "pipe", "pipe"],
+    }),
+  );
   const running: RunningOlympus = { child, directory, log: [], pids: new Set() };
-  for (const stream of [child.stdout, child.stderr]) stream?.on("data", (chunk: Buffer) => running.log.push(...chunk.toString().trimEnd().split("\n")));
+  for (const stream of [child.stdout, child.stderr])
+    stream?.on("data", (chunk: Buffer) => running.log.push(...chunk.toString().trimEnd().split("\n")));
   const exited = new Promise<never>((_, reject) =>
-    child.once("exit", (code, signal) => reject(new Error(`olympus start exited (${signal ?? code}):\n${running.log.join("\n")}`))),
+    child.once("exit", (code, signal) =>
+      reject(new Error(`olympus start exited (${signal ?? code}):\n${running.log.join("\n")}`)),
+    ),
   );
   exited.catch(() => {});
   onCleanup(() => stopOlympus(running));
@@ -124,7 +139,8 @@ export async function startOlympus(directory: string, extraArgs: string[] = [], 
       if (child.exitCode !== null || child.signalCode !== null) {
         throw new Error(`olympus start exited (${child.signalCode ?? child.exitCode}):\n${running.log.join("\n")}`);
       }
-      if (!/no master given/.test((error as Error).message)) running.log.push(`bench: connecting: ${(error as Error).message}`);
+      if (!/no master given/.test((error as Error).message))
+        running.log.push(`bench: connecting: ${(error as Error).message}`);
       await sleep(50);
     }
   }
@@ -138,7 +154,8 @@ export async function startOlympus(directory: string, extraArgs: string[] = [], 
     const crashed = nodes.find((node) => node.state === "crashed");
     if (crashed !== undefined) throw new Error(`${crashed.name} crashed: ${crashed.error}`);
     if (nodes.length > 0 && nodes.every((node) => node.state === "ready")) return running;
-    if (Date.now() - started > timeoutMs) throw new Error(`the plan did not boot within ${timeoutMs} ms:\n${running.log.join("\n")}`);
+    if (Date.now() - started > timeoutMs)
+      throw new Error(`the plan did not boot within ${timeoutMs} ms:\n${running.log.join("\n")}`);
     await sleep(50);
   }
 }
@@ -184,10 +201,16 @@ export function loadNote(when: string): string {
 }
 
 /** Spawns a process to completion; resolves with its wall time in ms (from spawn to exit) and output. */
-export function timed(file: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<{ ms: number; code: number | null; stdout: string; stderr: string }> {
+export function timed(
+  file: string,
+  args: string[],
+  options: { cwd: string; env?: NodeJS.ProcessEnv },
+): Promise<{ ms: number; code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const began = performance.now();
-    const child = track(spawn(file, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ["ignore", "pipe", "pipe"] }));
+    const child = track(
+      spawn(file, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ["ignore", "pipe", "pipe"] }),
+    );
     let stdout = "";
     let stderr = "";
     child.stdout?.on("data", (chunk: Buffer) => (stdout += chunk.toString()));

@@ -15,8 +15,8 @@
  * command without the master.
  */
 import { spawn } from "node:child_process";
-import { closeSync, openSync, writeSync } from "node:fs";
 import { randomBytes } from "node:crypto";
+import { closeSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import pty from "node-pty";
 import { controlBin, loadNote, main, onCleanup, pythonApp, sleep, startOlympus, tempDir, track } from "./harness.js";
@@ -40,7 +40,12 @@ interface Transfer {
 function throughOlympus(app: string, command: string): Promise<Transfer> {
   return new Promise((resolve, reject) => {
     const began = performance.now();
-    const child = track(spawn(process.execPath, [controlBin, "exec", "-t", "--", "sh", "-c", command], { cwd: app, stdio: ["ignore", "pipe", "pipe"] }));
+    const child = track(
+      spawn(process.execPath, [controlBin, "exec", "-t", "--", "sh", "-c", command], {
+        cwd: app,
+        stdio: ["ignore", "pipe", "pipe"],
+      }),
+    );
     let bytes = 0;
     let first = 0;
     let last = 0;
@@ -71,7 +76,12 @@ const LOCAL_TAIL_MS = 200;
 function throughLocalPty(cwd: string, command: string, expectedBytes: number): Promise<Transfer> {
   return new Promise((resolve) => {
     const began = performance.now();
-    const terminal = pty.spawn("sh", ["-c", command], { cols: 80, rows: 24, cwd, encoding: null } as pty.IPtyForkOptions);
+    const terminal = pty.spawn("sh", ["-c", command], {
+      cols: 80,
+      rows: 24,
+      cwd,
+      encoding: null,
+    } as pty.IPtyForkOptions);
     onCleanup(() => killQuietly(terminal.pid));
     let bytes = 0;
     let first = 0;
@@ -117,7 +127,12 @@ interface EchoTerminal {
 async function echoTerminal(file: string, args: string[], cwd: string): Promise<EchoTerminal> {
   const terminal = pty.spawn(file, args, { cols: 80, rows: 24, cwd, env: process.env as Record<string, string> });
   let exited = false;
-  const exit = new Promise<void>((resolve) => terminal.onExit(() => ((exited = true), resolve())));
+  const exit = new Promise<void>((resolve) =>
+    terminal.onExit(() => {
+      exited = true;
+      resolve();
+    }),
+  );
   onCleanup(() => {
     if (!exited) killQuietly(terminal.pid);
   });
@@ -129,7 +144,15 @@ async function echoTerminal(file: string, args: string[], cwd: string): Promise<
   });
   const waitFor = (test: () => boolean, what: string) =>
     new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${file} ${args.join(" ")}: no ${what} within 10 s; output ${JSON.stringify(output.slice(-200))}`)), 10_000);
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `${file} ${args.join(" ")}: no ${what} within 10 s; output ${JSON.stringify(output.slice(-200))}`,
+            ),
+          ),
+        10_000,
+      );
       wake = () => {
         if (!test()) return;
         clearTimeout(timer);
@@ -159,7 +182,11 @@ async function echoTerminal(file: string, args: string[], cwd: string): Promise<
 
 await main(async () => {
   const notes = [loadNote("at start")];
-  const app = pythonApp("pty", { boot: { noop: [] } }, { "plan.py": "def boot():\n    pass\n\ndef noop():\n    pass\n" });
+  const app = pythonApp(
+    "pty",
+    { boot: { noop: [] } },
+    { "plan.py": "def boot():\n    pass\n\ndef noop():\n    pass\n" },
+  );
   await startOlympus(app);
 
   const data = join(tempDir("pty-data"), "random.bin");
@@ -181,7 +208,9 @@ await main(async () => {
   const oursRate = median(ours.map(rate));
   const localRate = median(local.map(rate));
   const bytesNote = (transfers: Transfer[]) =>
-    transfers.every((transfer) => transfer.bytes === expected) ? "all" : transfers.map((transfer) => transfer.bytes - expected).join("/");
+    transfers.every((transfer) => transfer.bytes === expected)
+      ? "all"
+      : transfers.map((transfer) => transfer.bytes - expected).join("/");
 
   // Echo: alternate one sample on each terminal.
   const echoCommand = "stty raw -echo; printf READY; exec cat";
@@ -204,10 +233,20 @@ await main(async () => {
 
   const rows = [
     ["output MB/s (first → last byte), median", oursRate, localRate, oursRate / localRate],
-    ["output: wall time for the whole command, median ms", median(ours.map((t) => t.wallMs)), median(local.map((t) => t.wallMs)), median(ours.map((t) => t.wallMs)) / median(local.map((t) => t.wallMs))],
+    [
+      "output: wall time for the whole command, median ms",
+      median(ours.map((t) => t.wallMs)),
+      median(local.map((t) => t.wallMs)),
+      median(ours.map((t) => t.wallMs)) / median(local.map((t) => t.wallMs)),
+    ],
     ["output: runs with every byte received", bytesNote(ours), bytesNote(local), ""],
     ["echo round trip p50 ms", median(remoteEcho), median(localEcho), median(remoteEcho) / median(localEcho)],
-    ["echo round trip p99 ms", quantile(remoteEcho, 0.99), quantile(localEcho, 0.99), quantile(remoteEcho, 0.99) / quantile(localEcho, 0.99)],
+    [
+      "echo round trip p99 ms",
+      quantile(remoteEcho, 0.99),
+      quantile(localEcho, 0.99),
+      quantile(remoteEcho, 0.99) / quantile(localEcho, 0.99),
+    ],
   ];
   notes.push(
     `Output: ${MEGABYTES} MB of random bytes, ${THROUGHPUT_RUNS} runs each (alternating); per run MB/s olympus ${ours.map((t) => rate(t).toFixed(0)).join(", ")}, local ${local.map((t) => rate(t).toFixed(0)).join(", ")}. Echo: ${ECHO_SAMPLES} samples each, alternating, after ${ECHO_WARMUP} warm-up.`,

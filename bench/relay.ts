@@ -12,7 +12,7 @@
  * unmeasured: all are long-running servers, and their first few thousand
  * requests, before V8 has optimized the hot paths, are not what users meet.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
@@ -79,7 +79,12 @@ function cpuSeconds(pids: number[]): number {
 let seq = 1000;
 
 /** Keeps `inFlight` requests outstanding for `durationMs` (after a warm-up) and records each round trip. */
-async function load({ socket, pids }: Side, inFlight: number, durationMs: number, frame: (seq: number) => string): Promise<Slice> {
+async function load(
+  { socket, pids }: Side,
+  inFlight: number,
+  durationMs: number,
+  frame: (seq: number) => string,
+): Promise<Slice> {
   const sentAt = new Map<number, number>();
   const latencies: number[] = [];
   let measuring = false;
@@ -120,7 +125,8 @@ async function load({ socket, pids }: Side, inFlight: number, durationMs: number
 /** Slices of one side, summed: requests per second, p50 and p99 in ms, and server CPU per request in µs. */
 function summarize(slices: Slice[]): { rps: number; p50: number; p99: number; cpuPerRequest: number } {
   const latencies = slices.flatMap((slice) => slice.latencies);
-  const sum = (field: "completed" | "elapsedMs" | "cpuSeconds") => slices.reduce((total, slice) => total + slice[field], 0);
+  const sum = (field: "completed" | "elapsedMs" | "cpuSeconds") =>
+    slices.reduce((total, slice) => total + slice[field], 0);
   return {
     rps: (sum("completed") / sum("elapsedMs")) * 1000,
     p50: quantile(latencies, 0.5),
@@ -132,11 +138,21 @@ function summarize(slices: Slice[]): { rps: number; p50: number; p99: number; cp
 async function olympusSide(): Promise<Side & { metricsUrl: string }> {
   const olympus = here("../bin/olympus.js");
   const pids: number[] = [];
-  const [, url] = (await startProcess([olympus, "master", "--port", "0", "--token", TOKEN], /listening on (\S+)/, pids)) as string[];
-  await startProcess([olympus, "slave", "--master", url as string, "--name", "bench", "--token", TOKEN], /connected to/, pids);
+  const [, url] = (await startProcess(
+    [olympus, "master", "--port", "0", "--token", TOKEN],
+    /listening on (\S+)/,
+    pids,
+  )) as string[];
+  await startProcess(
+    [olympus, "slave", "--master", url as string, "--name", "bench", "--token", TOKEN],
+    /connected to/,
+    pids,
+  );
   const socket = new WebSocket(url as string);
   await nextFrame(socket);
-  socket.send(JSON.stringify({ seq: 1, type: "register_control", data: { agent: "bench", version: "2.0.0", token: TOKEN } }));
+  socket.send(
+    JSON.stringify({ seq: 1, type: "register_control", data: { agent: "bench", version: "2.0.0", token: TOKEN } }),
+  );
   await nextFrame(socket);
   return { socket, pids, metricsUrl: new URL("/metrics", (url as string).replace(/^ws/, "http")).href };
 }
@@ -148,7 +164,11 @@ async function masterCollections(metricsUrl: string): Promise<{ major: number; m
     const line = text.split("\n").find((candidate) => candidate.startsWith(`nodejs_gc_duration_seconds_${series} `));
     return line === undefined ? 0 : Number(line.split(" ")[1]);
   };
-  return { major: value('count{kind="major"}'), minor: value('count{kind="minor"}'), minorSeconds: value('sum{kind="minor"}') };
+  return {
+    major: value('count{kind="major"}'),
+    minor: value('count{kind="minor"}'),
+    minorSeconds: value('sum{kind="minor"}'),
+  };
 }
 
 async function bareSide(kind: "forwarder" | "pipe"): Promise<Side> {
@@ -193,12 +213,21 @@ try {
       ours.cpuPerRequest,
       forwarder.cpuPerRequest,
     ]);
-    pipeRows.push([inFlight, pipe.rps, ours.rps / pipe.rps, pipe.p50, pipe.p99, ours.p99 / pipe.p99, pipe.cpuPerRequest]);
+    pipeRows.push([
+      inFlight,
+      pipe.rps,
+      ours.rps / pipe.rps,
+      pipe.p50,
+      pipe.p99,
+      ours.p99 / pipe.p99,
+      pipe.cpuPerRequest,
+    ]);
   }
   const collectionsAfter = await masterCollections(sides.olympus.metricsUrl);
   const scavenges = collectionsAfter.minor - collectionsBefore.minor;
   const gcNote = `The master during the levels: ${collectionsAfter.major - collectionsBefore.major} full collections, ${scavenges} scavenges of ${((1000 * (collectionsAfter.minorSeconds - collectionsBefore.minorSeconds)) / scavenges).toFixed(2)} ms on average.`;
-  const cpuNote = "CPU µs/req: user and system time of the side's two server processes (master and agent, or relay and responder) per request.";
+  const cpuNote =
+    "CPU µs/req: user and system time of the side's two server processes (master and agent, or relay and responder) per request.";
   report(
     "relay",
     [
@@ -224,9 +253,20 @@ try {
   );
   report(
     "relay-pipe",
-    ["in flight", "pipe req/s", "olympus / pipe throughput", "pipe p50 ms", "pipe p99 ms", "olympus / pipe p99", "pipe CPU µs/req"],
+    [
+      "in flight",
+      "pipe req/s",
+      "olympus / pipe throughput",
+      "pipe p50 ms",
+      "pipe p99 ms",
+      "olympus / pipe p99",
+      "pipe CPU µs/req",
+    ],
     pipeRows,
-    ["The pipe passes frames untouched between one control and one responder: a floor no relay of the protocol can reach, shown for scale.", cpuNote],
+    [
+      "The pipe passes frames untouched between one control and one responder: a floor no relay of the protocol can reach, shown for scale.",
+      cpuNote,
+    ],
   );
 } catch (error) {
   console.error(`bench/relay failed: ${(error as Error).stack}`);

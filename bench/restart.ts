@@ -97,7 +97,11 @@ await main(async () => {
     const wrote = performance.now();
     writeFileSync(file, `VALUE = ${i + 1}\n`);
     const since = () => leafEvents.slice(leafFrom);
-    await until(() => watcherEvents.length > watcherFrom, "chokidar event", (wake) => (onWatcherEvent = wake));
+    await until(
+      () => watcherEvents.length > watcherFrom,
+      "chokidar event",
+      (wake) => (onWatcherEvent = wake),
+    );
     await until(
       () => since().some((event) => event.state === "ready" || event.state === "crashed"),
       "leaf ready",
@@ -112,7 +116,11 @@ await main(async () => {
     extraRestarts += after.length;
     if (after.length > 0) {
       // Wait for the spurious restart to finish so the next write starts clean.
-      await until(() => leafEvents.at(-1)?.state === "ready", "leaf ready after extra restart", (wake) => (onLeafEvent = wake));
+      await until(
+        () => leafEvents.at(-1)?.state === "ready",
+        "leaf ready after extra restart",
+        (wake) => (onLeafEvent = wake),
+      );
     }
     if (i < WARMUP) continue;
     watcherEventsPerWrite += watcherEvents.length - watcherFrom;
@@ -131,8 +139,14 @@ await main(async () => {
   const ratio = median(agentMs) / (median(watcherMs) + DELAY_MS);
   const rows = [
     row("bare chokidar: write → change event", watcherMs),
-    row("agent: write → leaf restart begins (unbooted event)", column((s) => s.restartBegins)),
-    row("agent: restart begins → leaf ready (fork + phase + R:OK)", column((s) => s.ready - s.restartBegins)),
+    row(
+      "agent: write → leaf restart begins (unbooted event)",
+      column((s) => s.restartBegins),
+    ),
+    row(
+      "agent: restart begins → leaf ready (fork + phase + R:OK)",
+      column((s) => s.ready - s.restartBegins),
+    ),
     row("agent: write → leaf ready", agentMs),
     row(`overhead = agent − chokidar − debounce (${DELAY_MS} ms)`, overhead),
     ["ratio: agent ÷ (chokidar + debounce), medians", ratio, ""],

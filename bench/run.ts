@@ -13,7 +13,9 @@ for (const name of chosen) {
     console.error(`unknown benchmark ${name}; known: ${ALL.join(", ")}`);
     process.exit(1);
   }
-  const result = spawnSync(process.execPath, [fileURLToPath(new URL(`${name}.js`, import.meta.url))], { stdio: "inherit" });
+  const result = spawnSync(process.execPath, [fileURLToPath(new URL(`${name}.js`, import.meta.url))], {
+    stdio: "inherit",
+  });
   if (result.status !== 0) failed++;
 }
 process.exit(failed === 0 ? 0 : 1);

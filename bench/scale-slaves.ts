@@ -35,7 +35,8 @@ function answerPings(socket: WebSocket, firstSeq: number): { nextSeq: () => numb
   let seq = firstSeq;
   socket.on("message", (payload) => {
     const frame = JSON.parse(payload.toString()) as Frame;
-    if (frame.type === "ping_request") socket.send(JSON.stringify({ seq: seq++, type: "ping_response", data: { seq: frame.seq } }));
+    if (frame.type === "ping_request")
+      socket.send(JSON.stringify({ seq: seq++, type: "ping_response", data: { seq: frame.seq } }));
   });
   return { nextSeq: () => seq++ };
 }
@@ -52,7 +53,10 @@ function keepAlive(socket: WebSocket, ready: Frame): void {
     const { seq } = JSON.parse(payload.toString()) as Frame;
     if (typeof seq === "number" && seq > lastFromMaster) lastFromMaster = seq;
   });
-  const timer = setInterval(() => socket.send(JSON.stringify({ type: "heartbeat", data: { last_seq: lastFromMaster } })), (interval * 1000) / 2);
+  const timer = setInterval(
+    () => socket.send(JSON.stringify({ type: "heartbeat", data: { last_seq: lastFromMaster } })),
+    (interval * 1000) / 2,
+  );
   socket.on("close", () => clearInterval(timer));
 }
 
@@ -66,7 +70,13 @@ function olympusSlave(url: string, name: string, id: number, token: string): Pro
     const onMessage = (payload: WebSocket.RawData) => {
       const frame = JSON.parse(payload.toString()) as Frame;
       if (frame.type === "hello") {
-        socket.send(JSON.stringify({ seq: 1, type: "register_slave", data: { agent: "bench/scale", version: "2.0.0", name, id, token } }));
+        socket.send(
+          JSON.stringify({
+            seq: 1,
+            type: "register_slave",
+            data: { agent: "bench/scale", version: "2.0.0", name, id, token },
+          }),
+        );
       } else if (frame.type === "ready") {
         socket.off("message", onMessage);
         const { nextSeq } = answerPings(socket, 2);
@@ -137,9 +147,15 @@ function bareServer(): void {
     }
     socket.on("message", (payload) => {
       const request = JSON.parse(payload.toString()) as Frame;
-      if (request.type === "memory_request") return void socket.send(JSON.stringify({ seq: ++seq, type: "memory_response", data: { seq: request.seq, ...process.memoryUsage() } }));
+      if (request.type === "memory_request")
+        return void socket.send(
+          JSON.stringify({ seq: ++seq, type: "memory_response", data: { seq: request.seq, ...process.memoryUsage() } }),
+        );
       const slave = slaves.get(request.data.slave as string);
-      if (slave === undefined) return void socket.send(JSON.stringify({ seq: ++seq, type: "ping_response", data: { seq: request.seq, error: "no such slave" } }));
+      if (slave === undefined)
+        return void socket.send(
+          JSON.stringify({ seq: ++seq, type: "ping_response", data: { seq: request.seq, error: "no such slave" } }),
+        );
       waiting.set(++seq, { control: socket, seq: request.seq });
       slave.send(JSON.stringify({ seq, type: "ping_request", data: {} }));
     });
@@ -157,7 +173,8 @@ const count = Number(countText);
 if (role === "slaves" && url !== undefined && tokenOrPrefix !== undefined) {
   const prefix = maybePrefix ?? "sim";
   // Ids apart per prefix, so a second generator never replaces the first one's slaves.
-  const idBase = 1_000_000 * (1 + [...prefix].reduce((hash, char) => (hash * 31 + (char.codePointAt(0) as number)) % 1000, 7));
+  const idBase =
+    1_000_000 * (1 + [...prefix].reduce((hash, char) => (hash * 31 + (char.codePointAt(0) as number)) % 1000, 7));
   await connectAll(count, (index) => olympusSlave(url, `${prefix}-${index}`, idBase + index, tokenOrPrefix));
 } else if (role === "bare-clients" && url !== undefined) {
   const prefix = tokenOrPrefix ?? "sim";
@@ -165,6 +182,8 @@ if (role === "slaves" && url !== undefined && tokenOrPrefix !== undefined) {
 } else if (role === "bare-server") {
   bareServer();
 } else {
-  console.error("usage: scale-slaves.js slaves URL COUNT TOKEN [PREFIX] | bare-clients URL COUNT [PREFIX] | bare-server");
+  console.error(
+    "usage: scale-slaves.js slaves URL COUNT TOKEN [PREFIX] | bare-clients URL COUNT [PREFIX] | bare-server",
+  );
   process.exit(1);
 }

@@ -19,8 +19,8 @@
  *
  * Env: SCALE_SLAVES (1000), SCALE_ROUNDS (5), SCALE_EXPLAIN.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { readFileSync, readdirSync } from "node:fs";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
@@ -48,7 +48,11 @@ interface Started {
 }
 
 /** A node process, resolved with the first match of `ready` in its output. */
-function startNode(args: string[], ready: RegExp, options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Started> {
+function startNode(
+  args: string[],
+  ready: RegExp,
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<Started> {
   const child = track(spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], ...options }));
   let output = "";
   return new Promise((resolve, reject) => {
@@ -143,7 +147,11 @@ async function masterMemory(httpUrl: string, pid: number, inspector: string): Pr
   const rss = await settledRssKb(pid, inspector);
   const text = await (await fetch(`${httpUrl}metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
   const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)`, "m").exec(text)?.[1]) / 1024;
-  return { rssKb: rss, heapUsedKb: metric("nodejs_heap_size_used_bytes"), externalKb: metric("nodejs_external_memory_bytes") };
+  return {
+    rssKb: rss,
+    heapUsedKb: metric("nodejs_heap_size_used_bytes"),
+    externalKb: metric("nodejs_external_memory_bytes"),
+  };
 }
 
 // ---------------------------------------------------------------- control
@@ -157,7 +165,11 @@ class Control {
 
   private constructor(readonly socket: WebSocket) {
     socket.on("message", (payload) => {
-      const frame = JSON.parse(payload.toString()) as { seq?: number; type: string; data: { seq?: number; error?: unknown } };
+      const frame = JSON.parse(payload.toString()) as {
+        seq?: number;
+        type: string;
+        data: { seq?: number; error?: unknown };
+      };
       if (typeof frame.seq === "number") this.lastFromMaster = Math.max(this.lastFromMaster, frame.seq);
       if (!frame.type.endsWith("_response")) return;
       const settle = this.waiting.get(frame.data.seq as number);
@@ -176,16 +188,28 @@ class Control {
     if (!register) return control;
     const ready = new Promise<{ heartbeat_interval?: number }>((resolve, reject) =>
       socket.on("message", (payload) => {
-        const frame = JSON.parse(payload.toString()) as { type: string; data: { reason?: string; heartbeat_interval?: number } };
+        const frame = JSON.parse(payload.toString()) as {
+          type: string;
+          data: { reason?: string; heartbeat_interval?: number };
+        };
         if (frame.type === "ready") resolve(frame.data);
         if (frame.type === "close") reject(new Error(`control refused: ${frame.data.reason}`));
       }),
     );
-    socket.send(JSON.stringify({ seq: control.seq++, type: "register_control", data: { agent: "bench/scale", version: "2.0.0", token: TOKEN } }));
+    socket.send(
+      JSON.stringify({
+        seq: control.seq++,
+        type: "register_control",
+        data: { agent: "bench/scale", version: "2.0.0", token: TOKEN },
+      }),
+    );
     const { heartbeat_interval: interval } = await ready;
     // A master with sessions drops a peer that sends no heartbeats.
     if (interval !== undefined) {
-      control.heartbeats = setInterval(() => socket.send(JSON.stringify({ type: "heartbeat", data: { last_seq: control.lastFromMaster } })), (interval * 1000) / 2);
+      control.heartbeats = setInterval(
+        () => socket.send(JSON.stringify({ type: "heartbeat", data: { last_seq: control.lastFromMaster } })),
+        (interval * 1000) / 2,
+      );
     }
     return control;
   }
@@ -202,9 +226,12 @@ class Control {
   /** Pings every slave at once; resolves with the time until the last answer, in ms. */
   async fanOut(slaves: string[]): Promise<number> {
     const began = performance.now();
-    const errors = (await Promise.all(slaves.map((slave) => this.request("ping_request", { slave })))).filter((error) => error !== undefined);
+    const errors = (await Promise.all(slaves.map((slave) => this.request("ping_request", { slave })))).filter(
+      (error) => error !== undefined,
+    );
     const milliseconds = performance.now() - began;
-    if (errors.length > 0) throw new Error(`${errors.length} of ${slaves.length} pings failed, e.g. ${JSON.stringify(errors[0])}`);
+    if (errors.length > 0)
+      throw new Error(`${errors.length} of ${slaves.length} pings failed, e.g. ${JSON.stringify(errors[0])}`);
     return milliseconds;
   }
 
@@ -261,7 +288,11 @@ async function measureOlympus(extraArgs: string[]): Promise<OlympusRun> {
   // Its own working directory: a master may keep state (token secrets) there.
   const directory = tempDir("scale");
   const env = EXPLAIN ? { ...process.env, NODE_OPTIONS: "--heapsnapshot-signal=SIGUSR2" } : process.env;
-  const master = await startNode(["--inspect=127.0.0.1:0", olympusBin, "master", "--port", "0", "--token", TOKEN, ...extraArgs], /master listening on (ws:\/\/\S+)/, { cwd: directory, env });
+  const master = await startNode(
+    ["--inspect=127.0.0.1:0", olympusBin, "master", "--port", "0", "--token", TOKEN, ...extraArgs],
+    /master listening on (ws:\/\/\S+)/,
+    { cwd: directory, env },
+  );
   const url = master.match[1] as string;
   const inspector = inspectorUrl(master);
   const httpUrl = url.replace(/^ws/, "http").replace(/api\/socket$/, "");
@@ -290,7 +321,9 @@ async function measureOlympus(extraArgs: string[]): Promise<OlympusRun> {
     const afterFanOut = rssKb(pid);
     for (const control of controls) control.close();
     await stop(sims.child);
-    const notes = [`Olympus master RSS: ${kb(baseline.rssKb)} with ${CONTROLS} controls and no slaves, ${kb(loaded.rssKb)} with ${SLAVES} idle slaves, ${kb(afterFanOut)} right after the fan-out rounds.`];
+    const notes = [
+      `Olympus master RSS: ${kb(baseline.rssKb)} with ${CONTROLS} controls and no slaves, ${kb(loaded.rssKb)} with ${SLAVES} idle slaves, ${kb(afterFanOut)} right after the fan-out rounds.`,
+    ];
     if (EXPLAIN) notes.push(...explainSnapshots(directory, SLAVES));
     return { baseline, loaded, connectMs: sims.ms, fanOutMs, notes };
   } finally {
@@ -319,7 +352,13 @@ async function measureBare(): Promise<Measured> {
     const fanOutMs = await fanOutRounds(control, names("sim", SLAVES));
     control.close();
     await stop(clients.child);
-    return { baseline, loaded, connectMs: clients.ms, fanOutMs, notes: [`Bare ws server RSS: ${kb(baseline.rssKb)} with no clients, ${kb(loaded.rssKb)} with ${SLAVES}.`] };
+    return {
+      baseline,
+      loaded,
+      connectMs: clients.ms,
+      fanOutMs,
+      notes: [`Bare ws server RSS: ${kb(baseline.rssKb)} with no clients, ${kb(loaded.rssKb)} with ${SLAVES}.`],
+    };
   } finally {
     await stop(server.child);
   }
@@ -335,20 +374,34 @@ async function snapshot(pid: number, directory: string): Promise<void> {
   const before = readdirSync(directory).filter((name) => name.endsWith(".heapsnapshot")).length;
   process.kill(pid, "SIGUSR2");
   const deadline = Date.now() + 60_000;
-  while (readdirSync(directory).filter((name) => name.endsWith(".heapsnapshot")).length === before && Date.now() < deadline) await sleep(200);
+  while (
+    readdirSync(directory).filter((name) => name.endsWith(".heapsnapshot")).length === before &&
+    Date.now() < deadline
+  )
+    await sleep(200);
   await sleep(2000); // the file appears before it is complete
 }
 
 /** Self size per constructor (or per kind, for strings, arrays, code …) in one snapshot. */
 function sizesByKind(path: string): Map<string, { bytes: number; count: number }> {
-  const heap = JSON.parse(readFileSync(path, "utf8")) as { snapshot: { meta: { node_fields: string[]; node_types: [string[]] } }; nodes: number[]; strings: string[] };
+  const heap = JSON.parse(readFileSync(path, "utf8")) as {
+    snapshot: { meta: { node_fields: string[]; node_types: [string[]] } };
+    nodes: number[];
+    strings: string[];
+  };
   const fields = heap.snapshot.meta.node_fields;
   const [typeNames] = heap.snapshot.meta.node_types;
-  const [typeAt, nameAt, sizeAt] = ["type", "name", "self_size"].map((field) => fields.indexOf(field)) as [number, number, number];
+  const [typeAt, nameAt, sizeAt] = ["type", "name", "self_size"].map((field) => fields.indexOf(field)) as [
+    number,
+    number,
+    number,
+  ];
   const sizes = new Map<string, { bytes: number; count: number }>();
   for (let at = 0; at < heap.nodes.length; at += fields.length) {
     const type = typeNames[heap.nodes[at + typeAt] as number] as string;
-    const kind = ["object", "closure", "native", "hidden"].includes(type) ? `${type} ${heap.strings[heap.nodes[at + nameAt] as number]}` : type;
+    const kind = ["object", "closure", "native", "hidden"].includes(type)
+      ? `${type} ${heap.strings[heap.nodes[at + nameAt] as number]}`
+      : type;
     const entry = sizes.get(kind) ?? { bytes: 0, count: 0 };
     entry.bytes += heap.nodes[at + sizeAt] as number;
     entry.count++;
@@ -359,13 +412,27 @@ function sizesByKind(path: string): Map<string, { bytes: number; count: number }
 
 /** The kinds of object that grew most between the two snapshots, per connection. */
 function explainSnapshots(directory: string, connections: number): string[] {
-  const files = readdirSync(directory).filter((name) => name.endsWith(".heapsnapshot")).sort();
+  const files = readdirSync(directory)
+    .filter((name) => name.endsWith(".heapsnapshot"))
+    .sort();
   if (files.length < 2) return ["(no heap snapshots were written)"];
-  const [before, after] = files.slice(-2).map((name) => sizesByKind(join(directory, name))) as [ReturnType<typeof sizesByKind>, ReturnType<typeof sizesByKind>];
-  const growth = [...after].map(([kind, { bytes, count }]) => ({ kind, bytes: bytes - (before.get(kind)?.bytes ?? 0), count: count - (before.get(kind)?.count ?? 0) }));
+  const [before, after] = files.slice(-2).map((name) => sizesByKind(join(directory, name))) as [
+    ReturnType<typeof sizesByKind>,
+    ReturnType<typeof sizesByKind>,
+  ];
+  const growth = [...after].map(([kind, { bytes, count }]) => ({
+    kind,
+    bytes: bytes - (before.get(kind)?.bytes ?? 0),
+    count: count - (before.get(kind)?.count ?? 0),
+  }));
   growth.sort((a, b) => b.bytes - a.bytes);
   const total = growth.reduce((sum, entry) => sum + entry.bytes, 0);
-  const rows = growth.slice(0, 20).map(({ kind, bytes, count }) => `| ${kind.replace(/\|/g, "\\|").slice(0, 60)} | ${(bytes / connections).toFixed(0)} | ${(count / connections).toFixed(1)} |`);
+  const rows = growth
+    .slice(0, 20)
+    .map(
+      ({ kind, bytes, count }) =>
+        `| ${kind.replace(/\|/g, "\\|").slice(0, 60)} | ${(bytes / connections).toFixed(0)} | ${(count / connections).toFixed(1)} |`,
+    );
   return [
     [
       `JS heap growth per connection (heap snapshots, after a full GC; self sizes): ${(total / connections / 1024).toFixed(1)} KB. The largest kinds:`,
@@ -385,15 +452,21 @@ function openFileLimit(): number {
 
 await main(async () => {
   const limit = openFileLimit();
-  if (limit < SLAVES + 200) throw new Error(`ulimit -n is ${limit}; ${SLAVES} slaves need more than ${SLAVES + 200} (raise it with ulimit -n)`);
+  if (limit < SLAVES + 200)
+    throw new Error(`ulimit -n is ${limit}; ${SLAVES} slaves need more than ${SLAVES + 200} (raise it with ulimit -n)`);
   const notes: string[] = [loadNote("at the start"), `Open-file limit: ${limit}.`];
 
   let olympus = await measureOlympus([]);
   if ("refused" in olympus) {
-    const reasons = Object.entries(olympus.refused).map(([reason, count]) => `${count} × "${reason}"`).join(", ");
-    notes.push(`With its default settings the master refused ${SLAVES - olympus.connected} of ${SLAVES} slaves from 127.0.0.1: ${reasons}.`);
+    const reasons = Object.entries(olympus.refused)
+      .map(([reason, count]) => `${count} × "${reason}"`)
+      .join(", ");
+    notes.push(
+      `With its default settings the master refused ${SLAVES - olympus.connected} of ${SLAVES} slaves from 127.0.0.1: ${reasons}.`,
+    );
     const flag = handshakeLimitFlag();
-    if (flag === null) throw new Error(`the master refused slaves (${reasons}) and has no flag to raise its handshake limit`);
+    if (flag === null)
+      throw new Error(`the master refused slaves (${reasons}) and has no flag to raise its handshake limit`);
     notes.push(`Measured again with \`${flag} 100000\`.`);
     olympus = await measureOlympus([flag, "100000"]);
     if ("refused" in olympus) throw new Error(`still refused with ${flag} 100000: ${JSON.stringify(olympus.refused)}`);
@@ -409,12 +482,54 @@ await main(async () => {
     "scale",
     ["measure", "olympus", "bare ws", "ratio", "target", "met"],
     [
-      ["RSS per idle slave connection (KB)", perSlave, perBare, perSlave / perBare, `≤ ${TARGET_KB_PER_CONNECTION}`, met(perSlave <= TARGET_KB_PER_CONNECTION)],
-      ["  of which JS heap in use (KB)", perConnection(olympus, "heapUsedKb"), perConnection(bare, "heapUsedKb"), perConnection(olympus, "heapUsedKb") / perConnection(bare, "heapUsedKb"), "", ""],
-      ["  of which external, buffers (KB)", perConnection(olympus, "externalKb"), perConnection(bare, "externalKb"), "", "", ""],
-      [`fan-out ping to ${SLAVES} slaves, median of ${ROUNDS} (ms)`, fanOut.median, bareFanOut.median, fanOut.median / bareFanOut.median, `≤ ${TARGET_FAN_OUT_MS}`, met(fanOut.median <= TARGET_FAN_OUT_MS)],
-      [`fan-out ping to ${SLAVES} slaves, max of ${ROUNDS} (ms)`, fanOut.max, bareFanOut.max, fanOut.max / bareFanOut.max, `≤ ${TARGET_FAN_OUT_MS}`, met(fanOut.max <= TARGET_FAN_OUT_MS)],
-      [`connecting ${SLAVES} slaves, 50 at a time (ms)`, olympus.connectMs, bare.connectMs, olympus.connectMs / bare.connectMs, "", ""],
+      [
+        "RSS per idle slave connection (KB)",
+        perSlave,
+        perBare,
+        perSlave / perBare,
+        `≤ ${TARGET_KB_PER_CONNECTION}`,
+        met(perSlave <= TARGET_KB_PER_CONNECTION),
+      ],
+      [
+        "  of which JS heap in use (KB)",
+        perConnection(olympus, "heapUsedKb"),
+        perConnection(bare, "heapUsedKb"),
+        perConnection(olympus, "heapUsedKb") / perConnection(bare, "heapUsedKb"),
+        "",
+        "",
+      ],
+      [
+        "  of which external, buffers (KB)",
+        perConnection(olympus, "externalKb"),
+        perConnection(bare, "externalKb"),
+        "",
+        "",
+        "",
+      ],
+      [
+        `fan-out ping to ${SLAVES} slaves, median of ${ROUNDS} (ms)`,
+        fanOut.median,
+        bareFanOut.median,
+        fanOut.median / bareFanOut.median,
+        `≤ ${TARGET_FAN_OUT_MS}`,
+        met(fanOut.median <= TARGET_FAN_OUT_MS),
+      ],
+      [
+        `fan-out ping to ${SLAVES} slaves, max of ${ROUNDS} (ms)`,
+        fanOut.max,
+        bareFanOut.max,
+        fanOut.max / bareFanOut.max,
+        `≤ ${TARGET_FAN_OUT_MS}`,
+        met(fanOut.max <= TARGET_FAN_OUT_MS),
+      ],
+      [
+        `connecting ${SLAVES} slaves, 50 at a time (ms)`,
+        olympus.connectMs,
+        bare.connectMs,
+        olympus.connectMs / bare.connectMs,
+        "",
+        "",
+      ],
     ],
     [
       `${SLAVES} slaves from one load generator (bench/scale-slaves), ${CONTROLS} controls; one control sends all the pings. RSS read from /proc after ${SETTLE_MS / 1000} s idle and a full GC (through the inspector), with and without the slaves, after a warm-up of ${WARM_UP_SLAVES}.`,

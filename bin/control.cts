@@ -11,7 +11,7 @@
  * holds the functions that subcommand compiled.
  */
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -41,7 +41,8 @@ function cacheFile(build: string): string {
 function pruneOtherBuilds(build: string): void {
   try {
     for (const name of readdirSync(cacheDirectory)) {
-      if (name.startsWith("control-") && name.endsWith(".v8") && !name.startsWith(`control-${build}-`)) rmSync(join(cacheDirectory, name), { force: true });
+      if (name.startsWith("control-") && name.endsWith(".v8") && !name.startsWith(`control-${build}-`))
+        rmSync(join(cacheDirectory, name), { force: true });
     }
   } catch {
     // nothing to prune
@@ -78,7 +79,10 @@ try {
 const build = buildKey(source);
 const cache = cacheFile(build);
 const cachedData = readCache(cache);
-const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: bundle, cachedData });
+const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
+  filename: bundle,
+  cachedData,
+});
 if (cachedData === undefined || script.cachedDataRejected === true) {
   process.once("exit", () => {
     writeCache(cache, script.createCachedData());

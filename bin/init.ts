@@ -25,7 +25,8 @@ function shellWord(word: string): string {
 
 function settingsFromManagePy(directory: string): string {
   const managePy = join(directory, "manage.py");
-  if (!existsSync(managePy)) throw new Error(`no manage.py in ${directory}: run this in your Django project's directory`);
+  if (!existsSync(managePy))
+    throw new Error(`no manage.py in ${directory}: run this in your Django project's directory`);
   const match = readFileSync(managePy, "utf8").match(SETTINGS_DEFAULT);
   if (match === null) throw new Error(`${managePy} does not name DJANGO_SETTINGS_MODULE: pass --settings MODULE`);
   return match[1] as string;
@@ -37,12 +38,16 @@ function initDjango(directory: string, flags: InitFlags): void {
   const settings = flags.settings ?? settingsFromManagePy(directory);
   const command = `DJANGO_SETTINGS_MODULE=${shellWord(settings)} ${shellWord(flags.python)} -m olympus_zeus olympus_zeus.django`;
   // Aliases on one line, as Zeus writes them.
-  const json = JSON.stringify({ command, plan: djangoPlan }, null, 2).replace(/\[\s+([^[\]{}]*?)\s+\]/g, (_, names: string) => `[${names.split(/,\s+/).join(", ")}]`);
+  const json = JSON.stringify({ command, plan: djangoPlan }, null, 2).replace(
+    /\[\s+([^[\]{}]*?)\s+\]/g,
+    (_, names: string) => `[${names.split(/,\s+/).join(", ")}]`,
+  );
   writeFileSync(target, `${json}\n`);
   console.log(`wrote ${target} (settings ${settings}, Python ${flags.python}); start it with: olympus start`);
   // A warning, not an error: the interpreter may be set up after this.
   const probe = spawnSync(flags.python, ["-c", "import django"], { cwd: directory, stdio: "ignore" });
-  if (probe.status !== 0) process.stderr.write(`olympus init: warning: ${flags.python} cannot import django; pass --python INTERPRETER\n`);
+  if (probe.status !== 0)
+    process.stderr.write(`olympus init: warning: ${flags.python} cannot import django; pass --python INTERPRETER\n`);
 }
 
 /** `olympus init --django`: a zeus.json for the project in the current directory. */

@@ -1,20 +1,27 @@
 #!/usr/bin/env node
 import { hostname } from "node:os";
 import { Command, InvalidArgumentError } from "commander";
-import { runMasterCommand, type MasterCommandOptions } from "../server/main.js";
+import {
+  DEFAULT_HANDSHAKES_PER_MINUTE,
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_SESSION_TIMEOUT_MS,
+} from "../server/limits.js";
+import { type MasterCommandOptions, runMasterCommand } from "../server/main.js";
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS } from "../shared/protocol/limits.js";
-import { DEFAULT_HANDSHAKES_PER_MINUTE, DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_SESSION_TIMEOUT_MS } from "../server/limits.js";
-import { readCa } from "../shared/runtime/tls.js";
 import { versionLine } from "../shared/protocol/version.js";
+import { readCa } from "../shared/runtime/tls.js";
 import { DEFAULT_BOOT_TIMEOUT_MS } from "../slave/agent.js";
-import { DEFAULT_FILE_CHANGE_DELAY_MS } from "../slave/zeus/file-monitor.js";
 import { runSlaveCommand, type SlaveCommandOptions } from "../slave/main.js";
+import { DEFAULT_FILE_CHANGE_DELAY_MS } from "../slave/zeus/file-monitor.js";
 import { initCommand } from "./init.js";
 import { runStart, type StartOptions } from "./start.js";
 import { tokenCommand } from "./token.js";
 
 /** What commander parses: the run options, with durations named as their flags are. */
-type SlaveFlags = Omit<SlaveCommandOptions, "master" | "name" | "token" | "ca" | "fileChangeDelayMs" | "bootTimeoutMs"> & {
+type SlaveFlags = Omit<
+  SlaveCommandOptions,
+  "master" | "name" | "token" | "ca" | "fileChangeDelayMs" | "bootTimeoutMs"
+> & {
   master?: string;
   name?: string;
   token?: string;
@@ -35,7 +42,10 @@ function integer(value: string): number {
   return parsed;
 }
 
-type MasterFlags = Omit<MasterCommandOptions, "handshakeTimeoutMs" | "handshakesPerMinute" | "heartbeatIntervalMs" | "sessionTimeoutMs"> & {
+type MasterFlags = Omit<
+  MasterCommandOptions,
+  "handshakeTimeoutMs" | "handshakesPerMinute" | "heartbeatIntervalMs" | "sessionTimeoutMs"
+> & {
   handshakeTimeout: number;
   handshakeLimit: number;
   heartbeatInterval: number;
@@ -52,13 +62,31 @@ program
   .description("run a master on its own")
   .option("--host <host>", "address to bind", "127.0.0.1")
   .option("--port <port>", "port to bind", integer, 7400)
-  .option("--token <token>", "a shared token, accepted as admin (env OLYMPUS_TOKEN; else an admin token is written to .olympus/master.json)")
+  .option(
+    "--token <token>",
+    "a shared token, accepted as admin (env OLYMPUS_TOKEN; else an admin token is written to .olympus/master.json)",
+  )
   .option("--tls-cert <file>", "serve https:// and wss:// with this certificate (PEM)")
   .option("--tls-key <file>", "the certificate's private key (PEM)")
   .option("--handshake-timeout <ms>", "time a new connection has to register", integer, DEFAULT_HANDSHAKE_TIMEOUT_MS)
-  .option("--handshake-limit <count>", "new connections one address may open per minute", integer, DEFAULT_HANDSHAKES_PER_MINUTE)
-  .option("--heartbeat-interval <ms>", "time between heartbeats; a peer silent for twice this is dropped", integer, DEFAULT_HEARTBEAT_INTERVAL_MS)
-  .option("--session-timeout <ms>", "how long a dropped peer may take to resume its session", integer, DEFAULT_SESSION_TIMEOUT_MS)
+  .option(
+    "--handshake-limit <count>",
+    "new connections one address may open per minute",
+    integer,
+    DEFAULT_HANDSHAKES_PER_MINUTE,
+  )
+  .option(
+    "--heartbeat-interval <ms>",
+    "time between heartbeats; a peer silent for twice this is dropped",
+    integer,
+    DEFAULT_HEARTBEAT_INTERVAL_MS,
+  )
+  .option(
+    "--session-timeout <ms>",
+    "how long a dropped peer may take to resume its session",
+    integer,
+    DEFAULT_SESSION_TIMEOUT_MS,
+  )
   .action((options: MasterFlags) =>
     runMasterCommand({
       ...options,
@@ -73,18 +101,32 @@ program
 program
   .command("slave")
   .description("run a slave agent that connects to a master")
-  .option("--master <url>", "master URL: ws://, wss://, http:// or https://, with or without /api/socket (env OLYMPUS_MASTER)")
+  .option(
+    "--master <url>",
+    "master URL: ws://, wss://, http:// or https://, with or without /api/socket (env OLYMPUS_MASTER)",
+  )
   .option("--name <name>", "this slave's name (default: the host name)")
   .option("--id <id>", "this slave's numeric id (default: derived from the name)", integer)
   .option("--replace", "take the name from another agent connected under it, instead of being refused")
   .option("--token <token>", "a slave token, or the master's shared token (env OLYMPUS_TOKEN)")
   .option("--ca <file>", "trust this CA certificate (PEM) for a wss:// master")
   .option("--config <path>", "the plan (default: ./zeus.json when present)")
-  .option("--file-change-delay <ms>", "wait this long after a file change for more", integer, DEFAULT_FILE_CHANGE_DELAY_MS)
-  .option("--boot-timeout <ms>", "a phase that reports no result in this time is crashed", integer, DEFAULT_BOOT_TIMEOUT_MS)
+  .option(
+    "--file-change-delay <ms>",
+    "wait this long after a file change for more",
+    integer,
+    DEFAULT_FILE_CHANGE_DELAY_MS,
+  )
+  .option(
+    "--boot-timeout <ms>",
+    "a phase that reports no result in this time is crashed",
+    integer,
+    DEFAULT_BOOT_TIMEOUT_MS,
+  )
   .action((options: SlaveFlags) => {
     const master = options.master ?? process.env.OLYMPUS_MASTER;
-    if (master === undefined) return program.error("olympus slave: no master given: pass --master URL or set OLYMPUS_MASTER");
+    if (master === undefined)
+      return program.error("olympus slave: no master given: pass --master URL or set OLYMPUS_MASTER");
     const token = options.token ?? process.env.OLYMPUS_TOKEN;
     if (token === undefined) return program.error("olympus slave: no token given: pass --token or set OLYMPUS_TOKEN");
     runSlaveCommand({
@@ -107,10 +149,28 @@ program
   .option("--token <token>", "a shared token, accepted as admin (env OLYMPUS_TOKEN; else an admin token is generated)")
   .option("--tls-cert <file>", "serve https:// and wss:// with this certificate (PEM)")
   .option("--tls-key <file>", "the certificate's private key (PEM)")
-  .option("--ca <file>", "the CA certificate the agent and control trust (default: the certificate itself, if self-signed)")
-  .option("--file-change-delay <ms>", "wait this long after a file change for more", integer, DEFAULT_FILE_CHANGE_DELAY_MS)
-  .option("--boot-timeout <ms>", "a phase that reports no result in this time is crashed", integer, DEFAULT_BOOT_TIMEOUT_MS)
-  .option("--session-timeout <ms>", "how long a dropped control may take to resume its session", integer, DEFAULT_SESSION_TIMEOUT_MS)
+  .option(
+    "--ca <file>",
+    "the CA certificate the agent and control trust (default: the certificate itself, if self-signed)",
+  )
+  .option(
+    "--file-change-delay <ms>",
+    "wait this long after a file change for more",
+    integer,
+    DEFAULT_FILE_CHANGE_DELAY_MS,
+  )
+  .option(
+    "--boot-timeout <ms>",
+    "a phase that reports no result in this time is crashed",
+    integer,
+    DEFAULT_BOOT_TIMEOUT_MS,
+  )
+  .option(
+    "--session-timeout <ms>",
+    "how long a dropped control may take to resume its session",
+    integer,
+    DEFAULT_SESSION_TIMEOUT_MS,
+  )
   .action((options: StartFlags) =>
     runStart({
       ...options,

@@ -1,16 +1,16 @@
 import { hostname } from "node:os";
 import { resolve } from "node:path";
-import { refuseIfClaimed, removeMasterFile, writeMasterFile } from "../shared/runtime/master-file.js";
-import { createLogger, type Logger } from "../shared/runtime/log.js";
-import { onShutdownSignal } from "../shared/runtime/shutdown.js";
-import { readCa, readServerTls } from "../shared/runtime/tls.js";
-import { renderChange, renderTree } from "../shared/runtime/status-chart.js";
 import { issueLocalAdminToken } from "../server/auth/auth.js";
 import { useAtomicMarking } from "../server/gc-tuning.js";
 import { startMaster } from "../server/master.js";
+import { createLogger, type Logger } from "../shared/runtime/log.js";
+import { refuseIfClaimed, removeMasterFile, writeMasterFile } from "../shared/runtime/master-file.js";
+import { onShutdownSignal } from "../shared/runtime/shutdown.js";
+import { renderChange, renderTree } from "../shared/runtime/status-chart.js";
+import { readCa, readServerTls } from "../shared/runtime/tls.js";
 import { Agent } from "../slave/agent.js";
-import { idForName } from "../slave/master-connection.js";
 import { loadPlanOrExit } from "../slave/main.js";
+import { idForName } from "../slave/master-connection.js";
 
 export interface StartOptions {
   config: string;
@@ -43,7 +43,10 @@ export async function runStart(options: StartOptions): Promise<void> {
 
   const redraw = throttle(() => {
     if (agent?.supervisor == null) return;
-    const chart = renderTree({ slave: name, ...agent.supervisor.tree.snapshot() }, { color: process.env.NO_COLOR === undefined, errors: true });
+    const chart = renderTree(
+      { slave: name, ...agent.supervisor.tree.snapshot() },
+      { color: process.env.NO_COLOR === undefined, errors: true },
+    );
     process.stdout.write(`\x1b[H\x1b[2J${chart}\n\n${recent.join("\n")}\n`);
   }, 50);
   const log: Logger = live
@@ -57,9 +60,22 @@ export async function runStart(options: StartOptions): Promise<void> {
   const tls = readServerTls(options);
   const ca = tls === undefined ? undefined : resolve(options.ca ?? (options.tlsCert as string));
   useAtomicMarking();
-  const master = await startMaster({ host: options.host, port: options.port, token: options.token, tls, sessionTimeoutMs: options.sessionTimeoutMs, log });
+  const master = await startMaster({
+    host: options.host,
+    port: options.port,
+    token: options.token,
+    tls,
+    sessionTimeoutMs: options.sessionTimeoutMs,
+    log,
+  });
   const token = options.token ?? (await issueLocalAdminToken(master.auth.store));
-  const masterFile = writeMasterFile(process.cwd(), { url: master.url, token, ca, pid: process.pid, command: "olympus start" });
+  const masterFile = writeMasterFile(process.cwd(), {
+    url: master.url,
+    token,
+    ca,
+    pid: process.pid,
+    command: "olympus start",
+  });
   log(`master listening on ${master.url}; token in ${masterFile}`);
 
   agent = new Agent({
@@ -83,10 +99,10 @@ export async function runStart(options: StartOptions): Promise<void> {
 
 /** Calls `action` at most once per `milliseconds`, always after the last call. */
 function throttle(action: () => void, milliseconds: number): () => void {
-  let timer: NodeJS.Timeout | null = null;
+  let _timer: NodeJS.Timeout | null = null;
   return () => {
-    timer ??= setTimeout(() => {
-      timer = null;
+    _timer ??= setTimeout(() => {
+      _timer = null;
       action();
     }, milliseconds);
   };

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { Command, Option } from "commander";
 import { table } from "../control/cli/format.js";
-import { tokenRoles, type TokenRole } from "../server/auth/roles.js";
+import { type TokenRole, tokenRoles } from "../server/auth/roles.js";
 import { STATE_DIRECTORY, TokenStore } from "../server/auth/tokens.js";
 
 /** The store of the master that runs in this directory: the same secret and token list. */
@@ -11,7 +11,9 @@ function storeHere(): TokenStore {
 
 /** `olympus token create | list | revoke`. */
 export function tokenCommand(): Command {
-  const token = new Command("token").description("issue, list and revoke tokens for the master that runs in this directory");
+  const token = new Command("token").description(
+    "issue, list and revoke tokens for the master that runs in this directory",
+  );
 
   token
     .command("create")
@@ -34,7 +36,13 @@ export function tokenCommand(): Command {
       const entries = storeHere().list();
       if (options.json) return console.log(JSON.stringify(entries, null, 2));
       if (entries.length === 0) return console.log(`no tokens issued in ${join(process.cwd(), STATE_DIRECTORY)}`);
-      const rows = entries.map((entry) => [entry.name, entry.role, entry.created_at, entry.expires_at ?? "never", entry.revoked_at ?? "no"]);
+      const rows = entries.map((entry) => [
+        entry.name,
+        entry.role,
+        entry.created_at,
+        entry.expires_at ?? "never",
+        entry.revoked_at ?? "no",
+      ]);
       console.log(table(["NAME", "ROLE", "CREATED", "EXPIRES", "REVOKED"], rows));
     });
 

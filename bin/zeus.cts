@@ -11,7 +11,9 @@ import { join } from "node:path";
 
 const [first, ...rest] = process.argv.slice(2);
 if (first === undefined || first === "help" || first === "--help" || first === "-h") {
-  process.stderr.write("usage: zeus start [olympus start options]\n       zeus COMMAND [ARGS...]   (control run COMMAND ARGS...)\n");
+  process.stderr.write(
+    "usage: zeus start [olympus start options]\n       zeus COMMAND [ARGS...]   (control run COMMAND ARGS...)\n",
+  );
   process.exit(first === undefined ? 1 : 0);
 }
 if (first === "start") {

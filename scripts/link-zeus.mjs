@@ -13,13 +13,17 @@ if (!existsSync(target)) {
   console.error(`link-zeus: ${target} is missing; run "npm run build" first`);
   process.exit(1);
 }
-const directory = args.find((arg) => arg !== "--force") ?? join(execFileSync("npm", ["prefix", "-g"], { encoding: "utf8" }).trim(), "bin");
+const directory =
+  args.find((arg) => arg !== "--force") ??
+  join(execFileSync("npm", ["prefix", "-g"], { encoding: "utf8" }).trim(), "bin");
 const link = join(directory, "zeus");
 
 const onPath = (process.env.PATH ?? "").split(delimiter).map((entry) => join(entry, "zeus"));
 const others = [link, ...onPath].filter((path) => existsSync(path) && realpathSync(path) !== realpathSync(target));
 if (others.length > 0 && !force) {
-  console.error(`link-zeus: a zeus that is not Olympus's is already at ${others[0]}; pass --force to link over or before it`);
+  console.error(
+    `link-zeus: a zeus that is not Olympus's is already at ${others[0]}; pass --force to link over or before it`,
+  );
   process.exit(1);
 }
 rmSync(link, { force: true }); // also a dangling link left by an old checkout

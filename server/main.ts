@@ -1,5 +1,5 @@
-import { refuseIfClaimed, removeMasterFile, writeMasterFile } from "../shared/runtime/master-file.js";
 import { createLogger } from "../shared/runtime/log.js";
+import { refuseIfClaimed, removeMasterFile, writeMasterFile } from "../shared/runtime/master-file.js";
 import { onShutdownSignal } from "../shared/runtime/shutdown.js";
 import { readServerTls } from "../shared/runtime/tls.js";
 import { issueLocalAdminToken } from "./auth/auth.js";
@@ -28,7 +28,12 @@ export async function runMasterCommand(options: MasterCommandOptions): Promise<v
   let masterFile: string | null = null;
   if (options.token === undefined) {
     const token = await issueLocalAdminToken(master.auth.store);
-    masterFile = writeMasterFile(process.cwd(), { url: master.url, token, pid: process.pid, command: "olympus master" });
+    masterFile = writeMasterFile(process.cwd(), {
+      url: master.url,
+      token,
+      pid: process.pid,
+      command: "olympus master",
+    });
     console.log(`admin token written to ${masterFile} (readable by you only)`);
   }
   onShutdownSignal(async (signal) => {

@@ -3,20 +3,20 @@ import websocket from "@fastify/websocket";
 import Fastify, { type FastifyInstance } from "fastify";
 import type { WebSocket } from "ws";
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, MAX_WEBSOCKET_PAYLOAD_BYTES } from "../shared/protocol/limits.js";
-import { DEFAULT_HANDSHAKES_PER_MINUTE, DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_SESSION_TIMEOUT_MS } from "./limits.js";
 import type { Logger } from "../shared/runtime/log.js";
 import { SOCKET_PATH } from "../shared/runtime/url.js";
 import { Authenticator } from "./auth/auth.js";
+import { STATE_DIRECTORY, TokenStore } from "./auth/tokens.js";
 import { dashboard } from "./dashboard/plugin.js";
 import { httpApi } from "./http/http-api.js";
 import { MasterMetrics, metricsRoute } from "./http/metrics.js";
-import { PeerConnection } from "./sessions/peer-connection.js";
+import { DEFAULT_HANDSHAKES_PER_MINUTE, DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_SESSION_TIMEOUT_MS } from "./limits.js";
+import { CommandRoutes } from "./routing/command-routes.js";
 import { HandshakeLimiter } from "./sessions/handshake-limiter.js";
 import type { MasterSession } from "./sessions/master-session.js";
+import { PeerConnection } from "./sessions/peer-connection.js";
 import { SlaveRegistry } from "./sessions/registry.js";
-import { STATE_DIRECTORY, TokenStore } from "./auth/tokens.js";
 import { Watchers } from "./sessions/watchers.js";
-import { CommandRoutes } from "./routing/command-routes.js";
 
 export interface MasterOptions {
   host: string;
@@ -47,7 +47,10 @@ export interface Master {
 
 /** Builds and starts a master: the WebSocket endpoint and the HTTP API. */
 export async function startMaster(options: MasterOptions): Promise<Master> {
-  const auth = new Authenticator(new TokenStore(options.stateDirectory ?? join(process.cwd(), STATE_DIRECTORY)), options.token);
+  const auth = new Authenticator(
+    new TokenStore(options.stateDirectory ?? join(process.cwd(), STATE_DIRECTORY)),
+    options.token,
+  );
   const registry = new SlaveRegistry();
   const peers = new Set<PeerConnection>();
   const watchers = new Watchers();

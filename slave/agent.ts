@@ -1,12 +1,12 @@
 import { fileURLToPath } from "node:url";
 import type { Link } from "../shared/protocol/link.js";
-import type { Logger } from "../shared/runtime/log.js";
 import { nodeStateEvent, restart, treeEvent } from "../shared/protocol/messages.js";
+import type { Logger } from "../shared/runtime/log.js";
 import { LocalCommands } from "./commands/local-commands.js";
-import { ConfigError, loadPlan, type Plan } from "./zeus/config.js";
-import { FileMonitor } from "./zeus/file-monitor.js";
 import { Guardian } from "./guardian.js";
 import { MasterConnection, type MasterConnectionOptions } from "./master-connection.js";
+import { ConfigError, loadPlan, type Plan } from "./zeus/config.js";
+import { FileMonitor } from "./zeus/file-monitor.js";
 import type { TreeNode } from "./zeus/process-tree.js";
 import { Supervisor } from "./zeus/supervisor.js";
 
@@ -56,7 +56,12 @@ export class Agent {
               options.onNodeChange?.(node);
             },
           });
-    this.commands = new LocalCommands(this.supervisor, () => this.connection.link, plan?.directory ?? process.cwd(), this.guardian);
+    this.commands = new LocalCommands(
+      this.supervisor,
+      () => this.connection.link,
+      plan?.directory ?? process.cwd(),
+      this.guardian,
+    );
     this.connection = new MasterConnection({
       ...options.master,
       log,

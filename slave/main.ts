@@ -3,8 +3,8 @@ import { createLogger } from "../shared/runtime/log.js";
 import { onShutdownSignal } from "../shared/runtime/shutdown.js";
 import { socketUrl } from "../shared/runtime/url.js";
 import { Agent, DEFAULT_BOOT_TIMEOUT_MS } from "./agent.js";
-import { ConfigError, loadPlan, type Plan } from "./zeus/config.js";
 import { idForName } from "./master-connection.js";
+import { ConfigError, loadPlan, type Plan } from "./zeus/config.js";
 
 export interface SlaveCommandOptions {
   master: string;

@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
-import { ConnectError, connect, type Session } from "../shared/runtime/connect.js";
 import type { Link } from "../shared/protocol/link.js";
-import type { Logger } from "../shared/runtime/log.js";
 import { ping } from "../shared/protocol/messages.js";
+import { ConnectError, connect, type Session } from "../shared/runtime/connect.js";
+import type { Logger } from "../shared/runtime/log.js";
 
 export const AGENT_NAME = "Olympus slave agent";
 
@@ -93,7 +93,9 @@ export class MasterConnection {
     if (this.stopped) return;
     const ceiling = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** this.failures++);
     const delay = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
-    this.options.log(`master ${this.options.url} unavailable (${reason}); reconnecting in ${(delay / 1000).toFixed(1)} s`);
+    this.options.log(
+      `master ${this.options.url} unavailable (${reason}); reconnecting in ${(delay / 1000).toFixed(1)} s`,
+    );
     this.retryTimer = setTimeout(() => void this.attempt(), delay);
   }
 }

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, it } from "node:test";
 import WebSocket from "ws";
-import { TEST_TOKEN, startMaster, startSlave } from "./helpers/cluster.js";
+import { startMaster, startSlave, TEST_TOKEN } from "./helpers/cluster.js";
 import { stopAll } from "./helpers/processes.js";
 
 let url: string;
@@ -24,10 +24,12 @@ it("passes the base protocol's example handshake", async () => {
   assert.equal(typeof hello.data.version, "string");
 
   // The base protocol's example register_slave, plus the token this deployment requires.
-  socket.send(JSON.stringify({
-    type: "register_slave",
-    data: { agent: "Clusterio Slave", version: "2.0.0", name: "Foo", id: 123, token: TEST_TOKEN },
-  }));
+  socket.send(
+    JSON.stringify({
+      type: "register_slave",
+      data: { agent: "Clusterio Slave", version: "2.0.0", name: "Foo", id: 123, token: TEST_TOKEN },
+    }),
+  );
   const ready = await nextMessage(socket);
   assert.equal(ready.type, "ready");
   assert.equal(typeof ready.data, "object");
@@ -44,7 +46,13 @@ it("streams 24 MB of command output to a client that never heartbeats, in its fi
   await startSlave(url, "streamer");
   const socket = new WebSocket(url);
   await nextMessage(socket);
-  socket.send(JSON.stringify({ seq: 1, type: "register_control", data: { agent: "base client", version: "2.0.0", token: TEST_TOKEN } }));
+  socket.send(
+    JSON.stringify({
+      seq: 1,
+      type: "register_control",
+      data: { agent: "base client", version: "2.0.0", token: TEST_TOKEN },
+    }),
+  );
   const ready = await nextMessage(socket);
   assert.equal(ready.type, "ready");
 
@@ -57,15 +65,25 @@ it("streams 24 MB of command output to a client that never heartbeats, in its fi
       if (frame.type === "command_output_event") {
         const bytes = Buffer.from(frame.data.data as string, "base64").length;
         received += bytes;
-        socket.send(JSON.stringify({ seq: ++seq, type: "command_ack_event", data: { command_id: "basestream", bytes } }));
+        socket.send(
+          JSON.stringify({ seq: ++seq, type: "command_ack_event", data: { command_id: "basestream", bytes } }),
+        );
       } else if (frame.type === "command_exit_event" || frame.type === "close") resolve(frame);
     });
   });
-  socket.send(JSON.stringify({
-    seq: ++seq,
-    type: "exec_request",
-    data: { slave: "streamer", command_id: "basestream", program: "head", args: ["-c", String(total), "/dev/zero"], terminal: null },
-  }));
+  socket.send(
+    JSON.stringify({
+      seq: ++seq,
+      type: "exec_request",
+      data: {
+        slave: "streamer",
+        command_id: "basestream",
+        program: "head",
+        args: ["-c", String(total), "/dev/zero"],
+        terminal: null,
+      },
+    }),
+  );
   const end = await ended;
   assert.equal(end.type, "command_exit_event", JSON.stringify(end.data));
   assert.equal(end.data.code, 0);

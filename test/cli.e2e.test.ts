@@ -3,10 +3,10 @@ import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { controlIn, startLocal, waitForStates, writeApp, writePythonApp, type NodeStatus } from "./helpers/app.js";
+import { PROTOCOL_VERSION } from "../shared/protocol/version.js";
+import { controlIn, type NodeStatus, startLocal, waitForStates, writeApp, writePythonApp } from "./helpers/app.js";
 import { control, startMaster, startSlave } from "./helpers/cluster.js";
 import { controlBin, olympusBin, projectRoot, run, stopAll } from "./helpers/processes.js";
-import { PROTOCOL_VERSION } from "../shared/protocol/version.js";
 
 after(stopAll);
 
@@ -22,16 +22,27 @@ it("exits 127 with one line when the program does not exist, as a shell does, an
   const { url } = await startMaster();
   await Promise.all([startSlave(url, "a"), startSlave(url, "b")]);
   const missing = await control(url, ["exec", "--slave", "a", "--", "nosuchprogram"]);
-  assert.deepEqual([missing.code, missing.stdout, missing.stderr], [127, "", "control: nosuchprogram: command not found\n"]);
+  assert.deepEqual(
+    [missing.code, missing.stdout, missing.stderr],
+    [127, "", "control: nosuchprogram: command not found\n"],
+  );
   const notExecutable = await control(url, ["exec", "--slave", "a", "--", "/etc/passwd"]);
   assert.deepEqual([notExecutable.code, notExecutable.stderr], [126, "control: /etc/passwd: permission denied\n"]);
   const fannedOut = await control(url, ["exec", "--all", "--", "nosuchprogram"]);
   assert.equal(fannedOut.code, 127);
-  assert.deepEqual(fannedOut.stderr.split("\n").sort(), ["", "a | nosuchprogram: command not found", "b | nosuchprogram: command not found", "exit codes: a 127, b 127"]);
+  assert.deepEqual(fannedOut.stderr.split("\n").sort(), [
+    "",
+    "a | nosuchprogram: command not found",
+    "b | nosuchprogram: command not found",
+    "exit codes: a 127, b 127",
+  ]);
 });
 
 describe("control status --wait", () => {
-  const states = (stdout: string) => (JSON.parse(stdout) as { nodes: NodeStatus[] }[]).flatMap((tree) => tree.nodes.map((node) => `${node.name} ${node.state}`));
+  const states = (stdout: string) =>
+    (JSON.parse(stdout) as { nodes: NodeStatus[] }[]).flatMap((tree) =>
+      tree.nodes.map((node) => `${node.name} ${node.state}`),
+    );
 
   it("exits 0 once every phase is ready", async () => {
     const app = writePythonApp();
@@ -61,6 +72,9 @@ describe("control status --wait", () => {
     assert.equal(result.code, 1);
     assert.equal(result.stderr, `control: timed out after 1.5 s waiting for ${hostname()}/work (booting)\n`);
     const unknown = await controlIn(app, ["status", "nosuch", "--wait", "--timeout", "0.5"]);
-    assert.deepEqual([unknown.code, unknown.stderr], [1, "control: timed out after 0.5 s waiting for slave nosuch to connect\n"]);
+    assert.deepEqual(
+      [unknown.code, unknown.stderr],
+      [1, "control: timed out after 0.5 s waiting for slave nosuch to connect\n"],
+    );
   });
 });

@@ -12,7 +12,10 @@ const env = { ...process.env, XDG_CACHE_HOME: cacheHome };
 after(() => rmSync(cacheHome, { recursive: true, force: true }));
 
 const controlHelp = (args: string[]) => run(controlBin, [...args, "--help"], { env });
-const cacheFiles = () => readdirSync(cacheDirectory).filter((name) => name.endsWith(".v8")).sort();
+const cacheFiles = () =>
+  readdirSync(cacheDirectory)
+    .filter((name) => name.endsWith(".v8"))
+    .sort();
 
 test("the launcher writes one code cache per subcommand, and flags do not make new ones", async () => {
   const help = await controlHelp([]);
@@ -54,7 +57,10 @@ test("the caches of other builds are pruned when a new one is written", async ()
 
   const result = await controlHelp(["ping"]);
   assert.equal(result.code, 0, result.stderr);
-  assert.deepEqual(cacheFiles().filter((name) => stale.includes(name)), []);
+  assert.deepEqual(
+    cacheFiles().filter((name) => stale.includes(name)),
+    [],
+  );
   assert.ok(cacheFiles().length >= 1);
 });
 

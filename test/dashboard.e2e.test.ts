@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { type Browser, chromium, type Page } from "playwright-core";
 import { startOlympus, writePythonApp } from "./helpers/app.js";
 import { controlBin, projectRoot, startNode, stopAll } from "./helpers/processes.js";
 
@@ -20,7 +20,9 @@ const CHROMIUM_ARGS = [
 ];
 const SCREENSHOT = join(projectRoot, "test-output", "dashboard.png");
 
-const missing = existsSync(CHROMIUM) ? null : `${CHROMIUM} is missing: install Debian's chromium (.ci/run does) to run the dashboard test`;
+const missing = existsSync(CHROMIUM)
+  ? null
+  : `${CHROMIUM} is missing: install Debian's chromium (.ci/run does) to run the dashboard test`;
 /** Each test skips on its own, so the summary counts them; on CI a missing browser is a failure instead. */
 const skip = missing !== null && !process.env.CI ? missing : false;
 const test = (name: string, body: () => Promise<void>) => it(name, { skip }, body);

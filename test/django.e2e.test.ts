@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
-import { controlIn, startLocal, waitForRestart, waitForStates, writeApp, type NodeStatus } from "./helpers/app.js";
+import { controlIn, type NodeStatus, startLocal, waitForRestart, waitForStates, writeApp } from "./helpers/app.js";
 import { controlBin, eventually, olympusBin, run, startNode, stopAll } from "./helpers/processes.js";
 
 after(stopAll);
@@ -119,7 +119,19 @@ describe("a generated Django project under olympus start", () => {
     assert.equal(passing.code, 0, passing.stdout + passing.stderr);
     assert.match(passing.stderr, /Ran 1 test in [\d.]+s\n\nOK\n/);
 
-    writeApp(app, "polls/test_failing.py", ["from django.test import SimpleTestCase", "", "", "class Failing(SimpleTestCase):", "    def test_fails(self):", "        self.assertEqual(1, 2)", ""].join("\n"));
+    writeApp(
+      app,
+      "polls/test_failing.py",
+      [
+        "from django.test import SimpleTestCase",
+        "",
+        "",
+        "class Failing(SimpleTestCase):",
+        "    def test_fails(self):",
+        "        self.assertEqual(1, 2)",
+        "",
+      ].join("\n"),
+    );
     const failing = await controlIn(app, ["run", "test", "polls"]);
     assert.equal(failing.code, 1, failing.stdout + failing.stderr);
     assert.match(failing.stderr, /Ran 2 tests[\s\S]*FAILED \(failures=1\)/);
@@ -139,12 +151,20 @@ describe("a generated Django project under olympus start", () => {
 
   it("restarts the phase that loaded an edited model, and not the phases above it", { skip }, async () => {
     const before = await waitForStates(app, allReady);
-    writeApp(app, "polls/models.py", model(["", "    def whisper(self):", "        return self.text.lower()"].join("\n")));
+    writeApp(
+      app,
+      "polls/models.py",
+      model(["", "    def whisper(self):", "        return self.text.lower()"].join("\n")),
+    );
     const now = await waitForRestart(app, before, ["setup"], Object.keys(allReady));
     assertSamePids(now, before, ["boot", "settings"]);
     assertNewPids(now, before, ["test_environment"]);
 
-    writeApp(app, "polls/tests.py", `${passingTests}\n    def test_whisper(self):\n        self.assertEqual(Question(text="WHY").whisper(), "why")\n`);
+    writeApp(
+      app,
+      "polls/tests.py",
+      `${passingTests}\n    def test_whisper(self):\n        self.assertEqual(Question(text="WHY").whisper(), "why")\n`,
+    );
     const result = await controlIn(app, ["run", "t"]);
     assert.equal(result.code, 0, result.stdout + result.stderr);
     assert.match(result.stderr, /Ran 2 tests/);
@@ -158,7 +178,12 @@ describe("a generated Django project under olympus start", () => {
     assertSamePids(now, before, ["boot"]);
     assertNewPids(now, before, ["setup", "test_environment"]);
 
-    const result = await controlIn(app, ["run", "shell", "-c", "from django.conf import settings; print(settings.GREETING)"]);
+    const result = await controlIn(app, [
+      "run",
+      "shell",
+      "-c",
+      "from django.conf import settings; print(settings.GREETING)",
+    ]);
     assert.equal(result.stdout, "edited\n", result.stderr);
   });
 
@@ -166,22 +191,35 @@ describe("a generated Django project under olympus start", () => {
     const port = await freePort();
     const server = startNode(controlBin, ["run", "runserver", `127.0.0.1:${port}`], { cwd: app });
     // Its stdout is a pipe, so Django's banner may sit in a buffer: ask the server itself.
-    const status = () => fetch(`http://127.0.0.1:${port}/admin/login/`).then((response) => response.status, () => 0);
+    const status = () =>
+      fetch(`http://127.0.0.1:${port}/admin/login/`).then(
+        (response) => response.status,
+        () => 0,
+      );
     await eventually(async () => (await status()) === 200, 30_000, "runserver to answer");
 
     // Django's reloader takes its first look at the files some time after the
     // server answers; a change before that goes unseen, so edit until it stops.
     let edits = 0;
     const stopped = () => Promise.race([server.exited.then(() => true), delay(1500, false)]);
-    await eventually(() => {
-      writeApp(app, "polls/models.py", model(`\n    def murmur(self):\n        return ${++edits}`));
-      return stopped();
-    }, 30_000, "runserver to stop after a change");
+    await eventually(
+      () => {
+        writeApp(app, "polls/models.py", model(`\n    def murmur(self):\n        return ${++edits}`));
+        return stopped();
+      },
+      30_000,
+      "runserver to stop after a change",
+    );
     assert.equal((await server.exited).code, 3, server.output);
-    assert.match(server.output, /polls\/models\.py changed, reloading\.\n[\s\S]*olympus: the server stopped because its code changed; run it again to serve the new code\n/);
+    assert.match(
+      server.output,
+      /polls\/models\.py changed, reloading\.\n[\s\S]*olympus: the server stopped because its code changed; run it again to serve the new code\n/,
+    );
   });
 
-  it("restarts a phase when a file it declared appears: .env for the settings, requirements.txt for all", { skip }, async () => {
+  it("restarts a phase when a file it declared appears: .env for the settings, requirements.txt for all", {
+    skip,
+  }, async () => {
     const before = await waitForStates(app, allReady);
     writeApp(app, ".env", "DEBUG=1\n");
     const afterEnv = await waitForRestart(app, before, ["settings"], Object.keys(allReady));

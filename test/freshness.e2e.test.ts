@@ -34,8 +34,15 @@ describe("freshness", () => {
     assert.equal((await controlIn(app, ["run", "hello"])).code, 0);
     zeus.plan.boot.work.hi = [];
     writeFileSync(path, JSON.stringify(zeus));
-    writeFileSync(join(app, "plan.py"), `${readFileSync(join(app, "plan.py"), "utf8")}\ndef hi():\n    print("hi there")\n`);
-    await eventually(async () => (await controlIn(app, ["status", "--json"])).stdout.includes('"hi"'), 15_000, "the new command in the tree");
+    writeFileSync(
+      join(app, "plan.py"),
+      `${readFileSync(join(app, "plan.py"), "utf8")}\ndef hi():\n    print("hi there")\n`,
+    );
+    await eventually(
+      async () => (await controlIn(app, ["status", "--json"])).stdout.includes('"hi"'),
+      15_000,
+      "the new command in the tree",
+    );
     const hi = await controlIn(app, ["run", "hi"]);
     assert.equal(hi.code, 0, hi.stderr);
     assert.equal(hi.stdout, "hi there\n");

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ProtocolError, RequestError, RequestTimeoutError, LinkClosedError } from "../shared/protocol/errors.js";
+import { LinkClosedError, ProtocolError, RequestError, RequestTimeoutError } from "../shared/protocol/errors.js";
 import { Link, type LinkOptions } from "../shared/protocol/link.js";
 import { listSlaves, nodeStateEvent, ping } from "../shared/protocol/messages.js";
 
@@ -36,7 +36,10 @@ describe("Link", () => {
     master.onRequest(ping, () => ({}));
     const [slaves] = await Promise.all([control.request(listSlaves, {}), control.request(ping, {})]);
     assert.deepEqual(slaves, { slaves: [] });
-    assert.deepEqual(sent.fromControl.map((text) => JSON.parse(text).seq), [1, 2]);
+    assert.deepEqual(
+      sent.fromControl.map((text) => JSON.parse(text).seq),
+      [1, 2],
+    );
     assert.deepEqual(sent.fromMaster.map((text) => JSON.parse(text).data.seq).sort(), [1, 2]);
   });
 
@@ -109,7 +112,10 @@ describe("Link", () => {
 
   it("refuses to send invalid data", () => {
     const silent = new Link({ send: () => {}, localRole: "control", peerRole: "master" });
-    assert.throws(() => silent.request(ping, { slave: 5 } as never), /refusing to send invalid ping_request data\.slave/);
+    assert.throws(
+      () => silent.request(ping, { slave: 5 } as never),
+      /refusing to send invalid ping_request data\.slave/,
+    );
   });
 
   it("throws ProtocolError on a schema failure, a wrong-role plain message and an unknown type", () => {
@@ -117,7 +123,10 @@ describe("Link", () => {
     let seq = 0;
     const frame = (type: string, data: object) => JSON.stringify({ seq: ++seq, type, data });
     assert.throws(() => link.receive(frame("ping_request", { slave: 7 })), ProtocolError);
-    assert.throws(() => link.receive(frame("hello", { version: "2.0.0" })), new ProtocolError("a control may not send hello"));
+    assert.throws(
+      () => link.receive(frame("hello", { version: "2.0.0" })),
+      new ProtocolError("a control may not send hello"),
+    );
     assert.throws(() => link.receive(frame("explode", {})), new ProtocolError('unknown message type "explode"'));
   });
 
@@ -125,7 +134,12 @@ describe("Link", () => {
     const link = new Link({ send: () => {}, localRole: "master", peerRole: "slave" });
     let handled = 0;
     link.onEvent(nodeStateEvent, () => handled++);
-    const event = (seq: number) => JSON.stringify({ seq, type: "node_state_event", data: { node: { name: "a", parent: null, state: "ready", pid: 1, error: null } } });
+    const event = (seq: number) =>
+      JSON.stringify({
+        seq,
+        type: "node_state_event",
+        data: { node: { name: "a", parent: null, state: "ready", pid: 1, error: null } },
+      });
     for (const seq of [1, 2, 2, 1, 3]) link.receive(event(seq));
     assert.equal(handled, 3);
     assert.equal(link.lastReceivedSeq, 3);
@@ -133,7 +147,12 @@ describe("Link", () => {
 
   it("keeps unacknowledged frames and sends them again on a new socket", () => {
     const first: string[] = [];
-    const link = new Link({ send: (text) => first.push(text), localRole: "control", peerRole: "master", resumable: true });
+    const link = new Link({
+      send: (text) => first.push(text),
+      localRole: "control",
+      peerRole: "master",
+      resumable: true,
+    });
     for (let index = 0; index < 3; index++) void link.request(ping, {}).catch(() => {});
     link.acknowledge(1);
     link.detach();
@@ -141,15 +160,26 @@ describe("Link", () => {
     assert.equal(first.length, 3, "nothing is written while detached");
     const second: string[] = [];
     link.attach((text) => second.push(text), 2);
-    assert.deepEqual(second.map((text) => JSON.parse(text).seq), [3, 4]);
+    assert.deepEqual(
+      second.map((text) => JSON.parse(text).seq),
+      [3, 4],
+    );
     link.connectionLost("test over");
   });
 
   it("drops unknown events and late responses without failing", () => {
     const lines: string[] = [];
-    const link = new Link({ send: () => {}, localRole: "master", peerRole: "control", log: (line) => lines.push(line) });
+    const link = new Link({
+      send: () => {},
+      localRole: "master",
+      peerRole: "control",
+      log: (line) => lines.push(line),
+    });
     link.receive(JSON.stringify({ seq: 1, type: "confetti_event", data: {} }));
     link.receive(JSON.stringify({ seq: 2, type: "ping_response", data: { seq: 77 } }));
-    assert.deepEqual(lines, ["dropped unknown event confetti_event", "dropped ping_response: no request is waiting for seq 77"]);
+    assert.deepEqual(lines, [
+      "dropped unknown event confetti_event",
+      "dropped ping_response: no request is waiting for seq 77",
+    ]);
   });
 });

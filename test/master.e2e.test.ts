@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { MAX_WEBSOCKET_PAYLOAD_BYTES } from "../shared/protocol/limits.js";
 import { PROTOCOL_VERSION } from "../shared/protocol/version.js";
-import { TEST_TOKEN, control, slaveNames, startMaster, startSlave } from "./helpers/cluster.js";
-import { eventually, stopAll, type Started } from "./helpers/processes.js";
+import { control, slaveNames, startMaster, startSlave, TEST_TOKEN } from "./helpers/cluster.js";
+import { eventually, type Started, stopAll } from "./helpers/processes.js";
 import { RawClient } from "./helpers/raw-client.js";
 
 const register = (data: Record<string, unknown>) => ({
@@ -27,7 +27,12 @@ describe("master, slaves and control over real sockets", () => {
   it("lists both slaves and pings the master and each slave", async () => {
     const listed = await control(url, ["slaves", "--json"]);
     assert.equal(listed.code, 0, listed.stderr);
-    const slaves = JSON.parse(listed.stdout) as { name: string; agent: string; address: string; connected_at: string }[];
+    const slaves = JSON.parse(listed.stdout) as {
+      name: string;
+      agent: string;
+      address: string;
+      connected_at: string;
+    }[];
     assert.deepEqual(slaves.map((slave) => slave.name).sort(), ["alpha", "beta"]);
     for (const slave of slaves) {
       assert.equal(slave.address, "127.0.0.1");
@@ -63,9 +68,15 @@ describe("master, slaves and control over real sockets", () => {
       ["}{ not json", /^frame is not valid JSON$/],
       ["[1,2,3]", /^frame is not a JSON object$/],
       ['"text"', /^frame is not a JSON object$/],
-      [JSON.stringify({ type: "register_slave", data: { agent: "a", version: PROTOCOL_VERSION, token: TEST_TOKEN } }), /^register_slave data\.name: /],
+      [
+        JSON.stringify({ type: "register_slave", data: { agent: "a", version: PROTOCOL_VERSION, token: TEST_TOKEN } }),
+        /^register_slave data\.name: /,
+      ],
       [JSON.stringify({ type: "register_control" }), /frame field data is not an object/],
-      [JSON.stringify({ type: "list_slaves_request", data: {} }), /^expected register_slave or register_control, got list_slaves_request$/],
+      [
+        JSON.stringify({ type: "list_slaves_request", data: {} }),
+        /^expected register_slave or register_control, got list_slaves_request$/,
+      ],
     ];
     for (const [frame, reason] of cases) {
       const client = await RawClient.open(url);
@@ -79,9 +90,15 @@ describe("master, slaves and control over real sockets", () => {
     client.send(register({}));
     await client.next("ready");
     client.send({ seq: 2, type: "launch_rockets_request", data: {} });
-    assert.deepEqual((await client.next("launch_rockets_response")).data, { seq: 2, error: "unknown request type launch_rockets_request" });
+    assert.deepEqual((await client.next("launch_rockets_response")).data, {
+      seq: 2,
+      error: "unknown request type launch_rockets_request",
+    });
     client.send({ seq: 3, type: "list_slaves_request", data: {} });
-    assert.deepEqual((await client.next("list_slaves_response")).data, { seq: 3, error: "a slave may not send list_slaves_request" });
+    assert.deepEqual((await client.next("list_slaves_response")).data, {
+      seq: 3,
+      error: "a slave may not send list_slaves_request",
+    });
     client.socket.close();
   });
 
@@ -113,7 +130,10 @@ describe("master, slaves and control over real sockets", () => {
     for (const id of [4242, 7]) {
       const refused = await RawClient.open(url);
       refused.send(register({ name: "twin", id }));
-      assert.match(await refused.closeReason(), /^a slave named twin is already connected from 127\.0\.0\.1 \(since \d\d:\d\d:\d\d\)$/);
+      assert.match(
+        await refused.closeReason(),
+        /^a slave named twin is already connected from 127\.0\.0\.1 \(since \d\d:\d\d:\d\d\)$/,
+      );
     }
     const second = await RawClient.open(url);
     second.send(register({ name: "twin", id: 7, replace: true }));

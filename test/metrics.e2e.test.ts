@@ -41,7 +41,14 @@ describe("GET /metrics", () => {
 
   it("shows the slave, its ready nodes, and the default process metrics", async () => {
     let text = "";
-    await eventually(async () => sample((text = await scrape()), 'olympus_nodes{state="ready"}') === 2, 10_000, "boot and work ready");
+    await eventually(
+      async () => {
+        text = await scrape();
+        return sample(text, 'olympus_nodes{state="ready"}') === 2;
+      },
+      10_000,
+      "boot and work ready",
+    );
     assert.equal(sample(text, "olympus_slaves_connected"), 1);
     assert.equal(sample(text, 'olympus_nodes{state="crashed"}'), 0);
     assert.equal(sample(text, "olympus_commands_running"), 0);
@@ -75,7 +82,12 @@ describe("GET /metrics", () => {
     const after = await scrape();
 
     const moved = (series: string) => sample(after, series) - sample(before, series);
-    for (const [direction, type] of [["in", "run_request"], ["out", "run_request"], ["in", "run_response"], ["out", "run_response"]]) {
+    for (const [direction, type] of [
+      ["in", "run_request"],
+      ["out", "run_request"],
+      ["in", "run_response"],
+      ["out", "run_response"],
+    ]) {
       assert.equal(moved(`olympus_messages_total{direction="${direction}",type="${type}"}`), 1, `${direction} ${type}`);
     }
     assert.equal(moved('olympus_messages_total{direction="out",type="command_exit_event"}'), 1);
@@ -86,10 +98,18 @@ describe("GET /metrics", () => {
 
   it("gauges the commands running", async () => {
     const sleeper = startNode(controlBin, ["exec", "--", "sleep", "30"], { cwd: dir });
-    await eventually(async () => sample(await scrape(), "olympus_commands_running") === 1, 10_000, "one command running");
+    await eventually(
+      async () => sample(await scrape(), "olympus_commands_running") === 1,
+      10_000,
+      "one command running",
+    );
     // The control goes away: the master hangs the command up, and it ends.
     await sleeper.kill("SIGKILL");
-    await eventually(async () => sample(await scrape(), "olympus_commands_running") === 0, 10_000, "no command running");
+    await eventually(
+      async () => sample(await scrape(), "olympus_commands_running") === 0,
+      10_000,
+      "no command running",
+    );
   });
 
   it("answers /api/health with the version and counts", async () => {

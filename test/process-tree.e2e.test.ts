@@ -2,10 +2,19 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { after, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
 import { controlIn, makeApp, nodes, startLocal, waitForRestart, waitForStates, writeApp } from "./helpers/app.js";
-import { controlBin, eventually, isAlive, olympusBin, run, startNode, stopAll, type Started } from "./helpers/processes.js";
+import {
+  controlBin,
+  eventually,
+  isAlive,
+  olympusBin,
+  run,
+  type Started,
+  startNode,
+  stopAll,
+} from "./helpers/processes.js";
 
 after(stopAll);
 
@@ -45,7 +54,8 @@ describe("a three-level Python plan", () => {
     writeApp(app, "leaf_lib.py", "LEAF = 2\n");
     await waitForRestart(app, before, ["test_helper"]);
     const now = await nodes(app);
-    for (const name of ["boot", "environment", "console_helper"]) assert.equal(now.get(name)?.pid, before.get(name)?.pid, name);
+    for (const name of ["boot", "environment", "console_helper"])
+      assert.equal(now.get(name)?.pid, before.get(name)?.pid, name);
   });
 
   it("restarts everything when a file the root loaded changes", async () => {
@@ -58,7 +68,12 @@ describe("a three-level Python plan", () => {
 
   it("crashes a phase with its traceback, its children wait for it, and fixing the file reboots them", async () => {
     writeApp(app, "env_lib.py", "ENV = (\n");
-    const crashed = await waitForStates(app, { boot: "ready", environment: "crashed", test_helper: "waiting", console_helper: "waiting" });
+    const crashed = await waitForStates(app, {
+      boot: "ready",
+      environment: "crashed",
+      test_helper: "waiting",
+      console_helper: "waiting",
+    });
     const error = crashed.get("environment")?.error ?? "";
     assert.match(error, /SyntaxError/);
     assert.match(error, /env_lib\.py/);
@@ -87,7 +102,7 @@ describe("a three-level Python plan", () => {
 
   it("restarts a subtree on request", async () => {
     const before = await waitForStates(app, allReady);
-    const result = await controlIn(app, ["restart", (await slaveName(app)), "environment"]);
+    const result = await controlIn(app, ["restart", await slaveName(app), "environment"]);
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /restarted environment, test_helper, console_helper/);
     await waitForRestart(app, before, ["environment"]);
@@ -106,7 +121,14 @@ describe("misbehaving workers", () => {
 
   it("crashes only the node that misbehaves, with a clear error; the rest go on", async () => {
     const started = await startLocal(app, ["--boot-timeout", "5000"]);
-    const status = await waitForStates(app, { boot: "ready", good: "ready", garbage: "crashed", unterminated: "crashed", silent: "crashed", dies: "crashed" });
+    const status = await waitForStates(app, {
+      boot: "ready",
+      good: "ready",
+      garbage: "crashed",
+      unterminated: "crashed",
+      silent: "crashed",
+      dies: "crashed",
+    });
     assert.equal(status.get("garbage")?.error, 'worker sent garbage: "Z:this is not the protocol"');
     assert.equal(status.get("unterminated")?.error, 'worker sent an unterminated message "R:OK"');
     assert.equal(status.get("silent")?.error, "no result (R:) within 5000 ms");
@@ -115,7 +137,8 @@ describe("misbehaving workers", () => {
   });
 
   it("shows a root that breaks the protocol before P: as crashed, with what it sent", async () => {
-    const register = "import os, socket; m = socket.socket(fileno=int(os.environ['ZEUS_MASTER_FD'])); l, r = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)";
+    const register =
+      "import os, socket; m = socket.socket(fileno=int(os.environ['ZEUS_MASTER_FD'])); l, r = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)";
     const speak = "socket.send_fds(m, [b'\\0'], [r.fileno()]); l.send(b'P:abc:boot\\0'); l.recv(1)";
     const brokenApp = makeApp({ "zeus.json": zeusJson(`python3 -c "${register}; ${speak}"`, { boot: { cmd: [] } }) });
     await startLocal(brokenApp);
@@ -126,9 +149,13 @@ describe("misbehaving workers", () => {
   });
 
   it("kills a process that registers as a phase nobody asked for", async () => {
-    const intruderApp = makeApp({ "zeus.json": zeusJson(`RAW_WORKER_INTRUDER=1 python3 ${rawWorker}`, { boot: { good: {} } }) });
+    const intruderApp = makeApp({
+      "zeus.json": zeusJson(`RAW_WORKER_INTRUDER=1 python3 ${rawWorker}`, { boot: { good: {} } }),
+    });
     const started = await startLocal(intruderApp);
-    const [, pid] = (await started.waitFor(/killed pid (\d+): it registered as "intruder", which nobody asked for/)) as string[];
+    const [, pid] = (await started.waitFor(
+      /killed pid (\d+): it registered as "intruder", which nobody asked for/,
+    )) as string[];
     await eventually(() => !isAlive(Number(pid)), 5000, `the intruder (pid ${pid}) to be gone`);
     await waitForStates(intruderApp, { boot: "ready", good: "ready" });
   });
@@ -137,7 +164,10 @@ describe("misbehaving workers", () => {
 describe("an invalid zeus.json", () => {
   it("gives one line naming the place in the file, and exit 1", async () => {
     const cases: [object | string, string][] = [
-      [{ command: "x", plan: { boot: { test: 5 } } }, "zeus.json: plan.boot.test: expected an object (a phase), an array of aliases or null (a command), got number\n"],
+      [
+        { command: "x", plan: { boot: { test: 5 } } },
+        "zeus.json: plan.boot.test: expected an object (a phase), an array of aliases or null (a command), got number\n",
+      ],
       [{ plan: { boot: {} } }, "zeus.json: command: Invalid input: expected string, received undefined\n"],
       [{ command: "x", plan: { boot: { t: [1] } } }, "zeus.json: plan.boot.t.0: expected an alias name\n"],
       [{ command: "x", plan: { a: {}, b: {} } }, "zeus.json: plan: expected exactly one root phase, found 2\n"],
@@ -153,7 +183,10 @@ describe("an invalid zeus.json", () => {
     }
     const nowhere = await run(olympusBin, ["start"], { cwd: makeApp({}) });
     assert.equal(nowhere.code, 1);
-    assert.match(nowhere.stderr, /^olympus: zeus\.json: cannot read \(ENOENT\) in \/\S+; run where zeus\.json is, or pass --config PATH\n$/);
+    assert.match(
+      nowhere.stderr,
+      /^olympus: zeus\.json: cannot read \(ENOENT\) in \/\S+; run where zeus\.json is, or pass --config PATH\n$/,
+    );
   });
 });
 
@@ -168,12 +201,20 @@ async function slaveName(app: string): Promise<string> {
  * comes, until one shows; it leaves too before this returns.
  */
 async function untilWatching(app: string, watcher: Started): Promise<void> {
-  const { url, token } = JSON.parse(readFileSync(join(app, ".olympus", "master.json"), "utf8")) as { url: string; token: string };
+  const { url, token } = JSON.parse(readFileSync(join(app, ".olympus", "master.json"), "utf8")) as {
+    url: string;
+    token: string;
+  };
   for (let attempt = 1; ; attempt++) {
     const name = `watch-probe-${attempt}`;
-    const probe = startNode(olympusBin, ["slave", "--master", url, "--name", name, "--token", token], { cwd: mkdtempSync(join(tmpdir(), "olympus-probe-")) });
+    const probe = startNode(olympusBin, ["slave", "--master", url, "--name", name, "--token", token], {
+      cwd: mkdtempSync(join(tmpdir(), "olympus-probe-")),
+    });
     await probe.waitFor(/connected to/);
-    const shown = await watcher.waitFor(new RegExp(` ${name} connected`), 2000).then(() => true, () => false);
+    const shown = await watcher.waitFor(new RegExp(` ${name} connected`), 2000).then(
+      () => true,
+      () => false,
+    );
     await probe.kill();
     if (shown) return void (await watcher.waitFor(new RegExp(` ${name} disconnected`)));
     if (attempt === 10) throw new Error(`control watch never showed a probe agent:\n${watcher.output}`);

@@ -69,7 +69,8 @@ describe("a generated Rails app on the real Zeus gem", () => {
     const before = await waitForStates(app, ALL_READY, BOOT_MS);
     appendFileSync(join(app, "test/test_helper.rb"), "\n# edited\n");
     const now = await waitForRestart(app, before, ["test_helper"], PHASES, BOOT_MS);
-    for (const name of PHASES.filter((phase) => phase !== "test_helper")) assert.equal(now.get(name)?.pid, before.get(name)?.pid, `${name} kept its process`);
+    for (const name of PHASES.filter((phase) => phase !== "test_helper"))
+      assert.equal(now.get(name)?.pid, before.get(name)?.pid, `${name} kept its process`);
   });
 
   it("runs `generate model` and `rake db:migrate`", { skip }, async () => {
@@ -80,7 +81,11 @@ describe("a generated Rails app on the real Zeus gem", () => {
     assert.equal(migrated.code, 0, migrated.stdout + migrated.stderr);
     assert.match(readFileSync(join(app, "db/schema.rb"), "utf8"), /create_table "gadgets"/);
     // Through the connection: the booted phase's autoloader has not seen app/models/gadget.rb.
-    const columns = await controlIn(app, ["run", "runner", "print ActiveRecord::Base.connection.columns(:gadgets).map(&:name).sort.join(' ')"]);
+    const columns = await controlIn(app, [
+      "run",
+      "runner",
+      "print ActiveRecord::Base.connection.columns(:gadgets).map(&:name).sort.join(' ')",
+    ]);
     assert.equal(columns.code, 0, columns.stderr);
     assert.equal(columns.stdout, "created_at id size updated_at");
   });

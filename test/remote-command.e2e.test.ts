@@ -5,12 +5,23 @@ import { openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { after, before, describe, it } from "node:test";
-import { controlIn, makeApp, nodes, startLocal, waitForStates, writeApp } from "./helpers/app.js";
-import { argvOf, controlBin, descendantsOf, eventually, isAlive, olympusBin, start, startNode, stopAll, type Started } from "./helpers/processes.js";
-import { TEST_TOKEN, control, startMaster } from "./helpers/cluster.js";
-import { controlInTerminal, inTerminal } from "./helpers/terminal.js";
 import { OlympusClient, resolveMaster } from "../control/client/client.js";
 import type { Target } from "../control/client/remote-command.js";
+import { controlIn, makeApp, nodes, startLocal, waitForStates, writeApp } from "./helpers/app.js";
+import { control, startMaster, TEST_TOKEN } from "./helpers/cluster.js";
+import {
+  argvOf,
+  controlBin,
+  descendantsOf,
+  eventually,
+  isAlive,
+  olympusBin,
+  type Started,
+  start,
+  startNode,
+  stopAll,
+} from "./helpers/processes.js";
+import { controlInTerminal, inTerminal } from "./helpers/terminal.js";
 
 after(stopAll);
 
@@ -36,7 +47,10 @@ const plan = [
 
 function pythonApp(extra: Record<string, string> = {}): string {
   return makeApp({
-    "zeus.json": JSON.stringify({ command: "python3 -m olympus_zeus plan", plan: { boot: { work: { cat: [], emit: [], sleepy: ["s"] } } } }),
+    "zeus.json": JSON.stringify({
+      command: "python3 -m olympus_zeus plan",
+      plan: { boot: { work: { cat: [], emit: [], sleepy: ["s"] } } },
+    }),
     "plan.py": plan,
     "work_lib.py": "VERSION = 1\n",
     ...extra,
@@ -46,13 +60,22 @@ function pythonApp(extra: Record<string, string> = {}): string {
 const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
 
 /** Runs `control` with stdin from a file, collecting stdout as bytes. */
-function controlWithInput(cwd: string, args: string[], inputPath: string | null): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
-  const child = spawn(process.execPath, [controlBin, ...args], { cwd, stdio: [inputPath === null ? "ignore" : openSync(inputPath, "r"), "pipe", "pipe"] });
+function controlWithInput(
+  cwd: string,
+  args: string[],
+  inputPath: string | null,
+): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
+  const child = spawn(process.execPath, [controlBin, ...args], {
+    cwd,
+    stdio: [inputPath === null ? "ignore" : openSync(inputPath, "r"), "pipe", "pipe"],
+  });
   const chunks: Buffer[] = [];
   let stderr = "";
   child.stdout?.on("data", (chunk: Buffer) => chunks.push(chunk));
   child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve) => child.on("close", (code) => resolve({ code, stdout: Buffer.concat(chunks), stderr })));
+  return new Promise((resolve) =>
+    child.on("close", (code) => resolve({ code, stdout: Buffer.concat(chunks), stderr })),
+  );
 }
 
 describe("commands on one slave", () => {
@@ -92,7 +115,10 @@ describe("commands on one slave", () => {
     });
 
     it("ends a remote command with ^C, exit 130, for exec and for a forked plan command", async () => {
-      for (const args of [["exec", "--", "sh", "-c", "echo sleeping; exec sleep 30"], ["run", "sleepy", "30"]]) {
+      for (const args of [
+        ["exec", "--", "sh", "-c", "echo sleeping; exec sleep 30"],
+        ["run", "sleepy", "30"],
+      ]) {
         const run = controlInTerminal(args, { cwd: app });
         await run.waitFor(/sleeping/);
         run.write("\x03");
@@ -106,7 +132,8 @@ describe("commands on one slave", () => {
         [["exec", "--", "sh", "-c", "exit 3"], 3],
         [["exec", "--", "sh", "-c", "kill -TERM $$"], 143],
       ];
-      for (const [args, code] of cases) assert.equal((await controlInTerminal(args, { cwd: app }).exited).exitCode, code, args.join(" "));
+      for (const [args, code] of cases)
+        assert.equal((await controlInTerminal(args, { cwd: app }).exited).exitCode, code, args.join(" "));
     });
 
     it("forwards SIGTERM sent to control to the remote command", async () => {
@@ -127,7 +154,10 @@ describe("commands on one slave", () => {
       const input = join(app, "random.bin");
       writeFileSync(input, randomBytes(20 * 1024 * 1024));
       const expected = sha256(readFileSync(input));
-      for (const args of [["exec", "-T", "--", "cat"], ["run", "-T", "cat"]]) {
+      for (const args of [
+        ["exec", "-T", "--", "cat"],
+        ["run", "-T", "cat"],
+      ]) {
         const result = await controlWithInput(app, args, input);
         assert.equal(result.code, 0, result.stderr);
         assert.equal(result.stdout.length, 20 * 1024 * 1024, args.join(" "));
@@ -145,7 +175,12 @@ describe("commands on one slave", () => {
     const expected = sha256(readFileSync(file));
     const collect = async (target: Target) => {
       const chunks: Buffer[] = [];
-      const sink = new Writable({ write: (chunk: Buffer, _encoding, done) => (chunks.push(chunk), done()) });
+      const sink = new Writable({
+        write: (chunk: Buffer, _encoding, done) => {
+          chunks.push(chunk);
+          done();
+        },
+      });
       const command = client.command(slave, { stdout: sink, stderr: sink });
       await command.start(target, { cols: 80, rows: 24 });
       const outcome = await command.outcome;
@@ -156,12 +191,14 @@ describe("commands on one slave", () => {
     for (let index = 0; index < 200; index += 4) {
       const results = await Promise.all([0, 1, 2, 3].map(() => collect(small)));
       for (const { outcome, output } of results) {
-        if (!("code" in outcome) || outcome.code !== 0 || sha256(output) !== expected) failures.push(`64 KB: ${JSON.stringify(outcome)}, ${output.length} bytes`);
+        if (!("code" in outcome) || outcome.code !== 0 || sha256(output) !== expected)
+          failures.push(`64 KB: ${JSON.stringify(outcome)}, ${output.length} bytes`);
       }
     }
     for (let index = 0; index < 30; index++) {
       const { outcome, output } = await collect({ kind: "run", command: "emit", args: [String(2 * 1024 * 1024)] });
-      if (!("code" in outcome) || outcome.code !== 0 || output.length !== 2 * 1024 * 1024) failures.push(`2 MB: ${JSON.stringify(outcome)}, ${output.length} bytes`);
+      if (!("code" in outcome) || outcome.code !== 0 || output.length !== 2 * 1024 * 1024)
+        failures.push(`2 MB: ${JSON.stringify(outcome)}, ${output.length} bytes`);
     }
     client.close();
     assert.deepEqual(failures, []);
@@ -169,7 +206,10 @@ describe("commands on one slave", () => {
 
   it("blocks a command whose control is stopped, in bounded memory, and delivers every byte after SIGCONT", async (t) => {
     const size = 100 * 1000 * 1000;
-    const child = spawn(process.execPath, [controlBin, "exec", "-T", "--", "head", "-c", String(size), "/dev/zero"], { cwd: app, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [controlBin, "exec", "-T", "--", "head", "-c", String(size), "/dev/zero"], {
+      cwd: app,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let received = 0;
     child.stdout.on("data", (chunk: Buffer) => (received += chunk.length));
     await eventually(() => received > 0, 10_000, "first output");
@@ -182,17 +222,23 @@ describe("commands on one slave", () => {
     // Blocked: head has written nothing more for half a second (ten samples in a row).
     let written = -1;
     let still = 0;
-    await eventually(() => {
-      peak = Math.max(peak, residentKb(agent.child.pid as number));
-      const now = bytesWritten(writer);
-      still = now === written ? still + 1 : 0;
-      written = now;
-      return still >= 10 || !isAlive(writer);
-    }, 30_000, "the remote writer to stop writing");
+    await eventually(
+      () => {
+        peak = Math.max(peak, residentKb(agent.child.pid as number));
+        const now = bytesWritten(writer);
+        still = now === written ? still + 1 : 0;
+        written = now;
+        return still >= 10 || !isAlive(writer);
+      },
+      30_000,
+      "the remote writer to stop writing",
+    );
     const writerStillBlocked = isAlive(writer);
     child.kill("SIGCONT");
     const code = await new Promise((resolve) => child.on("close", resolve));
-    t.diagnostic(`master+agent RSS: ${rssBefore} kB before, ${peak} kB peak while the control was stopped; head blocked after ${written} bytes`);
+    t.diagnostic(
+      `master+agent RSS: ${rssBefore} kB before, ${peak} kB peak while the control was stopped; head blocked after ${written} bytes`,
+    );
     assert.ok(writerStillBlocked, "the remote writer was blocked, not finished");
     assert.ok(written < size, `head wrote ${written} of ${size} bytes`);
     assert.ok(peak - rssBefore < 64 * 1024, `RSS grew by ${peak - rssBefore} kB`);
@@ -201,22 +247,34 @@ describe("commands on one slave", () => {
   });
 
   it("hangs up and reaps a command whose control is killed", async () => {
-    const child = spawn(process.execPath, [controlBin, "exec", "-T", "--", "sh", "-c", "echo $$; exec sleep 60"], { cwd: app, stdio: ["ignore", "pipe", "ignore"] });
-    const pid = await new Promise<number>((resolve) => child.stdout.once("data", (chunk: Buffer) => resolve(Number(chunk.toString().trim()))));
+    const child = spawn(process.execPath, [controlBin, "exec", "-T", "--", "sh", "-c", "echo $$; exec sleep 60"], {
+      cwd: app,
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    const pid = await new Promise<number>((resolve) =>
+      child.stdout.once("data", (chunk: Buffer) => resolve(Number(chunk.toString().trim()))),
+    );
     child.kill("SIGKILL");
     await eventually(() => !isAlive(pid), 3000, `remote pid ${pid} to be gone`);
   });
 
   it("keeps a running command alive when its node restarts", async () => {
     const before = (await waitForStates(app, { work: "ready" })).get("work")?.pid;
-    const running = start(process.execPath, [controlBin, "run", "-T", "cat"], { cwd: app, stdio: ["pipe", "pipe", "pipe"] });
+    const running = start(process.execPath, [controlBin, "run", "-T", "cat"], {
+      cwd: app,
+      stdio: ["pipe", "pipe", "pipe"],
+    });
     running.child.stdin?.write("before\n");
     await running.waitFor(/before/);
     writeApp(app, "work_lib.py", "VERSION = 2\n");
-    await eventually(async () => {
-      const work = (await nodes(app)).get("work");
-      return work?.state === "ready" && work.pid !== before;
-    }, 15_000, "work to restart with a new pid");
+    await eventually(
+      async () => {
+        const work = (await nodes(app)).get("work");
+        return work?.state === "ready" && work.pid !== before;
+      },
+      15_000,
+      "work to restart with a new pid",
+    );
     running.child.stdin?.end("after\n");
     assert.equal((await running.exited).code, 0, running.output);
     assert.equal(running.output, "before\nafter\n");
@@ -241,7 +299,17 @@ describe("commands across slaves", () => {
   before(async () => {
     ({ url } = await startMaster(["--session-timeout", "1000"]));
     for (const [index, app] of apps.entries()) {
-      const slave = startNode(olympusBin, ["slave", "--master", url, "--name", `s${index + 1}`, "--token", TEST_TOKEN, "--config", join(app, "zeus.json")]);
+      const slave = startNode(olympusBin, [
+        "slave",
+        "--master",
+        url,
+        "--name",
+        `s${index + 1}`,
+        "--token",
+        TEST_TOKEN,
+        "--config",
+        join(app, "zeus.json"),
+      ]);
       await slave.waitFor(/connected to/);
       slaves.push(slave);
     }
@@ -262,7 +330,16 @@ describe("commands across slaves", () => {
 
   it("ends with one line and exit 1 when the slave vanishes mid-command", async () => {
     const flags = ["--master", url, "--token", TEST_TOKEN];
-    const running = startNode(controlBin, [...flags, "exec", "--slave", "s2", "--", "sh", "-c", "echo started; exec sleep 30"]);
+    const running = startNode(controlBin, [
+      ...flags,
+      "exec",
+      "--slave",
+      "s2",
+      "--",
+      "sh",
+      "-c",
+      "echo started; exec sleep 30",
+    ]);
     await running.waitFor(/started/); // the command runs on s2, so only its slave's loss can end it
     await (slaves[1] as Started).kill("SIGKILL");
     assert.equal((await running.exited).code, 1);

@@ -4,12 +4,12 @@ import { createHash, randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, it } from "node:test";
+import { PROTOCOL_VERSION } from "../shared/protocol/version.js";
 import { makeApp } from "./helpers/app.js";
-import { TEST_TOKEN, control, slaveNames, startMaster } from "./helpers/cluster.js";
-import { controlBin, eventually, olympusBin, startNode, stopAll, type Started } from "./helpers/processes.js";
+import { control, slaveNames, startMaster, TEST_TOKEN } from "./helpers/cluster.js";
+import { controlBin, eventually, olympusBin, type Started, startNode, stopAll } from "./helpers/processes.js";
 import { CuttableProxy } from "./helpers/proxy.js";
 import { RawClient } from "./helpers/raw-client.js";
-import { PROTOCOL_VERSION } from "../shared/protocol/version.js";
 
 after(stopAll);
 
@@ -24,12 +24,31 @@ it("delivers 50 MB of output intact while both the control's and the agent's con
   const { process: master, port } = await startMaster();
   const agentProxy = await CuttableProxy.start(port);
   const controlProxy = await CuttableProxy.start(port);
-  const agent = startNode(olympusBin, ["slave", "--master", `ws://127.0.0.1:${agentProxy.port}`, "--name", "far", "--token", TEST_TOKEN], { cwd: app });
+  const agent = startNode(
+    olympusBin,
+    ["slave", "--master", `ws://127.0.0.1:${agentProxy.port}`, "--name", "far", "--token", TEST_TOKEN],
+    { cwd: app },
+  );
   await agent.waitFor(/connected to/);
 
-  const child = spawn(process.execPath, [controlBin, "--master", `ws://127.0.0.1:${controlProxy.port}`, "--token", TEST_TOKEN, "exec", "-T", "--", "cat", file], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      controlBin,
+      "--master",
+      `ws://127.0.0.1:${controlProxy.port}`,
+      "--token",
+      TEST_TOKEN,
+      "exec",
+      "-T",
+      "--",
+      "cat",
+      file,
+    ],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   const chunks: Buffer[] = [];
   let received = 0;
   let stderr = "";
@@ -40,7 +59,12 @@ it("delivers 50 MB of output intact while both the control's and the agent's con
   child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
 
-  for (const [threshold, proxy] of [[5, agentProxy], [15, controlProxy], [25, agentProxy], [35, controlProxy]] as const) {
+  for (const [threshold, proxy] of [
+    [5, agentProxy],
+    [15, controlProxy],
+    [25, agentProxy],
+    [35, controlProxy],
+  ] as const) {
     await eventually(() => received >= threshold * 1024 * 1024, 30_000, `${threshold} MB received`);
     assert.equal(proxy.cutAll(), 1, `one connection cut at ${threshold} MB`);
   }
@@ -64,7 +88,11 @@ it("is rejoined by all of its agents within 2 s of a restart", async () => {
     agents.push(agent);
   }
   const watcher = await RawClient.open(url);
-  watcher.send({ seq: 1, type: "register_control", data: { agent: "raw", version: PROTOCOL_VERSION, token: TEST_TOKEN } });
+  watcher.send({
+    seq: 1,
+    type: "register_control",
+    data: { agent: "raw", version: PROTOCOL_VERSION, token: TEST_TOKEN },
+  });
   await watcher.next("ready");
   await first.kill("SIGTERM");
   assert.equal(await watcher.closeReason(), "master shutting down", "every peer is told why");

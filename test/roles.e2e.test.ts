@@ -3,12 +3,21 @@ import { mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { controlRoles, type ControlRole } from "../shared/protocol/definitions.js";
+import { type ControlRole, controlRoles } from "../shared/protocol/definitions.js";
 import { catalogue } from "../shared/protocol/messages.js";
 import { PROTOCOL_VERSION } from "../shared/protocol/version.js";
 import { writePythonApp } from "./helpers/app.js";
 import { TEST_TOKEN } from "./helpers/cluster.js";
-import { controlBin, eventually, olympusBin, projectRoot, run, startNode, stopAll, type Started } from "./helpers/processes.js";
+import {
+  controlBin,
+  eventually,
+  olympusBin,
+  projectRoot,
+  run,
+  type Started,
+  startNode,
+  stopAll,
+} from "./helpers/processes.js";
 import { RawClient, type RawFrame } from "./helpers/raw-client.js";
 
 /** `olympus ARGS` in `directory`, where the master keeps .olympus/. */
@@ -30,17 +39,26 @@ function expiryOf(token: string): number {
 }
 
 /** `olympus master` with the shared test token, in a directory of its own. */
-async function startMasterIn(directory: string, extraArgs: string[] = []): Promise<{ process: Started; url: string; httpUrl: string }> {
+async function startMasterIn(
+  directory: string,
+  extraArgs: string[] = [],
+): Promise<{ process: Started; url: string; httpUrl: string }> {
   const master = startNode(olympusBin, ["master", "--port", "0", ...extraArgs], { cwd: directory });
   const [, url] = (await master.waitFor(/listening on (ws:\/\/\S+)/)) as string[];
-  return { process: master, url: url as string, httpUrl: (url as string).replace(/^ws/, "http").replace(/api\/socket$/, "") };
+  return {
+    process: master,
+    url: url as string,
+    httpUrl: (url as string).replace(/^ws/, "http").replace(/api\/socket$/, ""),
+  };
 }
 
 type Peer = "slave" | "control";
 
 function registration(peer: Peer, token: string): RawFrame {
   const common = { agent: "roles test", version: PROTOCOL_VERSION, token };
-  return peer === "slave" ? { type: "register_slave", data: { ...common, name: "roles-slave", id: 777 } } : { type: "register_control", data: common };
+  return peer === "slave"
+    ? { type: "register_slave", data: { ...common, name: "roles-slave", id: 777 } }
+    : { type: "register_control", data: common };
 }
 
 /** The first frame received so far or to come that is `wanted`. */
@@ -48,7 +66,10 @@ async function until(client: RawClient, wanted: (frame: RawFrame) => boolean, wh
   const found = () => client.frames.find(wanted);
   if (found() === undefined) {
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ${what} within 5 s; got ${JSON.stringify(client.frames)}`)), 5000);
+      const timer = setTimeout(
+        () => reject(new Error(`no ${what} within 5 s; got ${JSON.stringify(client.frames)}`)),
+        5000,
+      );
       const onMessage = () => {
         if (found() === undefined) return;
         clearTimeout(timer);
@@ -84,21 +105,56 @@ const ranks: readonly ControlRole[] = ["viewer", "operator", "admin"];
  * `data` is valid data for it, and for a request `answered` says whether a
  * response is a real answer. The agent `roles-agent` serves the plan's `hello`.
  */
-const expected: Record<string, { control?: ControlRole; slave?: true; data: () => Record<string, unknown>; answered?: (data: Record<string, unknown>) => boolean }> = {
-  list_slaves_request: { control: "viewer", data: () => ({}), answered: (data) => JSON.stringify(data.slaves).includes('"name":"roles-agent"') },
-  ping_request: { control: "viewer", data: () => ({ slave: "roles-agent" }), answered: (data) => data.error === undefined },
-  status_request: { control: "viewer", data: () => ({ slave: "roles-agent" }), answered: (data) => (data.trees as { slave: string }[])[0]?.slave === "roles-agent" },
+const expected: Record<
+  string,
+  {
+    control?: ControlRole;
+    slave?: true;
+    data: () => Record<string, unknown>;
+    answered?: (data: Record<string, unknown>) => boolean;
+  }
+> = {
+  list_slaves_request: {
+    control: "viewer",
+    data: () => ({}),
+    answered: (data) => JSON.stringify(data.slaves).includes('"name":"roles-agent"'),
+  },
+  ping_request: {
+    control: "viewer",
+    data: () => ({ slave: "roles-agent" }),
+    answered: (data) => data.error === undefined,
+  },
+  status_request: {
+    control: "viewer",
+    data: () => ({ slave: "roles-agent" }),
+    answered: (data) => (data.trees as { slave: string }[])[0]?.slave === "roles-agent",
+  },
   watch_request: { control: "viewer", data: () => ({}), answered: (data) => data.error === undefined },
   commands_request: { control: "viewer", data: () => ({}), answered: (data) => Array.isArray(data.commands) },
-  restart_request: { control: "operator", data: () => ({ slave: "roles-agent", node: "work" }), answered: (data) => JSON.stringify(data.restarted).includes("work") },
-  run_request: { control: "operator", data: () => ({ slave: "roles-agent", command_id: commandId(), command: "hello", args: [], terminal: null }), answered: (data) => typeof data.pid === "number" },
-  exec_request: { control: "operator", data: () => ({ slave: "roles-agent", command_id: commandId(), program: "true", args: [], terminal: null }), answered: (data) => typeof data.pid === "number" },
+  restart_request: {
+    control: "operator",
+    data: () => ({ slave: "roles-agent", node: "work" }),
+    answered: (data) => JSON.stringify(data.restarted).includes("work"),
+  },
+  run_request: {
+    control: "operator",
+    data: () => ({ slave: "roles-agent", command_id: commandId(), command: "hello", args: [], terminal: null }),
+    answered: (data) => typeof data.pid === "number",
+  },
+  exec_request: {
+    control: "operator",
+    data: () => ({ slave: "roles-agent", command_id: commandId(), program: "true", args: [], terminal: null }),
+    answered: (data) => typeof data.pid === "number",
+  },
   command_input_event: { control: "operator", data: () => ({ command_id: commandId(), eof: true }) },
   command_resize_event: { control: "operator", data: () => ({ command_id: commandId(), cols: 80, rows: 24 }) },
   command_signal_event: { control: "operator", data: () => ({ command_id: commandId(), signal: "SIGINT" }) },
   command_ack_event: { control: "operator", slave: true, data: () => ({ command_id: commandId(), bytes: 1 }) },
   tree_event: { slave: true, data: () => ({ nodes: [], commands: [] }) },
-  node_state_event: { slave: true, data: () => ({ node: { name: "boot", parent: null, state: "ready", pid: null, error: null } }) },
+  node_state_event: {
+    slave: true,
+    data: () => ({ node: { name: "boot", parent: null, state: "ready", pid: null, error: null } }),
+  },
   command_output_event: { slave: true, data: () => ({ command_id: commandId(), stream: "stdout", data: "" }) },
   command_exit_event: { slave: true, data: () => ({ command_id: commandId(), code: 0, signal: null }) },
   slave_event: { data: () => ({}) },
@@ -113,12 +169,18 @@ const commandId = () => `roles-${String(++commands).padStart(8, "0")}`;
  * returns what the master said about the frame: the close reason, an error
  * response's text, or "" with the response (none for an event) when it passed.
  */
-async function verdict(url: string, peer: Peer, token: string, type: string): Promise<{ said: string; response: Record<string, unknown> | null }> {
+async function verdict(
+  url: string,
+  peer: Peer,
+  token: string,
+  type: string,
+): Promise<{ said: string; response: Record<string, unknown> | null }> {
   const client = await registered(url, peer, token);
   client.send({ seq: 2, type, data: expected[type]?.data() ?? {} });
   client.send({ seq: 3, type: "probe_request", data: {} });
   const isRequest = type.endsWith("_request");
-  const answered = (frame: RawFrame) => frame.type === "close" || (isRequest ? frame.data.seq === 2 : frame.type === "probe_response");
+  const answered = (frame: RawFrame) =>
+    frame.type === "close" || (isRequest ? frame.data.seq === 2 : frame.type === "probe_response");
   const frame = await until(client, answered, `answer to ${type}`);
   client.socket.close();
   await client.closed;
@@ -140,7 +202,9 @@ function expectedRefusal(sender: Sender, type: string): string | null {
   const { control, slave } = expected[type] ?? {};
   if (sender.peer === "slave") return slave ? null : `a slave may not send ${type}`;
   if (control === undefined) return `a control may not send ${type}`;
-  return ranks.indexOf(sender.role as ControlRole) >= ranks.indexOf(control) ? null : `a ${sender.role} may not send ${type}`;
+  return ranks.indexOf(sender.role as ControlRole) >= ranks.indexOf(control)
+    ? null
+    : `a ${sender.role} may not send ${type}`;
 }
 
 describe("roles and tokens", () => {
@@ -153,9 +217,20 @@ describe("roles and tokens", () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "olympus-roles-"));
     ({ process: master, url, httpUrl } = await startMasterIn(dir, ["--token", TEST_TOKEN]));
-    for (const role of ["slave", ...controlRoles]) tokens.set(role, await createToken(dir, ["--role", role, "--name", `test-${role}`]));
+    for (const role of ["slave", ...controlRoles])
+      tokens.set(role, await createToken(dir, ["--role", role, "--name", `test-${role}`]));
     const app = writePythonApp();
-    const agent = startNode(olympusBin, ["slave", "--master", url, "--name", "roles-agent", "--token", TEST_TOKEN, "--config", join(app, "zeus.json")]);
+    const agent = startNode(olympusBin, [
+      "slave",
+      "--master",
+      url,
+      "--name",
+      "roles-agent",
+      "--token",
+      TEST_TOKEN,
+      "--config",
+      join(app, "zeus.json"),
+    ]);
     await agent.waitFor(/connected to/);
   });
   after(stopAll);
@@ -163,31 +238,48 @@ describe("roles and tokens", () => {
   /** Until the agent's plan is booted again (a restart request restarts it). */
   const waitForAgent = async () => {
     let seen = "";
-    await eventually(async () => {
-      seen = (await run(controlBin, ["--master", url, "--token", TEST_TOKEN, "status", "roles-agent", "--json"])).stdout;
-      const nodes = seen.startsWith("[") ? (JSON.parse(seen) as { nodes: { state: string }[] }[])[0]?.nodes : [];
-      return nodes !== undefined && nodes.length > 0 && nodes.every((node) => node.state === "ready");
-    }, 15_000, "roles-agent's plan to be ready").catch((error: Error) => Promise.reject(new Error(`${error.message}: ${seen}`)));
+    await eventually(
+      async () => {
+        seen = (await run(controlBin, ["--master", url, "--token", TEST_TOKEN, "status", "roles-agent", "--json"]))
+          .stdout;
+        const nodes = seen.startsWith("[") ? (JSON.parse(seen) as { nodes: { state: string }[] }[])[0]?.nodes : [];
+        return nodes !== undefined && nodes.length > 0 && nodes.every((node) => node.state === "ready");
+      },
+      15_000,
+      "roles-agent's plan to be ready",
+    ).catch((error: Error) => Promise.reject(new Error(`${error.message}: ${seen}`)));
   };
 
   const senders: Sender[] = [
     { label: "a slave token", peer: "slave", role: "slave", token: () => tokens.get("slave") as string },
-    ...controlRoles.map((role): Sender => ({ label: `a ${role} token`, peer: "control", role, token: () => tokens.get(role) as string })),
+    ...controlRoles.map(
+      (role): Sender => ({ label: `a ${role} token`, peer: "control", role, token: () => tokens.get(role) as string }),
+    ),
     { label: "an admin token as a slave", peer: "slave", role: "slave", token: () => tokens.get("admin") as string },
     { label: "the shared --token as a control", peer: "control", role: "admin", token: () => TEST_TOKEN },
     { label: "the shared --token as a slave", peer: "slave", role: "slave", token: () => TEST_TOKEN },
   ];
 
   it("has an access role on every request and event a control may send", () => {
-    const undeclared = catalogue.filter((definition) => definition.kind !== "plain" && definition.from.includes("control") && definition.access === undefined);
-    assert.deepEqual(undeclared.map((definition) => definition.type), []);
+    const undeclared = catalogue.filter(
+      (definition) =>
+        definition.kind !== "plain" && definition.from.includes("control") && definition.access === undefined,
+    );
+    assert.deepEqual(
+      undeclared.map((definition) => definition.type),
+      [],
+    );
   });
 
   it("shows each control role in docs/protocol.md's sent-by column", () => {
     const text = readFileSync(`${projectRoot}docs/protocol.md`, "utf8");
     for (const definition of catalogue) {
       if (definition.kind === "plain" || definition.access === undefined) continue;
-      assert.match(text, new RegExp(`^\\| \`${definition.type}\` \\| [^|]*control \\(${definition.access}\\)`, "m"), definition.type);
+      assert.match(
+        text,
+        new RegExp(`^\\| \`${definition.type}\` \\| [^|]*control \\(${definition.access}\\)`, "m"),
+        definition.type,
+      );
     }
   });
 
@@ -204,17 +296,25 @@ describe("roles and tokens", () => {
         const refusal = expectedRefusal(sender, type);
         const what = `${sender.label} sending ${type}`;
         assert.equal(said, refusal ?? "", what);
-        if (refusal === null && response !== null) assert.ok(expected[type]?.answered?.(response), `${what}: ${JSON.stringify(response)}`);
+        if (refusal === null && response !== null)
+          assert.ok(expected[type]?.answered?.(response), `${what}: ${JSON.stringify(response)}`);
       }
     });
   }
 
   it("lets a token register only as its own kind of peer, unless it is an admin token", async () => {
-    assert.equal(await register(url, "control", tokens.get("slave") as string), "bad token: a slave token may not register as a control");
+    assert.equal(
+      await register(url, "control", tokens.get("slave") as string),
+      "bad token: a slave token may not register as a control",
+    );
     for (const role of ["viewer", "operator"]) {
-      assert.equal(await register(url, "slave", tokens.get(role) as string), `bad token: a ${role} token may not register as a slave`);
+      assert.equal(
+        await register(url, "slave", tokens.get(role) as string),
+        `bad token: a ${role} token may not register as a slave`,
+      );
     }
-    for (const peer of ["slave", "control"] as const) (await registered(url, peer, tokens.get("admin") as string)).socket.close();
+    for (const peer of ["slave", "control"] as const)
+      (await registered(url, peer, tokens.get("admin") as string)).socket.close();
   });
 
   it("refuses a token signed with another secret, and garbage", async () => {
@@ -276,18 +376,34 @@ describe("roles and tokens", () => {
     assert.match(listed.stdout, /^NAME +ROLE +CREATED +EXPIRES +REVOKED\n/);
     assert.match(listed.stdout, /^listed +viewer +\d{4}-\d\d-\d\dT[\d:.]+Z +never +no$/m);
     assert.match(listed.stdout, /^to-revoke +operator +\S+ +never +\d{4}-\d\d-\d\dT\S+Z$/m);
-    const entries = JSON.parse((await olympusIn(dir, ["token", "list", "--json"])).stdout) as { name: string; role: string }[];
+    const entries = JSON.parse((await olympusIn(dir, ["token", "list", "--json"])).stdout) as {
+      name: string;
+      role: string;
+    }[];
     assert.deepEqual(entries.find((entry) => entry.name === "listed")?.role, "viewer");
 
-    for (const file of ["secret", "tokens.json"]) assert.equal(statSync(join(dir, ".olympus", file)).mode & 0o777, 0o600, file);
+    for (const file of ["secret", "tokens.json"])
+      assert.equal(statSync(join(dir, ".olympus", file)).mode & 0o777, 0o600, file);
   });
 
   it("says what is wrong with a token command in one line", async () => {
     const cases: [string[], RegExp][] = [
-      [["token", "create", "--role", "viewer", "--name", "listed"], /^olympus: a token named "listed" exists already\n$/],
-      [["token", "create", "--role", "viewer", "--name", "no spaces"], /^olympus: token name "no spaces" must be 1 to 64 letters/],
-      [["token", "create", "--role", "viewer", "--expires-in", "soon"], /^olympus: expiry "soon" is not a time span such as 90m, 12h or 30d\n$/],
-      [["token", "create", "--role", "root"], /argument 'root' is invalid\. Allowed choices are slave, viewer, operator, admin/],
+      [
+        ["token", "create", "--role", "viewer", "--name", "listed"],
+        /^olympus: a token named "listed" exists already\n$/,
+      ],
+      [
+        ["token", "create", "--role", "viewer", "--name", "no spaces"],
+        /^olympus: token name "no spaces" must be 1 to 64 letters/,
+      ],
+      [
+        ["token", "create", "--role", "viewer", "--expires-in", "soon"],
+        /^olympus: expiry "soon" is not a time span such as 90m, 12h or 30d\n$/,
+      ],
+      [
+        ["token", "create", "--role", "root"],
+        /argument 'root' is invalid\. Allowed choices are slave, viewer, operator, admin/,
+      ],
       [["token", "revoke", "nobody"], /^olympus: no token named "nobody"\n$/],
     ];
     await Promise.all(
@@ -300,26 +416,36 @@ describe("roles and tokens", () => {
   });
 
   it("lets control act only within its role", async () => {
-    const control = (token: string, args: string[]) => run(controlBin, ["--master", url, "--token", token, ...args], { cwd: dir });
+    const control = (token: string, args: string[]) =>
+      run(controlBin, ["--master", url, "--token", token, ...args], { cwd: dir });
     const slaves = await control(tokens.get("viewer") as string, ["slaves"]);
     assert.equal(slaves.code, 0, slaves.stderr);
     const exec = await control(tokens.get("viewer") as string, ["exec", "--slave", "nobody", "--", "true"]);
     assert.equal(exec.code, 1);
     assert.equal(exec.stderr, "control: a viewer may not send exec_request\n");
     const slaveAsControl = await control(tokens.get("slave") as string, ["slaves"]);
-    assert.equal(slaveAsControl.stderr, "control: master refused: bad token: a slave token may not register as a control\n");
+    assert.equal(
+      slaveAsControl.stderr,
+      "control: master refused: bad token: a slave token may not register as a control\n",
+    );
   });
 
   it("runs a real agent with a slave token", async () => {
-    const agent = startNode(olympusBin, ["slave", "--master", url, "--name", "token-slave", "--token", tokens.get("slave") as string], { cwd: dir });
+    const agent = startNode(
+      olympusBin,
+      ["slave", "--master", url, "--name", "token-slave", "--token", tokens.get("slave") as string],
+      { cwd: dir },
+    );
     await agent.waitFor(/connected to/);
     await agent.kill();
   });
 
   it("guards the HTTP routes with the same tokens: a control's role, viewer or more; /api/health shows only its status without one", async () => {
-    const get = (path: string, token?: string) => fetch(new URL(path, httpUrl), { headers: token === undefined ? {} : { authorization: `Bearer ${token}` } });
+    const get = (path: string, token?: string) =>
+      fetch(new URL(path, httpUrl), { headers: token === undefined ? {} : { authorization: `Bearer ${token}` } });
     for (const role of controlRoles) {
-      for (const path of ["/api/health", "/api/slaves", "/metrics"]) assert.equal((await get(path, tokens.get(role))).status, 200, `${role} ${path}`);
+      for (const path of ["/api/health", "/api/slaves", "/metrics"])
+        assert.equal((await get(path, tokens.get(role))).status, 200, `${role} ${path}`);
     }
     assert.equal((await get("/api/health", TEST_TOKEN)).status, 200);
     const refusals: [string | undefined, string][] = [
@@ -363,7 +489,10 @@ describe("a master without --token", () => {
     const { process: master, url } = await startMasterIn(dir);
     await master.waitFor(/admin token written/);
     const { token } = JSON.parse(readFileSync(join(dir, ".olympus", "master.json"), "utf8")) as { token: string };
-    const claims = JSON.parse(Buffer.from(token.split(".")[1] as string, "base64url").toString()) as Record<string, unknown>;
+    const claims = JSON.parse(Buffer.from(token.split(".")[1] as string, "base64url").toString()) as Record<
+      string,
+      unknown
+    >;
     assert.equal(claims.role, "admin");
     assert.equal(claims.sub, "local-admin");
     assert.match((await olympusIn(dir, ["token", "list"])).stdout, /^local-admin +admin /m);

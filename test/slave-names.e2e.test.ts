@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { hostname } from "node:os";
 import { after, describe, it } from "node:test";
-import { TEST_TOKEN, control, startMaster, startSlave } from "./helpers/cluster.js";
-import { eventually, olympusBin, startNode, stopAll, type Started } from "./helpers/processes.js";
+import { control, startMaster, startSlave, TEST_TOKEN } from "./helpers/cluster.js";
+import { eventually, olympusBin, type Started, startNode, stopAll } from "./helpers/processes.js";
 import { CuttableProxy } from "./helpers/proxy.js";
 
 after(stopAll);
@@ -18,7 +18,11 @@ function agent(url: string, name: string, extraArgs: string[] = []): Started {
   return startNode(olympusBin, ["slave", "--master", url, "--name", name, "--token", TEST_TOKEN, ...extraArgs]);
 }
 
-const refusal = (pid: number) => new RegExp(`^.*master refused: a slave named a is already connected from 127\\.0\\.0\\.1 \\(pid ${pid}, since \\d\\d:\\d\\d:\\d\\d\\)$`, "m");
+const refusal = (pid: number) =>
+  new RegExp(
+    `^.*master refused: a slave named a is already connected from 127\\.0\\.0\\.1 \\(pid ${pid}, since \\d\\d:\\d\\d:\\d\\d\\)$`,
+    "m",
+  );
 
 describe("two agents under one name", { timeout: 60_000 }, () => {
   it("refuses the second with one line and a non-zero exit, whatever its id, and keeps the first", async () => {
@@ -71,7 +75,9 @@ describe("two agents under one name", { timeout: 60_000 }, () => {
 
 it("reads OLYMPUS_MASTER and names the agent after its host by default", async () => {
   const { url } = await startMaster();
-  const started = startNode(olympusBin, ["slave", "--token", TEST_TOKEN], { env: { ...process.env, OLYMPUS_MASTER: url } });
+  const started = startNode(olympusBin, ["slave", "--token", TEST_TOKEN], {
+    env: { ...process.env, OLYMPUS_MASTER: url },
+  });
   await started.waitFor(/connected to/);
   assert.deepEqual(await slaves(url), [{ name: hostname(), pid: started.child.pid }]);
 });

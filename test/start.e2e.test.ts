@@ -25,10 +25,18 @@ describe("olympus start in a directory where one runs already", { timeout: 60_00
   it("lets one of two starts launched at once win, and refuses the other", async () => {
     const app = writePythonApp();
     const starts = [0, 1].map(() => startNode(olympusBin, ["start", "--config", "zeus.json"], { cwd: app }));
-    const loser = await Promise.race(starts.map(async (started) => (await started.exited, started)));
+    const loser = await Promise.race(
+      starts.map(async (started) => {
+        await started.exited;
+        return started;
+      }),
+    );
     const winner = starts.find((started) => started !== loser);
     assert.equal((await loser.exited).code, 1, loser.output);
-    assert.match(loser.output, new RegExp(`^olympus: olympus start is already running here \\(pid ${winner?.child.pid}\\)$`, "m"));
+    assert.match(
+      loser.output,
+      new RegExp(`^olympus: olympus start is already running here \\(pid ${winner?.child.pid}\\)$`, "m"),
+    );
     await winner?.waitFor(/master listening on/);
     assert.equal(JSON.parse(readFileSync(masterFile(app), "utf8")).pid, winner?.child.pid);
   });
@@ -39,7 +47,10 @@ describe("olympus start in a directory where one runs already", { timeout: 60_00
     await first.kill("SIGKILL");
     const pid = first.child.pid as number;
     const stale = await controlIn(app, ["status"]);
-    assert.deepEqual([stale.code, stale.stderr], [1, `control: the master in .olympus/master.json (pid ${pid}) is not running\n`]);
+    assert.deepEqual(
+      [stale.code, stale.stderr],
+      [1, `control: the master in .olympus/master.json (pid ${pid}) is not running\n`],
+    );
     const second = await startLocal(app);
     assert.equal(JSON.parse(readFileSync(masterFile(app), "utf8")).pid, second.child.pid);
     const status = await controlIn(app, ["status", "--json"]);

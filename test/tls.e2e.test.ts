@@ -14,10 +14,51 @@ function makeCertificates(): { ca: string; cert: string; key: string } {
   const dir = mkdtempSync(join(tmpdir(), "olympus-tls-"));
   const file = (name: string) => join(dir, name);
   const openssl = (...args: string[]) => execFileSync("openssl", args, { stdio: ["ignore", "ignore", "pipe"] });
-  openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=Olympus test CA", "-keyout", file("ca.key"), "-out", file("ca.crt"));
-  openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", file("server.key"), "-out", file("server.csr"));
+  openssl(
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-days",
+    "1",
+    "-subj",
+    "/CN=Olympus test CA",
+    "-keyout",
+    file("ca.key"),
+    "-out",
+    file("ca.crt"),
+  );
+  openssl(
+    "req",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-subj",
+    "/CN=localhost",
+    "-keyout",
+    file("server.key"),
+    "-out",
+    file("server.csr"),
+  );
   writeFileSync(file("san.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
-  openssl("x509", "-req", "-days", "1", "-in", file("server.csr"), "-CA", file("ca.crt"), "-CAkey", file("ca.key"), "-CAcreateserial", "-extfile", file("san.cnf"), "-out", file("server.crt"));
+  openssl(
+    "x509",
+    "-req",
+    "-days",
+    "1",
+    "-in",
+    file("server.csr"),
+    "-CA",
+    file("ca.crt"),
+    "-CAkey",
+    file("ca.key"),
+    "-CAcreateserial",
+    "-extfile",
+    file("san.cnf"),
+    "-out",
+    file("server.crt"),
+  );
   return { ca: file("ca.crt"), cert: file("server.crt"), key: file("server.key") };
 }
 
@@ -36,13 +77,34 @@ function httpsGet(url: string, ca: string, token: string | null): Promise<{ stat
 describe("TLS", () => {
   let certificates: ReturnType<typeof makeCertificates>;
   let url: string;
-  const control = (args: string[]) => run(controlBin, ["--master", url, "--token", TEST_TOKEN, ...args], { cwd: tmpdir() });
+  const control = (args: string[]) =>
+    run(controlBin, ["--master", url, "--token", TEST_TOKEN, ...args], { cwd: tmpdir() });
 
   before(async () => {
     certificates = makeCertificates();
-    const master = startNode(olympusBin, ["master", "--port", "0", "--token", TEST_TOKEN, "--tls-cert", certificates.cert, "--tls-key", certificates.key]);
+    const master = startNode(olympusBin, [
+      "master",
+      "--port",
+      "0",
+      "--token",
+      TEST_TOKEN,
+      "--tls-cert",
+      certificates.cert,
+      "--tls-key",
+      certificates.key,
+    ]);
     [, url] = (await master.waitFor(/listening on (wss:\/\/127\.0\.0\.1:\d+\/api\/socket)/)) as string[];
-    const slave = startNode(olympusBin, ["slave", "--master", url, "--name", "secure", "--token", TEST_TOKEN, "--ca", certificates.ca]);
+    const slave = startNode(olympusBin, [
+      "slave",
+      "--master",
+      url,
+      "--name",
+      "secure",
+      "--token",
+      TEST_TOKEN,
+      "--ca",
+      certificates.ca,
+    ]);
     await slave.waitFor(/connected to wss:/);
   });
   after(stopAll);
@@ -50,21 +112,29 @@ describe("TLS", () => {
   it("serves slave and control over wss:// with --ca, command output included", async () => {
     const slaves = await control(["--ca", certificates.ca, "slaves", "--json"]);
     assert.equal(slaves.code, 0, slaves.stderr);
-    assert.deepEqual((JSON.parse(slaves.stdout) as { name: string }[]).map((slave) => slave.name), ["secure"]);
+    assert.deepEqual(
+      (JSON.parse(slaves.stdout) as { name: string }[]).map((slave) => slave.name),
+      ["secure"],
+    );
     const exec = await control(["--ca", certificates.ca, "exec", "--slave", "secure", "--", "echo", "over tls"]);
     assert.equal(exec.code, 0, exec.stderr);
     assert.equal(exec.stdout, "over tls\n");
   });
 
   it("takes the CA from OLYMPUS_CA too", async () => {
-    const result = await run(controlBin, ["--master", url, "--token", TEST_TOKEN, "ping"], { env: { ...process.env, OLYMPUS_CA: certificates.ca } });
+    const result = await run(controlBin, ["--master", url, "--token", TEST_TOKEN, "ping"], {
+      env: { ...process.env, OLYMPUS_CA: certificates.ca },
+    });
     assert.equal(result.code, 0, result.stderr);
   });
 
   it("refuses a control without the CA with one clear line", async () => {
     const result = await control(["slaves"]);
     assert.equal(result.code, 1);
-    assert.match(result.stderr, /^control: cannot connect to wss:\/\/127\.0\.0\.1:\d+\/api\/socket: unable to verify the first certificate\n$/);
+    assert.match(
+      result.stderr,
+      /^control: cannot connect to wss:\/\/127\.0\.0\.1:\d+\/api\/socket: unable to verify the first certificate\n$/,
+    );
   });
 
   it("says so in one line when the CA file is missing", async () => {
@@ -77,7 +147,10 @@ describe("TLS", () => {
     const slave = startNode(olympusBin, ["slave", "--master", url, "--name", "untrusting", "--token", TEST_TOKEN]);
     await slave.waitFor(/unable to verify the first certificate/);
     const slaves = await control(["--ca", certificates.ca, "slaves", "--json"]);
-    assert.deepEqual((JSON.parse(slaves.stdout) as { name: string }[]).map((listed) => listed.name), ["secure"]);
+    assert.deepEqual(
+      (JSON.parse(slaves.stdout) as { name: string }[]).map((listed) => listed.name),
+      ["secure"],
+    );
     await slave.kill();
   });
 
@@ -91,7 +164,14 @@ describe("TLS", () => {
 
   it("runs olympus start over TLS; control in its directory finds the URL, token and CA", async () => {
     const dir = writePythonApp();
-    const olympus = await startOlympus(dir, ["--tls-cert", certificates.cert, "--tls-key", certificates.key, "--ca", certificates.ca]);
+    const olympus = await startOlympus(dir, [
+      "--tls-cert",
+      certificates.cert,
+      "--tls-key",
+      certificates.key,
+      "--ca",
+      certificates.ca,
+    ]);
     assert.match(olympus.url, /^wss:\/\//);
     const slaves = await controlIn(dir, ["slaves", "--json"]);
     assert.equal(slaves.code, 0, slaves.stderr);

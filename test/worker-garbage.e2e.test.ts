@@ -6,18 +6,18 @@
  */
 import assert from "node:assert/strict";
 import { readdirSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { after, describe, it, type TestContext } from "node:test";
+import { fileURLToPath } from "node:url";
 import { controlIn, makeApp, startLocal, waitForStates } from "./helpers/app.js";
 import { SEED } from "./helpers/fuzz-frames.js";
 import { stopAll } from "./helpers/processes.js";
 
 after(stopAll);
 
-
 describe("garbage on an agent's worker sockets", () => {
   const fuzzWorker = fileURLToPath(new URL("../../test/fixtures/python/fuzz_worker.py", import.meta.url));
-  const zeusJson = (env: string, plan: object) => JSON.stringify({ command: `${env} FUZZ_SEED=${SEED} python3 ${fuzzWorker}`, plan });
+  const zeusJson = (env: string, plan: object) =>
+    JSON.stringify({ command: `${env} FUZZ_SEED=${SEED} python3 ${fuzzWorker}`, plan });
   const garbagePreview = /^worker sent garbage: ".*"$/;
   /** Each misbehaving phase of fuzz_worker.py and the error it must be crashed with. */
   const expectedErrors: Record<string, RegExp> = {
@@ -71,12 +71,9 @@ describe("garbage on an agent's worker sockets", () => {
   });
 
   // Found by this fuzzer: the agent's master socket used to close on a truncated datagram, so no worker could register again.
-  it(
-    "keeps accepting workers after one sends an oversized datagram on the master socket",
-    async () => {
-      const app = makeApp({ "zeus.json": zeusJson("ABUSE_MASTER_FD=1", { boot: { good: {} } }) });
-      await startLocal(app, ["--boot-timeout", "5000"]);
-      await waitForStates(app, { boot: "ready", good: "ready" }, 15_000);
-    },
-  );
+  it("keeps accepting workers after one sends an oversized datagram on the master socket", async () => {
+    const app = makeApp({ "zeus.json": zeusJson("ABUSE_MASTER_FD=1", { boot: { good: {} } }) });
+    await startLocal(app, ["--boot-timeout", "5000"]);
+    await waitForStates(app, { boot: "ready", good: "ready" }, 15_000);
+  });
 });

@@ -2,13 +2,13 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { readFileSync, readdirSync, readlinkSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { after, describe, it } from "node:test";
 import { OlympusClient, resolveMaster } from "../control/client/client.js";
 import { controlIn, startLocal, waitForRestart, waitForStates } from "./helpers/app.js";
-import { controlBin, eventually, isAlive, stopAll, type Started } from "./helpers/processes.js";
+import { controlBin, eventually, isAlive, type Started, stopAll } from "./helpers/processes.js";
 import { controlInTerminal } from "./helpers/terminal.js";
 import { missingZeusGem, writeGemApp } from "./helpers/zeus-gem.js";
 
@@ -35,7 +35,10 @@ for (const generation of ["modern", "classic"] as const) {
 
     it("restarts exactly the subtree that loaded a changed file", async () => {
       const before = await waitForStates(app, ready);
-      writeFileSync(join(app, "lib/greeter.rb"), "module Greeter\n  def self.greet(names) = \"hello again #{names.join(' ')}\"\nend\n");
+      writeFileSync(
+        join(app, "lib/greeter.rb"),
+        "module Greeter\n  def self.greet(names) = \"hello again #{names.join(' ')}\"\nend\n",
+      );
       const now = await waitForRestart(app, before, ["default_environment", "development_environment"]);
       assert.equal(now.get("boot")?.pid, before.get("boot")?.pid);
       assert.equal(now.get("failing")?.pid, before.get("failing")?.pid);
@@ -68,7 +71,10 @@ for (const generation of ["modern", "classic"] as const) {
     });
 
     it("ends the command and its runner when the control goes away", async () => {
-      const control = spawn(process.execPath, [controlBin, "run", "spin"], { cwd: app, stdio: ["ignore", "pipe", "pipe"] });
+      const control = spawn(process.execPath, [controlBin, "run", "spin"], {
+        cwd: app,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
       let output = "";
       control.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
       await eventually(() => /spinning \d+/.test(output), 20_000, "the command to start");
@@ -84,7 +90,10 @@ for (const generation of ["modern", "classic"] as const) {
       let output = "";
       child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
       await eventually(() => /waiting \d+/.test(output), 20_000, "the command to start");
-      writeFileSync(join(app, "lib/greeter.rb"), "module Greeter\n  def self.greet(names) = \"changed #{names.join(' ')}\"\nend\n");
+      writeFileSync(
+        join(app, "lib/greeter.rb"),
+        "module Greeter\n  def self.greet(names) = \"changed #{names.join(' ')}\"\nend\n",
+      );
       await waitForRestart(app, before, ["default_environment", "development_environment"]);
       child.stdin.end("hi\n");
       const [code] = (await once(child, "exit")) as [number];
@@ -115,7 +124,11 @@ for (const generation of ["modern", "classic"] as const) {
       assert.deepEqual(wrong, []);
       assert.equal(agent.child.exitCode, null, `the agent exited: ${agent.output}`);
       assert.ok(isAlive(agentPid));
-      await eventually(() => childrenNamed(agentPid, "olympus-client").length === 0, 5000, "every stand-in client to be reaped");
+      await eventually(
+        () => childrenNamed(agentPid, "olympus-client").length === 0,
+        5000,
+        "every stand-in client to be reaped",
+      );
       await eventually(() => orphanedRunners(app).length === 0, 5000, "no runner left behind");
     });
   });
@@ -127,13 +140,20 @@ function parentOf(pid: number): number {
 
 /** Children of `parent` whose process name is `name`, zombies included: they must be reaped too. */
 function childrenNamed(parent: number, name: string): number[] {
-  return processStats().filter((stat) => stat.ppid === parent && stat.name === name).map((stat) => stat.pid);
+  return processStats()
+    .filter((stat) => stat.ppid === parent && stat.name === name)
+    .map((stat) => stat.pid);
 }
 
 /** Gem runners of this app that lost their node. */
 function orphanedRunners(app: string): number[] {
   return processStats()
-    .filter((stat) => stat.ppid === 1 && cwdOf(stat.pid) === app && readFileSync(`/proc/${stat.pid}/cmdline`, "utf8").startsWith("zeus runner"))
+    .filter(
+      (stat) =>
+        stat.ppid === 1 &&
+        cwdOf(stat.pid) === app &&
+        readFileSync(`/proc/${stat.pid}/cmdline`, "utf8").startsWith("zeus runner"),
+    )
     .map((stat) => stat.pid);
 }
 

@@ -1,11 +1,11 @@
 import { Command, InvalidArgumentError } from "commander";
 import { nodeStateEvent, slaveEvent } from "../../shared/protocol/messages.js";
 import { versionLine } from "../../shared/protocol/version.js";
-import { age, table } from "./format.js";
-import { NotStartedError, type Target } from "../client/remote-command.js";
-import { chooseSlaves, runAttached, runFannedOut, type SlaveChoice } from "./run-command.js";
 import { renderChange, renderTree } from "../../shared/runtime/status-chart.js";
 import { OlympusClient, resolveMaster } from "../client/client.js";
+import { NotStartedError, type Target } from "../client/remote-command.js";
+import { age, table } from "./format.js";
+import { chooseSlaves, runAttached, runFannedOut, type SlaveChoice } from "./run-command.js";
 import { waitUntilSettled } from "./wait.js";
 
 interface ConnectionFlags {
@@ -30,7 +30,10 @@ export function controlProgram(): Command {
     .version(versionLine(), "-V, --version", "print the package and protocol versions")
     .option("--master <url>", "master URL (env OLYMPUS_MASTER, else .olympus/master.json)")
     .option("--token <token>", "access token (env OLYMPUS_TOKEN, else .olympus/master.json)")
-    .option("--ca <file>", "trust this CA certificate (PEM) for a wss:// master (env OLYMPUS_CA, else .olympus/master.json)")
+    .option(
+      "--ca <file>",
+      "trust this CA certificate (PEM) for a wss:// master (env OLYMPUS_CA, else .olympus/master.json)",
+    )
     .enablePositionalOptions()
     .showHelpAfterError();
 
@@ -63,17 +66,24 @@ export function controlProgram(): Command {
     .option("--errors", "print the crash report under each crashed node")
     .option("--wait", "wait until every phase is ready (exit 0) or one has crashed (exit 1)")
     .option("--timeout <seconds>", "with --wait: give up after this long (exit 1)", seconds, 60)
-    .action(async (slave: string | undefined, options: { json?: boolean; errors?: boolean; wait?: boolean; timeout: number }) => {
-      const { trees, crashed } = await withClient(program.opts(), async (client) =>
-        options.wait ? waitUntilSettled(client, slave, options.timeout * 1000) : { trees: await client.status(slave), crashed: [] },
-      );
-      if (options.json) console.log(JSON.stringify(trees, null, 2));
-      else {
-        const chartOptions = { color: colorWanted(), errors: options.errors ?? false };
-        console.log(trees.map((tree) => renderTree(tree, chartOptions)).join("\n\n") || "no slaves connected");
-      }
-      if (crashed.length > 0) throw new Error(`crashed: ${crashed.join(", ")} (control status --errors shows why)`);
-    });
+    .action(
+      async (
+        slave: string | undefined,
+        options: { json?: boolean; errors?: boolean; wait?: boolean; timeout: number },
+      ) => {
+        const { trees, crashed } = await withClient(program.opts(), async (client) =>
+          options.wait
+            ? waitUntilSettled(client, slave, options.timeout * 1000)
+            : { trees: await client.status(slave), crashed: [] },
+        );
+        if (options.json) console.log(JSON.stringify(trees, null, 2));
+        else {
+          const chartOptions = { color: colorWanted(), errors: options.errors ?? false };
+          console.log(trees.map((tree) => renderTree(tree, chartOptions)).join("\n\n") || "no slaves connected");
+        }
+        if (crashed.length > 0) throw new Error(`crashed: ${crashed.join(", ")} (control status --errors shows why)`);
+      },
+    );
 
   program
     .command("watch")
@@ -84,7 +94,11 @@ export function controlProgram(): Command {
         log: warn,
         setup: (link) => {
           link.onEvent(nodeStateEvent, ({ slave, node }) => console.log(renderChange(slave ?? "?", node, color)));
-          link.onEvent(slaveEvent, ({ slave, connected }) => console.log(`${new Date().toISOString().slice(11, 23)} ${slave.name} ${connected ? "connected" : "disconnected"}`));
+          link.onEvent(slaveEvent, ({ slave, connected }) =>
+            console.log(
+              `${new Date().toISOString().slice(11, 23)} ${slave.name} ${connected ? "connected" : "disconnected"}`,
+            ),
+          );
         },
       });
       await client.watch();
@@ -141,7 +155,9 @@ async function runTarget(flags: ConnectionFlags, options: RunFlags, target: Targ
     const slaves = await chooseSlaves(client, options);
     const fanOut = slaves.length > 1 || options.all === true;
     const terminal = options.tty ?? (process.stdin.isTTY === true && process.stdout.isTTY === true);
-    code = fanOut ? await runFannedOut(client, slaves, target) : await runAttached(client, slaves[0] as string, target, terminal);
+    code = fanOut
+      ? await runFannedOut(client, slaves, target)
+      : await runAttached(client, slaves[0] as string, target, terminal);
   } finally {
     client.close();
   }

@@ -1,6 +1,12 @@
 import { Writable } from "node:stream";
 import type { OlympusClient } from "../client/client.js";
-import { NotStartedError, RemoteCommand, type ForwardableSignal, type Outcome, type Target } from "../client/remote-command.js";
+import {
+  type ForwardableSignal,
+  NotStartedError,
+  type Outcome,
+  type RemoteCommand,
+  type Target,
+} from "../client/remote-command.js";
 import { enterRawMode } from "./terminal.js";
 
 export interface SlaveChoice {
@@ -32,7 +38,12 @@ const FORWARDED_SIGNALS: ForwardableSignal[] = ["SIGINT", "SIGTERM", "SIGHUP", "
  * One command, its stdio bridged to ours: a raw terminal when `terminal`,
  * pipes (stdout and stderr apart, stdin to EOF) otherwise.
  */
-export async function runAttached(client: OlympusClient, slave: string, target: Target, terminal: boolean): Promise<number> {
+export async function runAttached(
+  client: OlympusClient,
+  slave: string,
+  target: Target,
+  terminal: boolean,
+): Promise<number> {
   const { stdin, stdout, stderr } = process;
   const command = client.command(slave, { stdout, stderr });
   const restore = terminal && stdin.isTTY ? await enterRawMode() : () => {};
@@ -47,7 +58,9 @@ export async function runAttached(client: OlympusClient, slave: string, target: 
     stdin.pause();
   };
   try {
-    const size = terminal ? { cols: stdout.columns || 80, rows: stdout.rows || 24, term: process.env.TERM ?? "xterm-256color" } : null;
+    const size = terminal
+      ? { cols: stdout.columns || 80, rows: stdout.rows || 24, term: process.env.TERM ?? "xterm-256color" }
+      : null;
     await command.start(target, size);
   } catch (error) {
     cleanUp();
@@ -95,7 +108,10 @@ export async function runFannedOut(client: OlympusClient, slaves: string[], targ
   const width = Math.max(...slaves.map((name) => name.length));
   const runs = slaves.map((slave) => {
     const prefix = `${slave.padEnd(width)} | `;
-    const sinks = { stdout: new PrefixedLines(prefix, process.stdout), stderr: new PrefixedLines(prefix, process.stderr) };
+    const sinks = {
+      stdout: new PrefixedLines(prefix, process.stdout),
+      stderr: new PrefixedLines(prefix, process.stderr),
+    };
     return { sinks, command: client.command(slave, sinks) };
   });
   // Installed before the starts, as in runAttached: a signal may come while they are under way.
@@ -119,7 +135,9 @@ export async function runFannedOut(client: OlympusClient, slaves: string[], targ
   stopForwarding();
   const summary = slaves.map((slave, index) => {
     const outcome = outcomes[index] as Outcome;
-    return "code" in outcome ? `${slave} ${outcome.code}` : `${slave} failed (${outcome.error.trimEnd().split("\n").at(-1)})`;
+    return "code" in outcome
+      ? `${slave} ${outcome.code}`
+      : `${slave} failed (${outcome.error.trimEnd().split("\n").at(-1)})`;
   });
   process.stderr.write(`exit codes: ${summary.join(", ")}\n`);
   return outcomes.map(exitCodeOf).find((code) => code !== 0) ?? 0;

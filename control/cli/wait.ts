@@ -1,4 +1,4 @@
-import { nodeStateEvent, slaveEvent, treeEvent, type SlaveTree } from "../../shared/protocol/messages.js";
+import { nodeStateEvent, type SlaveTree, slaveEvent, treeEvent } from "../../shared/protocol/messages.js";
 import type { OlympusClient } from "../client/client.js";
 
 /** How `control status --wait` ends: every phase ready, or one crashed. */
@@ -10,14 +10,24 @@ export type Settled = { trees: SlaveTree[]; crashed: string[] };
  * reports. A slave not connected yet, or whose tree has not come yet, is
  * waited for.
  */
-export function waitUntilSettled(client: OlympusClient, slave: string | undefined, timeoutMs: number): Promise<Settled> {
+export function waitUntilSettled(
+  client: OlympusClient,
+  slave: string | undefined,
+  timeoutMs: number,
+): Promise<Settled> {
   return new Promise((resolve, reject) => {
     let waitingFor = slave === undefined ? "a slave to connect" : `slave ${slave} to connect`;
     let reading = false;
     let changedMeanwhile = false;
-    const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs / 1000} s waiting for ${waitingFor}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`timed out after ${timeoutMs / 1000} s waiting for ${waitingFor}`)),
+      timeoutMs,
+    );
     const check = async (): Promise<void> => {
-      if (reading) return void (changedMeanwhile = true);
+      if (reading) {
+        changedMeanwhile = true;
+        return;
+      }
       reading = true;
       let trees: SlaveTree[] = [];
       do {
@@ -37,7 +47,8 @@ export function waitUntilSettled(client: OlympusClient, slave: string | undefine
       if (reported) waitingFor = pending.join(", ");
       else if (trees.length > 0) waitingFor = `the process tree of ${trees.map((tree) => tree.slave).join(", ")}`;
     };
-    for (const definition of [treeEvent, nodeStateEvent, slaveEvent]) client.link.onEvent(definition, () => void check());
+    for (const definition of [treeEvent, nodeStateEvent, slaveEvent])
+      client.link.onEvent(definition, () => void check());
     void client.ended.then((reason) => {
       clearTimeout(timer);
       reject(new Error(reason));

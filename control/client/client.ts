@@ -1,11 +1,20 @@
-import { connect, type Session } from "../../shared/runtime/connect.js";
-import type { Link } from "../../shared/protocol/link.js";
 import { relative } from "node:path";
+import type { Link } from "../../shared/protocol/link.js";
+import {
+  commandAckEvent,
+  commandExitEvent,
+  commandOutputEvent,
+  listSlaves,
+  ping,
+  restart,
+  status,
+  watch,
+} from "../../shared/protocol/messages.js";
+import { connect, type Session } from "../../shared/runtime/connect.js";
 import { findMasterFile, isRunning, type MasterFile } from "../../shared/runtime/master-file.js";
-import { commandAckEvent, commandExitEvent, commandOutputEvent, listSlaves, ping, restart, status, watch } from "../../shared/protocol/messages.js";
 import { readCa } from "../../shared/runtime/tls.js";
 import { socketUrl } from "../../shared/runtime/url.js";
-import { RemoteCommand, type CommandListener, type OutputSinks } from "./remote-command.js";
+import { type CommandListener, type OutputSinks, RemoteCommand } from "./remote-command.js";
 
 export interface MasterAddress {
   url: string;
@@ -15,12 +24,20 @@ export interface MasterAddress {
 }
 
 /** Where the master is: flags, then OLYMPUS_MASTER / OLYMPUS_TOKEN / OLYMPUS_CA, then `.olympus/master.json` upward from cwd. */
-export function resolveMaster(flags: { master?: string; token?: string; ca?: string }, cwd = process.cwd()): MasterAddress {
+export function resolveMaster(
+  flags: { master?: string; token?: string; ca?: string },
+  cwd = process.cwd(),
+): MasterAddress {
   let file: MasterFile | null | undefined;
-  const fromFile = () => (file === undefined ? (file = liveMasterFile(cwd)) : file);
+  const fromFile = () => {
+    if (file === undefined) file = liveMasterFile(cwd);
+    return file;
+  };
   const url = flags.master ?? process.env.OLYMPUS_MASTER ?? fromFile()?.url;
   if (url === undefined) {
-    throw new Error("no master given: pass --master URL, set OLYMPUS_MASTER, or run where `olympus start` wrote .olympus/master.json");
+    throw new Error(
+      "no master given: pass --master URL, set OLYMPUS_MASTER, or run where `olympus start` wrote .olympus/master.json",
+    );
   }
   const token = flags.token ?? process.env.OLYMPUS_TOKEN ?? fromFile()?.token;
   if (token === undefined) throw new Error("no token given: pass --token or set OLYMPUS_TOKEN");
@@ -117,9 +134,15 @@ export class OlympusClient {
 }
 
 function routeCommandEvents(link: Link, commands: Map<string, CommandListener>): void {
-  link.onEvent(commandOutputEvent, ({ command_id, stream, data }) => commands.get(command_id)?.output(stream, Buffer.from(data, "base64")));
+  link.onEvent(commandOutputEvent, ({ command_id, stream, data }) =>
+    commands.get(command_id)?.output(stream, Buffer.from(data, "base64")),
+  );
   link.onEvent(commandAckEvent, ({ command_id, bytes }) => commands.get(command_id)?.inputAcknowledged(bytes));
   link.onEvent(commandExitEvent, ({ command_id, code, error }) =>
-    commands.get(command_id)?.exit(error !== undefined || code === null ? { error: error ?? "the command ended without an exit code" } : { code }),
+    commands
+      .get(command_id)
+      ?.exit(
+        error !== undefined || code === null ? { error: error ?? "the command ended without an exit code" } : { code },
+      ),
   );
 }

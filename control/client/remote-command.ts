@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Writable } from "node:stream";
+import { COMMAND_WINDOW_BYTES } from "../../shared/protocol/limits.js";
 import type { Link } from "../../shared/protocol/link.js";
 import {
   commandAckEvent,
@@ -7,12 +8,10 @@ import {
   commandResizeEvent,
   commandSignalEvent,
   exec,
-  run,
   type forwardableSignals,
+  run,
   type Terminal,
 } from "../../shared/protocol/messages.js";
-import { COMMAND_WINDOW_BYTES } from "../../shared/protocol/limits.js";
-
 
 export type Target =
   | { kind: "run"; command: string; args: string[] }
@@ -32,7 +31,10 @@ export class NotStartedError extends Error {
 }
 
 /** The slave reports a failed spawn as Node words it: `cannot run X: spawn X ENOENT`. */
-const SPAWN_FAILURES: Record<string, [string, number]> = { ENOENT: ["command not found", 127], EACCES: ["permission denied", 126] };
+const SPAWN_FAILURES: Record<string, [string, number]> = {
+  ENOENT: ["command not found", 127],
+  EACCES: ["permission denied", 126],
+};
 
 /** How a command ended: its exit code (128+N for signal N), or why it was lost. */
 export type Outcome = { code: number } | { error: string };

@@ -1,8 +1,8 @@
-import type { onRequestAsyncHookHandler } from "fastify";
 import { createHash, timingSafeEqual } from "node:crypto";
+import type { onRequestAsyncHookHandler } from "fastify";
 import type { Logger } from "../../shared/runtime/log.js";
 import { mayRegisterAs } from "./roles.js";
-import { TokenRefusedError, type Credential, type TokenStore } from "./tokens.js";
+import { type Credential, TokenRefusedError, type TokenStore } from "./tokens.js";
 
 /**
  * Who may in: holders of a token signed by the store, and holders of the
@@ -22,7 +22,8 @@ export class Authenticator {
   /** The credential `token` stands for if it may register as `peer`; TokenRefusedError says why not. */
   async admit(token: string, peer: "slave" | "control"): Promise<Credential> {
     const credential = await this.identify(token);
-    if (!mayRegisterAs(credential.role, peer)) throw new TokenRefusedError(`bad token: a ${credential.role} token may not register as a ${peer}`);
+    if (!mayRegisterAs(credential.role, peer))
+      throw new TokenRefusedError(`bad token: a ${credential.role} token may not register as a ${peer}`);
     return credential;
   }
 
@@ -43,7 +44,10 @@ export class Authenticator {
    * Whenever the token list changes, ends each session whose token is no
    * longer in force, attached or waiting for a resume. Returns a stop function.
    */
-  endRevokedSessions(sessions: () => Iterable<{ credential: Credential | null; end(reason: string): void }>, log: Logger): () => void {
+  endRevokedSessions(
+    sessions: () => Iterable<{ credential: Credential | null; end(reason: string): void }>,
+    log: Logger,
+  ): () => void {
     return this.store.watch(
       (entries) => {
         for (const session of [...sessions()]) {
@@ -60,7 +64,8 @@ export class Authenticator {
 
   private async identify(token: string): Promise<Credential> {
     // Hashing first makes the comparison constant-time whatever the lengths.
-    if (this.sharedDigest !== null && timingSafeEqual(this.sharedDigest, sha256(token))) return { role: "admin", entry: null };
+    if (this.sharedDigest !== null && timingSafeEqual(this.sharedDigest, sha256(token)))
+      return { role: "admin", entry: null };
     return this.store.verify(token);
   }
 }

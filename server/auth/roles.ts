@@ -1,4 +1,4 @@
-import { controlRoles, type ControlRole, type Definition } from "../../shared/protocol/definitions.js";
+import { type ControlRole, controlRoles, type Definition } from "../../shared/protocol/definitions.js";
 
 /** What a token is for: a slave agent, or a control with one of the control roles. */
 export const tokenRoles = ["slave", ...controlRoles] as const;

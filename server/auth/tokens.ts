@@ -1,10 +1,23 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { closeSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, unwatchFile, watchFile, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  unwatchFile,
+  watchFile,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { SignJWT, decodeJwt, errors, jwtVerify } from "jose";
+import { decodeJwt, errors, jwtVerify, SignJWT } from "jose";
 import * as z from "../../shared/protocol/zod.js";
-import { tokenRoles, type TokenRole } from "./roles.js";
+import { type TokenRole, tokenRoles } from "./roles.js";
 
 /** Where a master keeps its state, in its working directory: master.json, secret, tokens.json. */
 export const STATE_DIRECTORY = ".olympus";
@@ -59,7 +72,8 @@ export class TokenStore {
 
   /** Read, or made, the first time a token is signed or checked: listing or revoking needs none. */
   private get key(): Uint8Array {
-    return (this.secret ??= loadOrCreateSecret(join(this.directory, "secret")));
+    this.secret ??= loadOrCreateSecret(join(this.directory, "secret"));
+    return this.secret;
   }
 
   list(): TokenEntry[] {
@@ -83,16 +97,28 @@ export class TokenStore {
    * "12h" or "30d". With `replace`, an older token of the same name is dropped
    * (and stops working) instead of being an error.
    */
-  async create(options: { role: TokenRole; name?: string; expiresIn?: string; replace?: boolean }): Promise<{ token: string; entry: TokenEntry }> {
+  async create(options: {
+    role: TokenRole;
+    name?: string;
+    expiresIn?: string;
+    replace?: boolean;
+  }): Promise<{ token: string; entry: TokenEntry }> {
     const id = randomUUID();
     const name = options.name ?? `${options.role}-${id.slice(0, 8)}`;
-    if (!NAME_PATTERN.test(name)) throw new Error(`token name ${JSON.stringify(name)} must be 1 to 64 letters, digits, '.', '_' or '-'`);
+    if (!NAME_PATTERN.test(name))
+      throw new Error(`token name ${JSON.stringify(name)} must be 1 to 64 letters, digits, '.', '_' or '-'`);
     return this.locked(async () => {
       let entries = this.list();
       if (options.replace) entries = entries.filter((entry) => entry.name !== name);
-      else if (entries.some((entry) => entry.name === name)) throw new Error(`a token named ${JSON.stringify(name)} exists already`);
+      else if (entries.some((entry) => entry.name === name))
+        throw new Error(`a token named ${JSON.stringify(name)} exists already`);
 
-      const jwt = new SignJWT({ role: options.role }).setProtectedHeader({ alg: "HS256" }).setIssuer(ISSUER).setSubject(name).setJti(id).setIssuedAt();
+      const jwt = new SignJWT({ role: options.role })
+        .setProtectedHeader({ alg: "HS256" })
+        .setIssuer(ISSUER)
+        .setSubject(name)
+        .setJti(id)
+        .setIssuedAt();
       if (options.expiresIn !== undefined) {
         try {
           jwt.setExpirationTime(options.expiresIn);
@@ -121,7 +147,12 @@ export class TokenStore {
       const entries = this.list();
       const entry = entries.find((candidate) => candidate.name === name);
       if (entry === undefined) throw new Error(`no token named ${JSON.stringify(name)}`);
-      if (entry.revoked_at === null) this.write(entries.map((candidate) => (candidate === entry ? { ...entry, revoked_at: new Date().toISOString() } : candidate)));
+      if (entry.revoked_at === null)
+        this.write(
+          entries.map((candidate) =>
+            candidate === entry ? { ...entry, revoked_at: new Date().toISOString() } : candidate,
+          ),
+        );
       return entry;
     });
   }
@@ -130,7 +161,9 @@ export class TokenStore {
   async verify(token: string): Promise<Credential> {
     let id: string | undefined;
     try {
-      ({ payload: { jti: id } } = await jwtVerify(token, this.key, { issuer: ISSUER, algorithms: ["HS256"] }));
+      ({
+        payload: { jti: id },
+      } = await jwtVerify(token, this.key, { issuer: ISSUER, algorithms: ["HS256"] }));
     } catch (error) {
       if (error instanceof errors.JWTExpired) throw new TokenRefusedError(expiredRefusal(error.payload.sub));
       throw new TokenRefusedError("bad token");
@@ -182,7 +215,8 @@ export class TokenStore {
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
       }
-      if (Date.now() > deadline) throw new Error(`${lock} stays locked; remove it if no olympus token command is running`);
+      if (Date.now() > deadline)
+        throw new Error(`${lock} stays locked; remove it if no olympus token command is running`);
       if (isOlderThan(lock, STALE_LOCK_MS)) rmSync(lock, { force: true });
       else await sleep(5 + Math.random() * 20);
     }
@@ -234,8 +268,10 @@ function loadOrCreateSecret(path: string): Uint8Array {
 function readSecret(path: string): Uint8Array {
   const text = readFileSync(path, "utf8");
   // Like ssh with its keys: a secret others can read is no secret.
-  if ((statSync(path).mode & 0o077) !== 0) throw new Error(`${path} must be readable by its owner only: chmod 600 ${path}`);
+  if ((statSync(path).mode & 0o077) !== 0)
+    throw new Error(`${path} must be readable by its owner only: chmod 600 ${path}`);
   const key = Buffer.from(text.trim(), "base64url");
-  if (key.length < SECRET_BYTES) throw new Error(`${path} holds no valid secret (expected ${SECRET_BYTES} bytes, base64url)`);
+  if (key.length < SECRET_BYTES)
+    throw new Error(`${path} holds no valid secret (expected ${SECRET_BYTES} bytes, base64url)`);
   return key;
 }

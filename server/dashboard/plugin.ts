@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { extname } from "node:path";
 import type { FastifyInstance, FastifyReply } from "fastify";
 
@@ -15,7 +15,8 @@ const CONTENT_TYPES: Record<string, string> = {
 };
 
 /** The page talks only to its own origin, over HTTP and WebSocket; nothing else may load. */
-const CONTENT_SECURITY_POLICY = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; base-uri 'none'; form-action 'none'";
+const CONTENT_SECURITY_POLICY =
+  "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; base-uri 'none'; form-action 'none'";
 
 /**
  * The dashboard: `GET /` and its assets under `/dashboard/`. The files need no
@@ -28,7 +29,11 @@ export async function dashboard(app: FastifyInstance): Promise<void> {
     const body = files.get(name);
     const type = CONTENT_TYPES[extname(name)];
     if (body === undefined || type === undefined) return reply.code(404).send({ error: "not found" });
-    return reply.type(type).header("cache-control", "no-cache").header("content-security-policy", CONTENT_SECURITY_POLICY).send(body);
+    return reply
+      .type(type)
+      .header("cache-control", "no-cache")
+      .header("content-security-policy", CONTENT_SECURITY_POLICY)
+      .send(body);
   };
 
   app.get("/", (_request, reply) => send(reply, "index.html"));

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
-import { requireBearer, type Authenticator } from "../auth/auth.js";
+import { type Authenticator, requireBearer } from "../auth/auth.js";
 import { countControls, type PeerConnection } from "../sessions/peer-connection.js";
 import type { SlaveRegistry } from "../sessions/registry.js";
 

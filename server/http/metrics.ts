@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { catalogue, commandInputEvent, commandOutputEvent, nodeStates } from "../../shared/protocol/messages.js";
-import { requireBearer, type Authenticator } from "../auth/auth.js";
+import { type Authenticator, requireBearer } from "../auth/auth.js";
 import type { LinkObserver } from "../sessions/master-session.js";
 import { countControls, type PeerConnection } from "../sessions/peer-connection.js";
 import type { SlaveRegistry } from "../sessions/registry.js";
@@ -136,7 +136,9 @@ export class MasterMetrics {
     onFrame: (direction, type, bytes) => {
       const tally = this.tallies.get(type) ?? this.otherTally;
       tally[direction]++;
-      if (direction === "out" && tally.isRelayed) (tally.relayedBytes ??= this.relayedBytes.labels(type)).inc(bytes);
+      if (direction !== "out" || !tally.isRelayed) return;
+      tally.relayedBytes ??= this.relayedBytes.labels(type);
+      tally.relayedBytes.inc(bytes);
     },
     onRequestAnswered: (type, seconds) => {
       if (this.unobserved.length === 0) process.nextTick(this.observeDurations);
@@ -145,13 +147,19 @@ export class MasterMetrics {
   };
 
   private readonly observeDurations = (): void => {
-    for (const { tally, type, seconds } of this.unobserved) (tally.duration ??= this.requestDuration.labels(type)).observe(seconds);
+    for (const { tally, type, seconds } of this.unobserved) {
+      tally.duration ??= this.requestDuration.labels(type);
+      tally.duration.observe(seconds);
+    }
     this.unobserved.length = 0;
   };
 }
 
 /** `GET /metrics` in the Prometheus text format, behind the bearer token like the rest of the HTTP API. */
-export async function metricsRoute(app: FastifyInstance, { auth, metrics }: { auth: Authenticator; metrics: MasterMetrics }): Promise<void> {
+export async function metricsRoute(
+  app: FastifyInstance,
+  { auth, metrics }: { auth: Authenticator; metrics: MasterMetrics },
+): Promise<void> {
   app.addHook("onRequest", requireBearer(auth));
   app.get("/metrics", async (_request, reply) => {
     reply.type(metrics.registry.contentType);

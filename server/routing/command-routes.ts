@@ -1,6 +1,13 @@
 import type { EventDefinition } from "../../shared/protocol/definitions.js";
 import type { Link } from "../../shared/protocol/link.js";
-import { commandAckEvent, commandEvent, commandExitEvent, commandOutputEvent, commandSignalEvent, type CommandSummary } from "../../shared/protocol/messages.js";
+import {
+  type CommandSummary,
+  commandAckEvent,
+  commandEvent,
+  commandExitEvent,
+  commandOutputEvent,
+  commandSignalEvent,
+} from "../../shared/protocol/messages.js";
 import type { SlaveSession } from "../sessions/registry.js";
 import type { Watchers } from "../sessions/watchers.js";
 
@@ -75,7 +82,12 @@ export class CommandRoutes {
     for (const [id, route] of this.routes) {
       if (route.slave !== slave) continue;
       if (!route.controlGone) {
-        route.control.event(commandExitEvent, { command_id: id, code: null, signal: null, error: `slave ${slave.info.name} disconnected` });
+        route.control.event(commandExitEvent, {
+          command_id: id,
+          code: null,
+          signal: null,
+          error: `slave ${slave.info.name} disconnected`,
+        });
       }
       this.close(id);
     }

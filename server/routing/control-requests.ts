@@ -15,9 +15,9 @@ import {
   status,
   watch,
 } from "../../shared/protocol/messages.js";
-import type { CommandRoutes } from "./command-routes.js";
 import type { SlaveRegistry } from "../sessions/registry.js";
 import type { Watchers } from "../sessions/watchers.js";
+import type { CommandRoutes } from "./command-routes.js";
 
 export interface ControlContext {
   registry: SlaveRegistry;

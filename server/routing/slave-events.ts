@@ -1,8 +1,14 @@
 import type { Link } from "../../shared/protocol/link.js";
-import { commandAckEvent, commandExitEvent, commandOutputEvent, nodeStateEvent, treeEvent } from "../../shared/protocol/messages.js";
-import type { CommandRoutes } from "./command-routes.js";
+import {
+  commandAckEvent,
+  commandExitEvent,
+  commandOutputEvent,
+  nodeStateEvent,
+  treeEvent,
+} from "../../shared/protocol/messages.js";
 import type { SlaveSession } from "../sessions/registry.js";
 import type { Watchers } from "../sessions/watchers.js";
+import type { CommandRoutes } from "./command-routes.js";
 
 /** Keeps a slave's latest tree from its events, passes every change on to watchers, and routes command events. */
 export function serveSlave(link: Link, session: SlaveSession, watchers: Watchers, routes: CommandRoutes): void {

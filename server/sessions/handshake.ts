@@ -5,7 +5,7 @@ import { registerControl, registerSlave } from "../../shared/protocol/messages.j
 import { PROTOCOL_VERSION, versionMismatch } from "../../shared/protocol/version.js";
 import type * as z from "../../shared/protocol/zod.js";
 import type { Authenticator } from "../auth/auth.js";
-import { TokenRefusedError, type Credential } from "../auth/tokens.js";
+import { type Credential, TokenRefusedError } from "../auth/tokens.js";
 
 export type SlaveRegistration = z.infer<typeof registerSlave.data>;
 
@@ -22,8 +22,10 @@ export type Registration = (
  */
 export async function parseRegistration(text: string, auth: Authenticator): Promise<Registration> {
   const frame = decodeFrame(text);
-  if (frame.type === registerSlave.type) return { role: "slave", ...(await admit(registerSlave, frame, auth, "slave")) };
-  if (frame.type === registerControl.type) return { role: "control", ...(await admit(registerControl, frame, auth, "control")) };
+  if (frame.type === registerSlave.type)
+    return { role: "slave", ...(await admit(registerSlave, frame, auth, "slave")) };
+  if (frame.type === registerControl.type)
+    return { role: "control", ...(await admit(registerControl, frame, auth, "control")) };
   throw new ProtocolError(`expected register_slave or register_control, got ${frame.type}`);
 }
 

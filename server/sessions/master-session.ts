@@ -2,17 +2,17 @@ import { randomBytes } from "node:crypto";
 import { ProtocolError } from "../../shared/protocol/errors.js";
 import { Heartbeat } from "../../shared/protocol/heartbeat.js";
 import { DEFAULT_MAX_REQUESTS_IN_FLIGHT } from "../../shared/protocol/limits.js";
-import { MAX_UNSENT_BYTES_PER_PEER } from "../limits.js";
 import { Link, type LinkOptions } from "../../shared/protocol/link.js";
-import type { Logger } from "../../shared/runtime/log.js";
 import { close, ready, slaveEvent } from "../../shared/protocol/messages.js";
+import type { Logger } from "../../shared/runtime/log.js";
+import { controlAuthorizer } from "../auth/roles.js";
+import { type Credential, expiredRefusal } from "../auth/tokens.js";
+import { MAX_UNSENT_BYTES_PER_PEER } from "../limits.js";
 import type { CommandRoutes } from "../routing/command-routes.js";
 import { serveControl } from "../routing/control-requests.js";
+import { serveSlave } from "../routing/slave-events.js";
 import type { Registration, SlaveRegistration } from "./handshake.js";
 import type { SlaveRegistry, SlaveSession } from "./registry.js";
-import { controlAuthorizer } from "../auth/roles.js";
-import { serveSlave } from "../routing/slave-events.js";
-import { expiredRefusal, type Credential } from "../auth/tokens.js";
 import type { Watchers } from "./watchers.js";
 
 export interface SessionContext {
@@ -55,13 +55,18 @@ const KEPT_BYTES_BEFORE_FIRST_HEARTBEAT = 64 * 1024;
  * its agent has most likely restarted. (An agent that only lost its socket
  * resumes its session instead of registering.)
  */
-export function claimSlaveName(data: Pick<SlaveRegistration, "name" | "replace">, sessions: Iterable<MasterSession>): void {
+export function claimSlaveName(
+  data: Pick<SlaveRegistration, "name" | "replace">,
+  sessions: Iterable<MasterSession>,
+): void {
   for (const session of sessions) {
     const holder = session.slave?.info;
     if (holder?.name !== data.name) continue;
     if (session.attached && data.replace !== true) {
       const pid = holder.pid === undefined ? "" : `pid ${holder.pid}, `;
-      throw new ProtocolError(`a slave named ${data.name} is already connected from ${holder.address} (${pid}since ${holder.connected_at.slice(11, 19)})`);
+      throw new ProtocolError(
+        `a slave named ${data.name} is already connected from ${holder.address} (${pid}since ${holder.connected_at.slice(11, 19)})`,
+      );
     }
     session.end("replaced by a new connection");
   }
@@ -113,7 +118,12 @@ export class MasterSession {
     if (registration.role === "slave") {
       const { agent, version, name, id, pid } = registration.data;
       const info = { id, name, agent, version, address: carrier.address, connected_at: new Date().toISOString(), pid };
-      this.slave = { info, link: this.link, tree: { slave: name, nodes: [], commands: [] }, close: (reason) => this.end(reason) };
+      this.slave = {
+        info,
+        link: this.link,
+        tree: { slave: name, nodes: [], commands: [] },
+        close: (reason) => this.end(reason),
+      };
       serveSlave(this.link, this.slave, context.watchers, context.routes);
     } else {
       serveControl(this.link, context);
@@ -145,7 +155,8 @@ export class MasterSession {
 
   /** A socket carries the session (again); what the peer has not seen after `peerLastSeq` is sent again. */
   attach(carrier: Carrier, peerLastSeq: number): void {
-    if (this.carrier !== null && this.carrier !== carrier) this.carrier.drop("an older connection of a resumed session is dropped");
+    if (this.carrier !== null && this.carrier !== carrier)
+      this.carrier.drop("an older connection of a resumed session is dropped");
     if (this.resumeTimer !== null) clearTimeout(this.resumeTimer);
     this.resumeTimer = null;
     this.carrier = carrier;
@@ -167,7 +178,9 @@ export class MasterSession {
       this.context.watchers.broadcast(slaveEvent, { slave: this.slave.info, connected: false });
     }
     this.resumeTimer = setTimeout(() => this.end("session timed out"), this.context.sessionTimeoutMs);
-    this.context.log(`${this.describe()} lost its connection; waiting ${this.context.sessionTimeoutMs} ms for a resume`);
+    this.context.log(
+      `${this.describe()} lost its connection; waiting ${this.context.sessionTimeoutMs} ms for a resume`,
+    );
   }
 
   /** Ends the session for good, telling the peer why unless it said goodbye itself. */
@@ -186,7 +199,8 @@ export class MasterSession {
     if (this.slave === null) this.context.routes.controlClosed(this.link);
     else {
       this.context.routes.slaveClosed(this.slave);
-      if (this.context.registry.remove(this.slave)) this.context.watchers.broadcast(slaveEvent, { slave: this.slave.info, connected: false });
+      if (this.context.registry.remove(this.slave))
+        this.context.watchers.broadcast(slaveEvent, { slave: this.slave.info, connected: false });
     }
     this.context.log(`${this.describe()} ended: ${reason}`);
   }
@@ -234,7 +248,8 @@ export class MasterSession {
   private send(text: string): void {
     this.carrier?.send(text);
     const unacknowledged = this.link.unacknowledgedBytes;
-    if (unacknowledged > KEPT_BYTES_BEFORE_FIRST_HEARTBEAT && !this.heartbeat.heardFromPeer) this.speaksBaseProtocolOnly();
+    if (unacknowledged > KEPT_BYTES_BEFORE_FIRST_HEARTBEAT && !this.heartbeat.heardFromPeer)
+      this.speaksBaseProtocolOnly();
     else if (unacknowledged > MAX_UNSENT_BYTES_PER_PEER) {
       setImmediate(() => this.end(`peer too slow: over ${MAX_UNSENT_BYTES_PER_PEER} bytes unacknowledged`));
     }

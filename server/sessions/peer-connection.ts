@@ -1,17 +1,17 @@
 import type { Duplex } from "node:stream";
 import type { WebSocket } from "ws";
-import { CoalescingSender } from "../../shared/runtime/coalesce.js";
 import { decodeFrame, describeIssue, encodeFrame } from "../../shared/protocol/codec.js";
+import type { Role } from "../../shared/protocol/definitions.js";
 import { ProtocolError } from "../../shared/protocol/errors.js";
 import { MAX_FRAME_BYTES } from "../../shared/protocol/limits.js";
-import { MAX_UNSENT_BYTES_PER_PEER } from "../limits.js";
-import type { Role } from "../../shared/protocol/definitions.js";
 import { close, continueSession, hello, invalidate, resume } from "../../shared/protocol/messages.js";
 import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
+import { CoalescingSender } from "../../shared/runtime/coalesce.js";
 import type { Authenticator } from "../auth/auth.js";
+import { MAX_UNSENT_BYTES_PER_PEER } from "../limits.js";
 import { parseRegistration } from "./handshake.js";
 import type { HandshakeLimiter } from "./handshake-limiter.js";
-import { MasterSession, claimSlaveName, type Carrier, type SessionContext } from "./master-session.js";
+import { type Carrier, claimSlaveName, MasterSession, type SessionContext } from "./master-session.js";
 
 export interface PeerContext extends SessionContext {
   auth: Authenticator;
@@ -126,7 +126,8 @@ export class PeerConnection implements Carrier {
     if (!parsed.success) throw new ProtocolError(describeIssue(frame.type, parsed.error));
     const session = this.context.sessions.get(parsed.data.session_token);
     // Unknown, expired, or no longer keeping frames to resend: the client registers anew on this same socket.
-    if (session === undefined || !session.link.resumable) return this.socket.send(encodeFrame(null, invalidate.type, {}));
+    if (session === undefined || !session.link.resumable)
+      return this.socket.send(encodeFrame(null, invalidate.type, {}));
     clearTimeout(this.handshakeTimer);
     this.session = session;
     this.socket.send(encodeFrame(null, continueSession.type, { last_seq: session.link.lastReceivedSeq }));

@@ -17,7 +17,10 @@ type DataSchema = z.ZodMiniObject;
  */
 export function memo<T>(build: () => T): () => T {
   let built: { value: T } | undefined;
-  return () => (built ??= { value: build() }).value;
+  return () => {
+    built ??= { value: build() };
+    return built.value;
+  };
 }
 
 /** A handshake or session message: `hello`, `register_*`, `ready`, `close`. */

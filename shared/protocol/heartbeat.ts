@@ -52,7 +52,8 @@ export class Heartbeat {
   /** Call for every numbered frame received. */
   frameReceived(bytes: number): void {
     this.bytesSinceBeat += bytes;
-    if (++this.framesSinceBeat >= ACKNOWLEDGE_EVERY_FRAMES || this.bytesSinceBeat >= ACKNOWLEDGE_EVERY_BYTES) this.beat();
+    if (++this.framesSinceBeat >= ACKNOWLEDGE_EVERY_FRAMES || this.bytesSinceBeat >= ACKNOWLEDGE_EVERY_BYTES)
+      this.beat();
   }
 
   private beat(): void {

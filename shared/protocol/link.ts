@@ -176,14 +176,16 @@ export class Link {
     const valid = validateOutgoing(definition.type, definition.request, data);
     return new Promise((resolve, reject) => {
       const waiting: PendingRequest = { definition, resolve: resolve as (data: unknown) => void, reject };
-      if (this.pending.size < (this.options.maxOwnRequestsInFlight ?? Infinity)) this.sendRequest(waiting, valid, timeoutMs);
+      if (this.pending.size < (this.options.maxOwnRequestsInFlight ?? Infinity))
+        this.sendRequest(waiting, valid, timeoutMs);
       else this.queued.push(() => this.sendRequest(waiting, valid, timeoutMs));
     });
   }
 
   private sendRequest(request: PendingRequest, data: object, timeoutMs: number): void {
     const { definition, reject } = request;
-    if (this.closedReason !== null) return reject(new LinkClosedError(`${definition.type} not sent: ${this.closedReason}`));
+    if (this.closedReason !== null)
+      return reject(new LinkClosedError(`${definition.type} not sent: ${this.closedReason}`));
     const seq = this.write(definition.type, data);
     request.timer = setTimeout(() => {
       this.pending.delete(seq);
@@ -256,7 +258,11 @@ export class Link {
 
   private unknown(frame: Frame): void {
     if (frame.type.endsWith("_request")) {
-      return this.respondError(frame, frame.type.replace(/_request$/, "_response"), `unknown request type ${frame.type}`);
+      return this.respondError(
+        frame,
+        frame.type.replace(/_request$/, "_response"),
+        `unknown request type ${frame.type}`,
+      );
     }
     if (frame.type.endsWith("_event")) return this.log(`dropped unknown event ${frame.type}`);
     throw new ProtocolError(`unknown message type ${JSON.stringify(frame.type)}`);
@@ -266,7 +272,11 @@ export class Link {
     const data = validateIncoming(definition, frame);
     const handler = this.requestHandlers.get(definition.type);
     if (handler === undefined) {
-      return this.respondError(frame, definition.responseType, `${definition.type} is not handled by the ${this.options.localRole}`);
+      return this.respondError(
+        frame,
+        definition.responseType,
+        `${definition.type} is not handled by the ${this.options.localRole}`,
+      );
     }
     const limit = this.options.maxRequestsInFlight ?? Infinity;
     if (this.requestsInFlight >= limit) {
@@ -316,7 +326,8 @@ export class Link {
   private settle(frame: Frame): void {
     const requestSeq = frame.data.seq;
     const request = typeof requestSeq === "number" ? this.pending.get(requestSeq) : undefined;
-    if (request === undefined) return this.log(`dropped ${frame.type}: no request is waiting for seq ${String(requestSeq)}`);
+    if (request === undefined)
+      return this.log(`dropped ${frame.type}: no request is waiting for seq ${String(requestSeq)}`);
     if (frame.type !== request.definition.responseType) {
       throw new ProtocolError(`${frame.type} answers seq ${requestSeq}, which was a ${request.definition.type}`);
     }

@@ -4,7 +4,7 @@
  * control may send, says which control role at least (the master enforces both).
  * docs/protocol.md is the table a person reads; a test keeps the two in step.
  */
-import { event, memo, plain, request, type Definition } from "./definitions.js";
+import { type Definition, event, memo, plain, request } from "./definitions.js";
 import * as z from "./zod.js";
 
 // Schemas are built on first use (see memo); the types other modules need
@@ -58,7 +58,10 @@ export const ready = plain("ready", {
 const lastSeq = memo(() => z.number().check(z.int(), z.nonnegative()));
 
 /** Unnumbered, both ways: "I have your frames up to last_seq"; also proves the peer alive. */
-export const heartbeat = plain("heartbeat", { from: ["master", "slave", "control"], data: () => z.object({ last_seq: lastSeq() }) });
+export const heartbeat = plain("heartbeat", {
+  from: ["master", "slave", "control"],
+  data: () => z.object({ last_seq: lastSeq() }),
+});
 
 /** Instead of a register after `hello`: take up a session whose socket was lost. */
 export const resume = plain("resume", {
@@ -182,7 +185,10 @@ export const restart = request("restart", {
   access: "operator",
   forwardToSlave: true,
   request: () =>
-    z.object({ slave: z.optional(slaveSelector()), node: z.optional(z.string().check(z.minLength(1), z.maxLength(200))) }),
+    z.object({
+      slave: z.optional(slaveSelector()),
+      node: z.optional(z.string().check(z.minLength(1), z.maxLength(200))),
+    }),
   response: () => z.object({ restarted: z.array(z.string()) }),
 });
 
@@ -197,7 +203,9 @@ const windowSize = memo(() => ({
   rows: z.number().check(z.int(), z.minimum(1), z.maximum(10_000)),
 }));
 /** A PTY of this size, or null for pipes (stdout and stderr kept apart). */
-const terminal = memo(() => z.nullable(z.object({ ...windowSize(), term: z.optional(z.string().check(z.maxLength(100))) })));
+const terminal = memo(() =>
+  z.nullable(z.object({ ...windowSize(), term: z.optional(z.string().check(z.maxLength(100))) })),
+);
 const args = memo(() => z.array(z.string().check(z.maxLength(128 * 1024))).check(z.maxLength(10_000)));
 const base64 = memo(() => z.string().check(z.maxLength(1024 * 1024)));
 

@@ -33,7 +33,8 @@ export class ResendBuffer {
   /** The peer has every frame up to `lastSeq`. */
   acknowledge(lastSeq: number): void {
     let count = 0;
-    while (count < this.seqs.length && (this.seqs[count] as number) <= lastSeq) this.size -= (this.texts[count++] as string).length;
+    while (count < this.seqs.length && (this.seqs[count] as number) <= lastSeq)
+      this.size -= (this.texts[count++] as string).length;
     if (count === 0) return;
     this.seqs.splice(0, count);
     this.texts.splice(0, count);

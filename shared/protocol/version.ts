@@ -10,7 +10,8 @@ export function versionMismatch(ours: string, theirs: string): string | null {
   const major = (version: string) => /^(\d+)\./.exec(version)?.[1];
   const theirMajor = major(theirs);
   if (theirMajor === undefined) return `version "${theirs}" is not of the form MAJOR.MINOR.PATCH`;
-  if (theirMajor !== major(ours)) return `protocol version ${theirs} is incompatible with ${ours} (major versions differ)`;
+  if (theirMajor !== major(ours))
+    return `protocol version ${theirs} is incompatible with ${ours} (major versions differ)`;
   return null;
 }
 

@@ -3,8 +3,9 @@
  * loads by itself (mini would say "Invalid input"). Every module that uses zod
  * imports it from here.
  */
-import * as z from "zod/mini";
+
 import { en } from "zod/locales";
+import * as z from "zod/mini";
 
 z.config(en());
 

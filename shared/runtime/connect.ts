@@ -1,15 +1,27 @@
 import WebSocket from "ws";
-import { CoalescingSender } from "./coalesce.js";
 import { ProtocolError } from "../protocol/errors.js";
-import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_REQUESTS_IN_FLIGHT, MAX_FRAME_BYTES, MAX_WEBSOCKET_PAYLOAD_BYTES } from "../protocol/limits.js";
 import { Heartbeat } from "../protocol/heartbeat.js";
+import {
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  DEFAULT_MAX_REQUESTS_IN_FLIGHT,
+  MAX_FRAME_BYTES,
+  MAX_WEBSOCKET_PAYLOAD_BYTES,
+} from "../protocol/limits.js";
 import { Link } from "../protocol/link.js";
-import { close, continueSession, hello, invalidate, ready, registerControl, registerSlave, resume } from "../protocol/messages.js";
+import {
+  close,
+  continueSession,
+  hello,
+  invalidate,
+  ready,
+  registerControl,
+  registerSlave,
+  resume,
+} from "../protocol/messages.js";
 import { PROTOCOL_VERSION, versionMismatch } from "../protocol/version.js";
+import { CoalescingSender } from "./coalesce.js";
 
-export type Registration =
-  | { role: "slave"; name: string; id: number; replace?: boolean }
-  | { role: "control" };
+export type Registration = { role: "slave"; name: string; id: number; replace?: boolean } | { role: "control" };
 
 export interface ConnectOptions {
   url: string;
@@ -133,7 +145,8 @@ class ClientSession implements Session {
   private onFrame(payload: Buffer, isBinary: boolean): void {
     try {
       if (isBinary) throw new ProtocolError("binary frames are not part of the protocol");
-      if (payload.length > MAX_FRAME_BYTES) throw new ProtocolError(`frame of ${payload.length} bytes exceeds the limit of ${MAX_FRAME_BYTES}`);
+      if (payload.length > MAX_FRAME_BYTES)
+        throw new ProtocolError(`frame of ${payload.length} bytes exceeds the limit of ${MAX_FRAME_BYTES}`);
       this.link.receive(payload.toString("utf8"));
     } catch (error) {
       if (!(error instanceof ProtocolError)) throw error;
@@ -148,7 +161,11 @@ class ClientSession implements Session {
     if (mismatch !== null) return this.fail(`master speaks ${mismatch}`, true);
     const send = (this.sender as CoalescingSender).send;
     if (this.sessionToken !== null) {
-      return this.link.sendUnnumbered(resume, { session_token: this.sessionToken, last_seq: this.link.lastReceivedSeq }, send);
+      return this.link.sendUnnumbered(
+        resume,
+        { session_token: this.sessionToken, last_seq: this.link.lastReceivedSeq },
+        send,
+      );
     }
     this.link.attach(send, 0);
     const { token, agent, registration } = this.options;
@@ -192,7 +209,9 @@ class ClientSession implements Session {
     if (this.resumeDeadline === 0) this.resumeDeadline = Date.now() + this.sessionTimeoutMs;
     if (Date.now() >= this.resumeDeadline) return this.finish(`connection lost (code ${code}) and not resumed in time`);
     if (this.resumeAttempts === 0) {
-      this.options.log?.(`connection to ${this.options.url} lost, resuming (up to ${Math.round((this.resumeDeadline - Date.now()) / 1000)} s)`);
+      this.options.log?.(
+        `connection to ${this.options.url} lost, resuming (up to ${Math.round((this.resumeDeadline - Date.now()) / 1000)} s)`,
+      );
     }
     const delay = Math.min(MAX_RESUME_RETRY_MS, FIRST_RESUME_RETRY_MS * 2 ** this.resumeAttempts++);
     setTimeout(() => {

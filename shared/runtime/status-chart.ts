@@ -26,7 +26,9 @@ export function renderTree(tree: Tree, { color, errors }: ChartOptions): string 
   const lines = [colors.bold(`${tree.slave}`)];
   const visit = (node: TreeNodeData, depth: number) => {
     const pid = node.pid === null ? "" : colors.dim(` pid ${node.pid}`);
-    lines.push(`${"  ".repeat(depth + 1)}${paint(colors, node.state, node.name)} ${colors.dim(`[${node.state}]`)}${pid}`);
+    lines.push(
+      `${"  ".repeat(depth + 1)}${paint(colors, node.state, node.name)} ${colors.dim(`[${node.state}]`)}${pid}`,
+    );
     if (errors && node.error !== null && node.state === "crashed") {
       for (const line of node.error.trimEnd().split("\n")) lines.push(`${"  ".repeat(depth + 3)}${colors.red(line)}`);
     }

@@ -13,7 +13,8 @@ export function readPemFile(path: string, option: string): Buffer {
 /** A master's certificate and key from `--tls-cert` and `--tls-key`, which go together; neither means plain HTTP. */
 export function readServerTls(flags: { tlsCert?: string; tlsKey?: string }): { cert: Buffer; key: Buffer } | undefined {
   if (flags.tlsCert === undefined && flags.tlsKey === undefined) return undefined;
-  if (flags.tlsCert === undefined || flags.tlsKey === undefined) throw new Error("--tls-cert and --tls-key go together");
+  if (flags.tlsCert === undefined || flags.tlsKey === undefined)
+    throw new Error("--tls-cert and --tls-key go together");
   return { cert: readPemFile(flags.tlsCert, "--tls-cert"), key: readPemFile(flags.tlsKey, "--tls-key") };
 }
 

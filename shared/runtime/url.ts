@@ -14,7 +14,8 @@ export function socketUrl(input: string): string {
   }
   const schemes: Record<string, string> = { "ws:": "ws:", "http:": "ws:", "wss:": "wss:", "https:": "wss:" };
   const scheme = schemes[url.protocol];
-  if (scheme === undefined) throw new Error(`master URL ${JSON.stringify(input)} must start with ws://, wss://, http:// or https://`);
+  if (scheme === undefined)
+    throw new Error(`master URL ${JSON.stringify(input)} must start with ws://, wss://, http:// or https://`);
   url.protocol = scheme;
   url.pathname = url.pathname.replace(/\/+$/, "").replace(new RegExp(`${SOCKET_PATH}$`), "") + SOCKET_PATH;
   return url.toString();

@@ -1,6 +1,14 @@
 import { constants } from "node:os";
-import { FdStream, foregroundProcessGroup, openpty, pipe, setWindowSize, shutdownWrite, socketpair } from "../native/index.js";
 import { COMMAND_WINDOW_BYTES } from "../../shared/protocol/limits.js";
+import {
+  FdStream,
+  foregroundProcessGroup,
+  openpty,
+  pipe,
+  setWindowSize,
+  shutdownWrite,
+  socketpair,
+} from "../native/index.js";
 import { closeQuietly, killQuietly } from "../quietly.js";
 
 /** After the process exits, output stops being awaited once it has been idle this long (a background child may hold the terminal). */

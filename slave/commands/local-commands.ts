@@ -12,12 +12,11 @@ import {
   run,
   type Terminal,
 } from "../../shared/protocol/messages.js";
-import { LocalCommand, exitCode, type CommandSink } from "./local-command.js";
-import { startRunner } from "../zeus/command-runner.js";
-import { ClientStandIn } from "../zeus/client-stand-in.js";
 import type { Guardian } from "../guardian.js";
+import { ClientStandIn } from "../zeus/client-stand-in.js";
+import { startRunner } from "../zeus/command-runner.js";
 import type { Supervisor } from "../zeus/supervisor.js";
-
+import { type CommandSink, exitCode, LocalCommand } from "./local-command.js";
 
 /**
  * The commands running on this agent, by id: `run` forks from a ready node,
@@ -41,7 +40,9 @@ export class LocalCommands {
 
   serve(link: Link): void {
     link.onRequest(run, (request) => this.run(request.command_id, request.command, request.args, request.terminal));
-    link.onRequest(exec, (request) => this.exec(request.command_id, request.program, request.args, request.cwd, request.terminal));
+    link.onRequest(exec, (request) =>
+      this.exec(request.command_id, request.program, request.args, request.cwd, request.terminal),
+    );
     link.onEvent(commandInputEvent, ({ command_id, data, eof }) => {
       const command = this.commands.get(command_id);
       if (data !== undefined) command?.input(Buffer.from(data, "base64"));
@@ -62,7 +63,8 @@ export class LocalCommands {
   }
 
   private async run(id: string, name: string, args: string[], terminal: Terminal): Promise<{ pid: number }> {
-    if (this.supervisor === null) throw new Error("this slave has no plan (zeus.json), so it has no commands; use exec");
+    if (this.supervisor === null)
+      throw new Error("this slave has no plan (zeus.json), so it has no commands; use exec");
     const command = this.open(id, terminal);
     const client = new ClientStandIn();
     this.clients.set(id, client);
@@ -86,7 +88,13 @@ export class LocalCommands {
     }
   }
 
-  private async exec(id: string, program: string, args: string[], cwd: string | undefined, terminal: Terminal): Promise<{ pid: number }> {
+  private async exec(
+    id: string,
+    program: string,
+    args: string[],
+    cwd: string | undefined,
+    terminal: Terminal,
+  ): Promise<{ pid: number }> {
     const command = this.open(id, terminal);
     const { terminal: terminalFd, stderr } = command.childStdio;
     const env = terminal?.term === undefined ? process.env : { ...process.env, TERM: terminal.term };
@@ -94,8 +102,17 @@ export class LocalCommands {
     // With pipes: its own process group, so a signal reaches the whole job.
     const child =
       terminal !== null
-        ? spawn("setsid", ["-c", program, ...args], { stdio: [terminalFd, terminalFd, stderr], cwd: cwd ?? this.defaultCwd, env })
-        : spawn(program, args, { stdio: [terminalFd, terminalFd, stderr], cwd: cwd ?? this.defaultCwd, env, detached: true });
+        ? spawn("setsid", ["-c", program, ...args], {
+            stdio: [terminalFd, terminalFd, stderr],
+            cwd: cwd ?? this.defaultCwd,
+            env,
+          })
+        : spawn(program, args, {
+            stdio: [terminalFd, terminalFd, stderr],
+            cwd: cwd ?? this.defaultCwd,
+            env,
+            detached: true,
+          });
     try {
       await once(child, "spawn");
     } catch (error) {
@@ -135,7 +152,8 @@ export class LocalCommands {
   private sinkFor(id: string): CommandSink {
     const send = () => this.currentLink();
     return {
-      output: (stream, data) => send()?.event(commandOutputEvent, { command_id: id, stream, data: data.toString("base64") }),
+      output: (stream, data) =>
+        send()?.event(commandOutputEvent, { command_id: id, stream, data: data.toString("base64") }),
       inputConsumed: (bytes) => {
         if (bytes > 0) send()?.event(commandAckEvent, { command_id: id, bytes });
       },

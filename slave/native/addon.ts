@@ -1,10 +1,10 @@
 /** The olympus_native addon (slave/native/*.c, built by the root binding.gyp), loaded and typed, with its thin wrappers. */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 
-export type SocketType = 'stream' | 'dgram';
+export type SocketType = "stream" | "dgram";
 
 /** One recvmsg result. `eof` is set (with empty data) when a stream's peer closed. */
 export interface Message {
@@ -84,15 +84,17 @@ interface Native {
 function loadAddon(): Native {
   const start = dirname(fileURLToPath(import.meta.url));
   let root = start;
-  while (!existsSync(join(root, 'package.json'))) {
+  while (!existsSync(join(root, "package.json"))) {
     if (dirname(root) === root) {
       throw new Error(`olympus_native: no package.json in ${start} or above`);
     }
     root = dirname(root);
   }
-  const path = join(root, 'build', 'Release', 'olympus_native.node');
+  const path = join(root, "build", "Release", "olympus_native.node");
   if (!existsSync(path)) {
-    throw new Error(`olympus_native: ${path} is missing; build it with "npm run install" (node-gyp rebuild, which npm install runs)`);
+    throw new Error(
+      `olympus_native: ${path} is missing; build it with "npm run install" (node-gyp rebuild, which npm install runs)`,
+    );
   }
   return createRequire(import.meta.url)(path) as Native;
 }

@@ -1,6 +1,6 @@
-import { EventEmitter } from 'node:events';
-import { native, type Message } from './addon.js';
-import { closeAll, dupAll, Readiness } from './readiness.js';
+import { EventEmitter } from "node:events";
+import { type Message, native } from "./addon.js";
+import { closeAll, dupAll, Readiness } from "./readiness.js";
 
 /** Reads per readiness callback, so one busy fd cannot starve the loop (polling is level-triggered). */
 const READS_PER_WAKEUP = 16;
@@ -16,7 +16,7 @@ interface ChannelEvents {
   dropped: [error: Error];
 }
 
-const TRUNCATION_CODES = new Set(['ERR_MESSAGE_TRUNCATED', 'ERR_FDS_TRUNCATED']);
+const TRUNCATION_CODES = new Set(["ERR_MESSAGE_TRUNCATED", "ERR_FDS_TRUNCATED"]);
 
 /**
  * A UNIX socket (stream or dgram) that carries data with fds. Reads every
@@ -56,7 +56,7 @@ export class FdChannel extends EventEmitter<ChannelEvents> {
       return false;
     }
     if (fds.length > 0 && data.length === 0) {
-      throw new RangeError('FdChannel.send: fds need at least one byte of data to travel with');
+      throw new RangeError("FdChannel.send: fds need at least one byte of data to travel with");
     }
     let rest = data;
     let restFds = fds;
@@ -131,7 +131,7 @@ export class FdChannel extends EventEmitter<ChannelEvents> {
       } catch (error) {
         // A truncated message is gone, but the socket is fine: say so and read on.
         if (TRUNCATION_CODES.has((error as NodeJS.ErrnoException).code ?? "")) {
-          this.emit('dropped', error as Error);
+          this.emit("dropped", error as Error);
           continue;
         }
         this.#fail(error as Error);
@@ -142,10 +142,10 @@ export class FdChannel extends EventEmitter<ChannelEvents> {
       }
       if (message.eof) {
         this.#reading = false;
-        this.emit('end');
+        this.emit("end");
         return;
       }
-      if (!this.emit('data', message.data, message.fds)) {
+      if (!this.emit("data", message.data, message.fds)) {
         closeAll(message.fds); // nobody to own them
       }
     }
@@ -153,6 +153,6 @@ export class FdChannel extends EventEmitter<ChannelEvents> {
 
   #fail(error: Error): void {
     this.close();
-    process.nextTick(() => this.emit('error', error));
+    process.nextTick(() => this.emit("error", error));
   }
 }

@@ -1,6 +1,6 @@
-import { EventEmitter } from 'node:events';
-import { native, type ReadResult, type Reader } from './addon.js';
-import { Readiness } from './readiness.js';
+import { EventEmitter } from "node:events";
+import { native, type Reader, type ReadResult } from "./addon.js";
+import { Readiness } from "./readiness.js";
 
 interface StreamEvents {
   data: [data: Buffer];
@@ -116,15 +116,15 @@ export class FdStream extends EventEmitter<StreamEvents> {
     if (result === null) {
       this.#ended = true;
       this.#watch();
-      this.emit('end');
+      this.emit("end");
       return;
     }
-    this.emit('data', result);
+    this.emit("data", result);
   }
 
   #fail(error: Error): void {
     this.#shutdown(error);
-    process.nextTick(() => this.emit('error', error));
+    process.nextTick(() => this.emit("error", error));
   }
 
   #shutdown(reason: Error): void {

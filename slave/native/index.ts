@@ -15,15 +15,20 @@
  *   close() closes it (FdChannel also closes duplicates still queued).
  */
 export {
+  type Eof,
   foregroundProcessGroup,
   getWindowSize,
+  type Message,
   openpty,
+  type PollCallback,
+  Poller,
+  type Pty,
   peerPid,
   pipe,
-  Poller,
   readFd,
   reap,
   recvmsg,
+  type SocketType,
   sendmsg,
   setWindowSize,
   shutdownWrite,
@@ -31,13 +36,8 @@ export {
   socketType,
   startGuardian,
   startStandIn,
-  type Eof,
-  type Message,
-  type PollCallback,
-  type Pty,
-  type SocketType,
   type WindowSize,
-} from './addon.js';
-export { FdChannel } from './fd-channel.js';
-export { FdStream, type WriteCallback } from './fd-stream.js';
-export { watchProcessExit } from './process-exit.js';
+} from "./addon.js";
+export { FdChannel } from "./fd-channel.js";
+export { FdStream, type WriteCallback } from "./fd-stream.js";
+export { watchProcessExit } from "./process-exit.js";

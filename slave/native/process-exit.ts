@@ -1,5 +1,5 @@
-import { closeSync } from 'node:fs';
-import { native, type Poller } from './addon.js';
+import { closeSync } from "node:fs";
+import { native, type Poller } from "./addon.js";
 
 /**
  * Calls onExit (once, asynchronously) when process `pid` exits. Works for any
@@ -11,7 +11,7 @@ export function watchProcessExit(pid: number, onExit: () => void): { close(): vo
   try {
     fd = native.pidfdOpen(pid);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') {
+    if ((error as NodeJS.ErrnoException).code !== "ESRCH") {
       throw error;
     }
     const immediate = setImmediate(onExit);

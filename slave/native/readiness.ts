@@ -1,5 +1,5 @@
-import { closeSync } from 'node:fs';
-import { native, type PollCallback, type Poller } from './addon.js';
+import { closeSync } from "node:fs";
+import { native, type PollCallback, type Poller } from "./addon.js";
 
 export function closeAll(fds: readonly number[]): void {
   for (const fd of fds) {

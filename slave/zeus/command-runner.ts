@@ -1,8 +1,8 @@
 import { closeSync } from "node:fs";
-import { FdStream, peerPid, pipe, socketType, watchProcessExit } from "../native/index.js";
 import type { ChildStdio } from "../commands/local-command.js";
-import type { Generation } from "./worker.js";
+import { FdStream, peerPid, pipe, socketType, watchProcessExit } from "../native/index.js";
 import { closeQuietly, killQuietly } from "../quietly.js";
+import type { Generation } from "./worker.js";
 import { WorkerSocket } from "./worker-socket.js";
 
 /** How long the command process has to answer `P:` once it was sent its stdio (an app's after-fork hook runs first). */
@@ -93,7 +93,10 @@ export function startRunner(fd: number, options: RunnerOptions): Promise<Started
         ),
       ),
     );
-    const timer = setTimeout(() => lost(`the command process did not answer P: within ${IDENTITY_TIMEOUT_MS} ms`), IDENTITY_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => lost(`the command process did not answer P: within ${IDENTITY_TIMEOUT_MS} ms`),
+      IDENTITY_TIMEOUT_MS,
+    );
 
     if (options.generation === "classic") sendClassic(socket, options, lost);
     else sendModern(socket, options);
@@ -112,11 +115,17 @@ function sendModern(socket: WorkerSocket, { clientPid, args, stdio }: RunnerOpti
 }
 
 /** Classic commands get one terminal for stdin, stdout and stderr. */
-function sendClassic(socket: WorkerSocket, { clientPid, args, stdio }: RunnerOptions, refuse: (reason: string) => void): void {
+function sendClassic(
+  socket: WorkerSocket,
+  { clientPid, args, stdio }: RunnerOptions,
+  refuse: (reason: string) => void,
+): void {
   const first = `${clientPid}:${JSON.stringify(args)}`;
   const bytes = Buffer.byteLength(first) + 1;
   if (bytes > CLASSIC_FIRST_MESSAGE_BYTES) {
-    return refuse(`the arguments are too long for a classic Zeus worker (${bytes} bytes; it reads ${CLASSIC_FIRST_MESSAGE_BYTES})`);
+    return refuse(
+      `the arguments are too long for a classic Zeus worker (${bytes} bytes; it reads ${CLASSIC_FIRST_MESSAGE_BYTES})`,
+    );
   }
   socket.send(first);
   socket.sendFd(stdio.terminal);

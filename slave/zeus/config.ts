@@ -1,6 +1,6 @@
-import { readFileSync, readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { parseTree, type ParseError } from "jsonc-parser";
+import { type ParseError, parseTree } from "jsonc-parser";
 import * as z from "../../shared/protocol/zod.js";
 
 /** zeus.json as Zeus wrote it: `command` boots the root; `plan` nests phases (objects) and commands (alias arrays or null). */
@@ -45,7 +45,9 @@ export function loadPlan(path: string): Plan {
     text = readFileSync(path, "utf8");
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-    throw new ConfigError(`${path}: cannot read (${code}) in ${dirname(resolve(path))}; run where zeus.json is, or pass --config PATH`);
+    throw new ConfigError(
+      `${path}: cannot read (${code}) in ${dirname(resolve(path))}; run where zeus.json is, or pass --config PATH`,
+    );
   }
   let json: unknown;
   try {
@@ -77,9 +79,16 @@ export function parsePlan(json: unknown, path: string): Plan {
     const where = issue.path.length === 0 ? "" : ` ${issue.path.join(".")}`;
     throw new ConfigError(`${path}:${where}: ${issue.message}`);
   }
-  const plan: Plan = { path: resolve(path), command: parsed.data.command, directory: dirname(resolve(path)), phases: [], commands: [] };
+  const plan: Plan = {
+    path: resolve(path),
+    command: parsed.data.command,
+    directory: dirname(resolve(path)),
+    phases: [],
+    commands: [],
+  };
   const roots = Object.keys(parsed.data.plan);
-  if (roots.length !== 1) throw new ConfigError(`${path}: plan: expected exactly one root phase, found ${roots.length}`);
+  if (roots.length !== 1)
+    throw new ConfigError(`${path}: plan: expected exactly one root phase, found ${roots.length}`);
   const names = new Set<string>();
   const fail = (at: string[], message: string): never => {
     throw new ConfigError(`${path}: plan.${at.join(".")}: ${message}`);
@@ -93,14 +102,16 @@ export function parsePlan(json: unknown, path: string): Plan {
       if (parent === null) fail(at, "expected the root to be a phase (an object), not a command");
       const aliases = (entry ?? []) as unknown[];
       aliases.forEach((alias, index) => {
-        if (typeof alias !== "string" || !IDENTIFIER.test(alias)) fail([...at, String(index)], "expected an alias name");
+        if (typeof alias !== "string" || !IDENTIFIER.test(alias))
+          fail([...at, String(index)], "expected an alias name");
         if (names.has(alias as string)) fail([...at, String(index)], `the name ${JSON.stringify(alias)} is used twice`);
         names.add(alias as string);
       });
       plan.commands.push({ name, aliases: aliases as string[], parent: parent as string });
     } else if (typeof entry === "object") {
       plan.phases.push({ name, parent });
-      for (const [child, value] of Object.entries(entry as Record<string, unknown>)) walk(child, value, name, [...at, child]);
+      for (const [child, value] of Object.entries(entry as Record<string, unknown>))
+        walk(child, value, name, [...at, child]);
     } else {
       fail(at, `expected an object (a phase), an array of aliases or null (a command), got ${typeof entry}`);
     }
@@ -122,7 +133,9 @@ export function declaredFiles(plan: Plan): string[] {
   } catch {
     // An unreadable directory: the root cannot boot there either, and says so.
   }
-  return [...DECLARED_FILES, ...entries.filter((name) => REQUIREMENTS.test(name))].map((name) => join(plan.directory, name));
+  return [...DECLARED_FILES, ...entries.filter((name) => REQUIREMENTS.test(name))].map((name) =>
+    join(plan.directory, name),
+  );
 }
 
 /** Two plans that boot the same tree the same way. */

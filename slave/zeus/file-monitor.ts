@@ -1,4 +1,4 @@
-import { watch, type FSWatcher } from "chokidar";
+import { type FSWatcher, watch } from "chokidar";
 
 /** Zeus waits this long after a change for more changes before restarting. */
 export const DEFAULT_FILE_CHANGE_DELAY_MS = 300;

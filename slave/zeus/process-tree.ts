@@ -1,4 +1,4 @@
-import type { NodeState, SlaveTree, TreeNode as NodeSnapshot } from "../../shared/protocol/messages.js";
+import type { TreeNode as NodeSnapshot, NodeState, SlaveTree } from "../../shared/protocol/messages.js";
 import type { Plan, PlanCommand } from "./config.js";
 
 export type TreeSnapshot = Omit<SlaveTree, "slave">;
@@ -63,7 +63,8 @@ export class ProcessTree {
 
   find(name: string): TreeNode {
     const node = this.nodes.get(name);
-    if (node === undefined) throw new Error(`no phase named ${JSON.stringify(name)}; phases: ${[...this.nodes.keys()].join(", ")}`);
+    if (node === undefined)
+      throw new Error(`no phase named ${JSON.stringify(name)}; phases: ${[...this.nodes.keys()].join(", ")}`);
     return node;
   }
 

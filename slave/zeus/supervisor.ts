@@ -1,15 +1,15 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { delimiter } from "node:path";
 import { createInterface } from "node:readline";
 import type { NodeState } from "../../shared/protocol/messages.js";
 import type { Logger } from "../../shared/runtime/log.js";
-import { declaredFiles, samePlan, type Plan, type PlanCommand } from "./config.js";
 import type { Guardian } from "../guardian.js";
-import { FdChannel, socketType, socketpair } from "../native/index.js";
-import { ProcessTree, type TreeNode } from "./process-tree.js";
-import { Worker, type Generation } from "./worker.js";
+import { FdChannel, socketpair, socketType } from "../native/index.js";
 import { closeQuietly, killQuietly } from "../quietly.js";
+import { declaredFiles, type Plan, type PlanCommand, samePlan } from "./config.js";
+import { ProcessTree, type TreeNode } from "./process-tree.js";
+import { type Generation, Worker } from "./worker.js";
 import type { WorkerMessage } from "./worker-messages.js";
 import { WorkerSocket } from "./worker-socket.js";
 
@@ -63,7 +63,9 @@ export class Supervisor {
     const [agentEnd, workerEnd] = socketpair("dgram");
     this.workerEnd = workerEnd;
     this.masterChannel = new FdChannel(agentEnd);
-    this.masterChannel.on("data", (_data, fds) => fds.forEach((fd) => this.accept(fd)));
+    this.masterChannel.on("data", (_data, fds) => {
+      for (const fd of fds) this.accept(fd);
+    });
     this.masterChannel.on("error", (error) => this.options.log(`master socket error: ${error.message}`));
     this.masterChannel.on("dropped", (error) => this.options.log(`dropped a registration: ${error.message}`));
     this.bootPlan();
@@ -112,7 +114,11 @@ export class Supervisor {
     const crashed = node.crashedAncestry();
     if (crashed !== null) throw new Error(`phase ${crashed.name} crashed:\n${crashed.error ?? ""}`.trimEnd());
     const worker = this.workers.get(node) as Worker;
-    return { command, socket: await worker.requestRunner(command.name, this.options.bootTimeoutMs), generation: worker.generation };
+    return {
+      command,
+      socket: await worker.requestRunner(command.name, this.options.bootTimeoutMs),
+      generation: worker.generation,
+    };
   }
 
   /** Resolves once the node is ready, crashed, or waiting on a crashed ancestor. */
@@ -154,7 +160,9 @@ export class Supervisor {
     const worker = new Worker(node);
     this.workers.set(node, worker);
     this.setState(node, "booting", null);
-    worker.setTimer(this.options.bootTimeoutMs, () => this.crash(node, `no result (R:) within ${this.options.bootTimeoutMs} ms`));
+    worker.setTimer(this.options.bootTimeoutMs, () =>
+      this.crash(node, `no result (R:) within ${this.options.bootTimeoutMs} ms`),
+    );
     if (node.parent === null) this.spawnRoot(worker);
     else this.workers.get(node.parent)?.socket?.send(`S:${node.name}`);
   }
@@ -180,7 +188,9 @@ export class Supervisor {
     for (const stream of [child.stdout, child.stderr]) {
       if (stream !== null) createInterface({ input: stream }).on("line", (line) => this.options.log(`worker: ${line}`));
     }
-    child.on("error", (error) => this.crash(worker.node, `cannot start ${JSON.stringify(plan.command)}: ${error.message}`));
+    child.on("error", (error) =>
+      this.crash(worker.node, `cannot start ${JSON.stringify(plan.command)}: ${error.message}`),
+    );
     child.on("exit", (code, signal) => {
       if (this.workers.get(worker.node) === worker) this.workerExited(worker, signal ?? `code ${code}`);
     });
@@ -216,7 +226,9 @@ export class Supervisor {
   private identify(socket: WorkerSocket, message: WorkerMessage): Worker | null {
     if (message.kind !== "identity") {
       socket.close();
-      this.refuseUnidentified(`worker sent ${message.kind === "exit" ? "an exit code" : `a ${message.kind} message`} before P:`);
+      this.refuseUnidentified(
+        `worker sent ${message.kind === "exit" ? "an exit code" : `a ${message.kind} message`} before P:`,
+      );
       return null;
     }
     const node = message.identifier === "" ? this.tree.root : this.tree.nodes.get(message.identifier);
@@ -224,7 +236,9 @@ export class Supervisor {
     if (worker === undefined || worker.socket !== null || worker.node.state !== "booting") {
       socket.close();
       killQuietly(message.pid, "SIGKILL");
-      this.options.log(`killed pid ${message.pid}: it registered as ${JSON.stringify(message.identifier || "(root)")}, which nobody asked for`);
+      this.options.log(
+        `killed pid ${message.pid}: it registered as ${JSON.stringify(message.identifier || "(root)")}, which nobody asked for`,
+      );
       return null;
     }
     worker.socket = socket;
@@ -244,7 +258,9 @@ export class Supervisor {
    * it; otherwise nobody can tell whose it was, and the log says so.
    */
   private refuseUnidentified(reason: string): void {
-    const waiting = [...this.workers.values()].filter((worker) => worker.socket === null && worker.node.state === "booting");
+    const waiting = [...this.workers.values()].filter(
+      (worker) => worker.socket === null && worker.node.state === "booting",
+    );
     if (waiting.length === 1) return this.crash((waiting[0] as Worker).node, reason);
     this.options.log(`dropped a worker socket: ${reason}`);
   }
@@ -256,7 +272,8 @@ export class Supervisor {
       case "feature":
         return this.addFile(node, message.path);
       case "result":
-        if (node.state !== "booting") return this.crash(node, `worker sent a second result: R:${message.error ?? "OK"}`);
+        if (node.state !== "booting")
+          return this.crash(node, `worker sent a second result: R:${message.error ?? "OK"}`);
         if (message.error !== null) return this.crash(node, message.error);
         worker.clearTimer();
         this.readySince.set(node, Date.now());
@@ -264,16 +281,19 @@ export class Supervisor {
         for (const child of node.children) this.boot(child);
         return;
       default:
-        return this.crash(node, `worker sent ${message.kind === "identity" ? "a second P: message" : "an exit code"} out of turn`);
+        return this.crash(
+          node,
+          `worker sent ${message.kind === "identity" ? "a second P: message" : "an exit code"} out of turn`,
+        );
     }
   }
 
   private onFd(worker: Worker | null, fd: number): void {
-    if (worker !== null && worker.expectsFeaturePipe) {
+    if (worker?.expectsFeaturePipe) {
       worker.expectsFeaturePipe = false;
       return worker.readFeatures(fd, (path) => this.addFile(worker.node, path));
     }
-    if (worker !== null && worker.takeRunnerSocket(fd)) return;
+    if (worker?.takeRunnerSocket(fd)) return;
     closeQuietly(fd);
     if (worker !== null) this.crash(worker.node, "worker sent a file descriptor nobody asked for");
   }

@@ -1,6 +1,6 @@
 import { FdChannel } from "../native/index.js";
 import { closeQuietly } from "../quietly.js";
-import { WorkerProtocolError, parseWorkerMessage, preview, type WorkerMessage } from "./worker-messages.js";
+import { parseWorkerMessage, preview, type WorkerMessage, WorkerProtocolError } from "./worker-messages.js";
 
 /** A message without its `\0` may not grow past this. */
 const MAX_MESSAGE_BYTES = 1024 * 1024;
@@ -33,7 +33,8 @@ export class WorkerSocket {
     this.channel = new FdChannel(fd);
     this.channel.on("data", (data, fds) => this.receive(data, fds));
     this.channel.on("end", () => {
-      if (this.partial !== "") return this.fail(`worker closed its socket after an unterminated message ${preview(this.partial)}`);
+      if (this.partial !== "")
+        return this.fail(`worker closed its socket after an unterminated message ${preview(this.partial)}`);
       this.close();
       this.handlers.ended();
     });
@@ -68,10 +69,12 @@ export class WorkerSocket {
   private receiveText(data: Buffer): void {
     if (this.closed) return;
     let text = this.partial + data.toString("utf8");
-    if (this.kind === "dgram" && !text.endsWith("\0")) return this.fail(`worker sent an unterminated message ${preview(text)}`);
+    if (this.kind === "dgram" && !text.endsWith("\0"))
+      return this.fail(`worker sent an unterminated message ${preview(text)}`);
     const messages = text.split("\0");
     text = messages.pop() as string;
-    if (text.length > MAX_MESSAGE_BYTES) return this.fail(`worker sent over ${MAX_MESSAGE_BYTES} bytes without a terminating \\0`);
+    if (text.length > MAX_MESSAGE_BYTES)
+      return this.fail(`worker sent over ${MAX_MESSAGE_BYTES} bytes without a terminating \\0`);
     this.partial = text;
     for (const message of messages) {
       if (this.closed) return;

@@ -1,7 +1,7 @@
 import { closeSync } from "node:fs";
 import { FdStream, watchProcessExit } from "../native/index.js";
-import type { TreeNode } from "./process-tree.js";
 import { killQuietly } from "../quietly.js";
+import type { TreeNode } from "./process-tree.js";
 import type { WorkerSocket } from "./worker-socket.js";
 
 /** Zeus's two protocol generations: classic (gem ≤ 0.13) and modern (the gem since). */

@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { controlBin, eventually, olympusBin, run, startNode, type Started } from "./processes.js";
+import { controlBin, eventually, olympusBin, run, type Started, startNode } from "./processes.js";
 
 export interface NodeStatus {
   name: string;
@@ -25,7 +25,11 @@ export function writeApp(directory: string, name: string, contents: string): voi
 
 /** `olympus start` in `directory`, resolved once its master file is written. */
 export async function startLocal(directory: string, extraArgs: string[] = []): Promise<Started> {
-  const started = startNode(olympusBin, ["start", "--config", "zeus.json", "--file-change-delay", "100", ...extraArgs], { cwd: directory });
+  const started = startNode(
+    olympusBin,
+    ["start", "--config", "zeus.json", "--file-change-delay", "100", ...extraArgs],
+    { cwd: directory },
+  );
   await started.waitFor(/master listening on/);
   return started;
 }
@@ -33,7 +37,10 @@ export async function startLocal(directory: string, extraArgs: string[] = []): P
 /** `olympus start` in `directory`, with the address and token it wrote to .olympus/master.json. */
 export async function startOlympus(directory: string, extraArgs: string[] = []) {
   const started = await startLocal(directory, extraArgs);
-  const { url, token } = JSON.parse(readFileSync(join(directory, ".olympus", "master.json"), "utf8")) as { url: string; token: string };
+  const { url, token } = JSON.parse(readFileSync(join(directory, ".olympus", "master.json"), "utf8")) as {
+    url: string;
+    token: string;
+  };
   const httpUrl = url.replace(/^ws/, "http").replace(/api\/socket$/, "");
   return { process: started, url, token, httpUrl, port: Number(new URL(url).port) };
 }
@@ -42,7 +49,15 @@ export async function startOlympus(directory: string, extraArgs: string[] = []) 
 export function writePythonApp(): string {
   return makeApp({
     "zeus.json": JSON.stringify({ command: "python3 -m olympus_zeus plan", plan: { boot: { work: { hello: [] } } } }),
-    "plan.py": ["import os", "def boot(): pass", "def work(): import lib", "def hello():", "    import lib", '    print(f"{lib.GREETING} from pid {os.getpid()}")', ""].join("\n"),
+    "plan.py": [
+      "import os",
+      "def boot(): pass",
+      "def work(): import lib",
+      "def hello():",
+      "    import lib",
+      '    print(f"{lib.GREETING} from pid {os.getpid()}")',
+      "",
+    ].join("\n"),
     "lib.py": 'GREETING = "hello"\n',
   });
 }
@@ -60,7 +75,11 @@ export async function nodes(directory: string): Promise<Map<string, NodeStatus>>
 }
 
 /** Waits until every named node is in the given state; returns the last status seen. */
-export async function waitForStates(directory: string, wanted: Record<string, string>, timeoutMs = 15_000): Promise<Map<string, NodeStatus>> {
+export async function waitForStates(
+  directory: string,
+  wanted: Record<string, string>,
+  timeoutMs = 15_000,
+): Promise<Map<string, NodeStatus>> {
   let last = new Map<string, NodeStatus>();
   try {
     await eventually(
@@ -92,7 +111,10 @@ export async function waitForRestart(
   await eventually(
     async () => {
       now = await nodes(directory);
-      return restarted.every((name) => now.get(name)?.pid !== before.get(name)?.pid) && ready.every((name) => now.get(name)?.state === "ready");
+      return (
+        restarted.every((name) => now.get(name)?.pid !== before.get(name)?.pid) &&
+        ready.every((name) => now.get(name)?.state === "ready")
+      );
     },
     timeoutMs,
     `${restarted.join(", ")} to restart`,

@@ -1,14 +1,19 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { controlBin, olympusBin, run, startNode, type Started } from "./processes.js";
+import { controlBin, olympusBin, run, type Started, startNode } from "./processes.js";
 
 export const TEST_TOKEN = "test-token-0123456789";
 
 /** A real `olympus master` on a free port. */
-export async function startMaster(extraArgs: string[] = [], port = 0): Promise<{ process: Started; url: string; port: number }> {
+export async function startMaster(
+  extraArgs: string[] = [],
+  port = 0,
+): Promise<{ process: Started; url: string; port: number }> {
   const master = startNode(olympusBin, ["master", "--port", String(port), "--token", TEST_TOKEN, ...extraArgs]);
-  const [, url, boundPort] = (await master.waitFor(/listening on (ws:\/\/127\.0\.0\.1:(\d+)\/api\/socket)/)) as string[];
+  const [, url, boundPort] = (await master.waitFor(
+    /listening on (ws:\/\/127\.0\.0\.1:(\d+)\/api\/socket)/,
+  )) as string[];
   return { process: master, url: url as string, port: Number(boundPort) };
 }
 

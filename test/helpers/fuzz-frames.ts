@@ -1,6 +1,7 @@
 /** Random frames for fuzzing the master: values, samples of every catalogue type, and mutations of them. */
-import { MAX_FRAME_BYTES, MAX_WEBSOCKET_PAYLOAD_BYTES } from "../../shared/protocol/limits.js";
+
 import type { Definition } from "../../shared/protocol/definitions.js";
+import { MAX_FRAME_BYTES, MAX_WEBSOCKET_PAYLOAD_BYTES } from "../../shared/protocol/limits.js";
 import { catalogue, definitionsByType, nodeStates } from "../../shared/protocol/messages.js";
 import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
 import { TEST_TOKEN } from "./cluster.js";
@@ -16,7 +17,8 @@ export class Random {
     this.state = seed >>> 0;
   }
   next(): number {
-    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
+    this.state = (this.state + 0x6d2b79f5) >>> 0;
+    let t = this.state;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
@@ -43,7 +45,20 @@ export class Random {
 
 // ------------------------------------------------------ values and samples
 
-const weirdNumbers = [0, -1, -0, 1.5, 2 ** 31, 2 ** 32 + 1, 2 ** 53, 2 ** 53 + 2, Number.MAX_SAFE_INTEGER, 1e308, -1e308, 5e-324];
+const weirdNumbers = [
+  0,
+  -1,
+  -0,
+  1.5,
+  2 ** 31,
+  2 ** 32 + 1,
+  2 ** 53,
+  2 ** 53 + 2,
+  Number.MAX_SAFE_INTEGER,
+  1e308,
+  -1e308,
+  5e-324,
+];
 /** None is digits only, so no made-up selector names a real slave by id. */
 const weirdStrings = [
   "",
@@ -85,7 +100,12 @@ function randomValue(rng: Random, depth = 2): unknown {
     case 6:
       return Array.from({ length: rng.int(4) }, () => randomValue(rng, depth - 1));
     default:
-      return Object.fromEntries(Array.from({ length: rng.int(4) }, (_, i) => [rng.pick(["a", "seq", "data", "__proto__", `k${i}`]), randomValue(rng, depth - 1)]));
+      return Object.fromEntries(
+        Array.from({ length: rng.int(4) }, (_, i) => [
+          rng.pick(["a", "seq", "data", "__proto__", `k${i}`]),
+          randomValue(rng, depth - 1),
+        ]),
+      );
   }
 }
 
@@ -109,7 +129,11 @@ function nested(value: unknown, depth: number, asArray: boolean): unknown {
   return result;
 }
 
-const commandId = (rng: Random) => `fuzz-${rng.int(2 ** 30).toString(36).padStart(8, "0")}`;
+const commandId = (rng: Random) =>
+  `fuzz-${rng
+    .int(2 ** 30)
+    .toString(36)
+    .padStart(8, "0")}`;
 const maybeGhost = (rng: Random) => (rng.chance(0.5) ? rng.pick(ghostSlaves) : undefined);
 const sampleNode = (rng: Random) => ({
   name: rng.pick(["boot", "web", "ünï", ""]),
@@ -118,8 +142,20 @@ const sampleNode = (rng: Random) => ({
   pid: rng.pick([null, 4242]),
   error: rng.pick([null, "Traceback:\n  boom"]),
 });
-const slaveInfo = { id: 1, name: "someone", agent: "fuzz", version: PROTOCOL_VERSION, address: "127.0.0.1", connected_at: new Date(0).toISOString() };
-const runningCommand = (rng: Random) => ({ command_id: commandId(rng), slave: "someone", argv: ["ls"], started_at: new Date(0).toISOString() });
+const slaveInfo = {
+  id: 1,
+  name: "someone",
+  agent: "fuzz",
+  version: PROTOCOL_VERSION,
+  address: "127.0.0.1",
+  connected_at: new Date(0).toISOString(),
+};
+const runningCommand = (rng: Random) => ({
+  command_id: commandId(rng),
+  slave: "someone",
+  argv: ["ls"],
+  started_at: new Date(0).toISOString(),
+});
 
 /** Valid data for each type in the catalogue; a type added later without a sample is fuzzed from `{}`. */
 const samples: Record<string, (rng: Random) => Record<string, unknown>> = {
@@ -138,14 +174,30 @@ const samples: Record<string, (rng: Random) => Record<string, unknown>> = {
   close: () => ({ reason: "fuzz says goodbye" }),
   list_slaves_request: () => ({}),
   ping_request: (rng) => ({ slave: maybeGhost(rng) }),
-  tree_event: (rng) => ({ nodes: [sampleNode(rng), sampleNode(rng)], commands: [{ name: "test", aliases: ["t"], parent: "boot" }] }),
+  tree_event: (rng) => ({
+    nodes: [sampleNode(rng), sampleNode(rng)],
+    commands: [{ name: "test", aliases: ["t"], parent: "boot" }],
+  }),
   node_state_event: (rng) => ({ node: sampleNode(rng) }),
   slave_event: () => ({ slave: slaveInfo, connected: true }),
   status_request: (rng) => ({ slave: maybeGhost(rng) }),
   watch_request: () => ({}),
   restart_request: (rng) => ({ slave: maybeGhost(rng), node: rng.pick([undefined, "boot"]) }),
-  run_request: (rng) => ({ slave: maybeGhost(rng), command_id: commandId(rng), command: "test", args: ["-v"], terminal: rng.pick([null, { cols: 80, rows: 24 }]) }),
-  exec_request: (rng) => ({ slave: maybeGhost(rng), command_id: commandId(rng), program: "ls", args: [], cwd: "/", terminal: { cols: 80, rows: 24, term: "xterm" } }),
+  run_request: (rng) => ({
+    slave: maybeGhost(rng),
+    command_id: commandId(rng),
+    command: "test",
+    args: ["-v"],
+    terminal: rng.pick([null, { cols: 80, rows: 24 }]),
+  }),
+  exec_request: (rng) => ({
+    slave: maybeGhost(rng),
+    command_id: commandId(rng),
+    program: "ls",
+    args: [],
+    cwd: "/",
+    terminal: { cols: 80, rows: 24, term: "xterm" },
+  }),
   command_output_event: (rng) => ({ command_id: commandId(rng), stream: "stdout", data: "aGVsbG8=" }),
   command_input_event: (rng) => ({ command_id: commandId(rng), data: "aGVsbG8=", eof: rng.pick([undefined, true]) }),
   command_ack_event: (rng) => ({ command_id: commandId(rng), bytes: 1 + rng.int(65536) }),
@@ -157,9 +209,20 @@ const samples: Record<string, (rng: Random) => Record<string, unknown>> = {
 };
 
 const catalogueTypes = catalogue.map((definition) => definition.type);
-const responseTypes = catalogue.flatMap((definition) => (definition.kind === "request" ? [definition.responseType] : []));
-const madeUpTypes = ["launch_rockets_request", "_request", "x_event", "_event", "frobnicate", "constructor_request", "__proto__", "ping_reply", "close_request"];
-
+const responseTypes = catalogue.flatMap((definition) =>
+  definition.kind === "request" ? [definition.responseType] : [],
+);
+const madeUpTypes = [
+  "launch_rockets_request",
+  "_request",
+  "x_event",
+  "_event",
+  "frobnicate",
+  "constructor_request",
+  "__proto__",
+  "ping_reply",
+  "close_request",
+];
 
 /** One frame to send, as the master will see it. */
 export interface Candidate {
@@ -176,37 +239,68 @@ function randomSlot(rng: Random, frame: FrameObject): { holder: Record<string, u
   let holder: Record<string, unknown> = frame;
   if (rng.chance(0.8) && typeof frame.data === "object" && frame.data !== null) {
     holder = frame.data as Record<string, unknown>;
-    const inner = Object.entries(holder).filter(([, value]) => typeof value === "object" && value !== null && !Array.isArray(value));
+    const inner = Object.entries(holder).filter(
+      ([, value]) => typeof value === "object" && value !== null && !Array.isArray(value),
+    );
     if (inner.length > 0 && rng.chance(0.3)) holder = rng.pick(inner)[1] as Record<string, unknown>;
   }
   const keys = Object.keys(holder);
-  const key = keys.length > 0 && rng.chance(0.85) ? rng.pick(keys) : rng.pick(["seq", "type", "data", "extra", "__proto__"]);
+  const key =
+    keys.length > 0 && rng.chance(0.85) ? rng.pick(keys) : rng.pick(["seq", "type", "data", "extra", "__proto__"]);
   return { holder, key };
 }
 
 const mutations: [string, (rng: Random, frame: FrameObject) => void][] = [
-  ["drop", (rng, frame) => {
-    const { holder, key } = randomSlot(rng, frame);
-    delete holder[key];
-  }],
+  [
+    "drop",
+    (rng, frame) => {
+      const { holder, key } = randomSlot(rng, frame);
+      delete holder[key];
+    },
+  ],
   ["retype", (rng, frame) => set(rng, frame, randomValue(rng))],
   ["oversize", (rng, frame) => set(rng, frame, bigValue(rng))],
   // Deeper than a few thousand would overflow JSON.stringify here; the "deep value" text mutation goes deeper.
-  ["nest", (rng, frame) => set(rng, frame, nested(rng.pick([1, "x", {}, []]), 1 + rng.int(rng.chance(0.1) ? 2000 : 50), rng.chance(0.5)))],
+  [
+    "nest",
+    (rng, frame) =>
+      set(rng, frame, nested(rng.pick([1, "x", {}, []]), 1 + rng.int(rng.chance(0.1) ? 2000 : 50), rng.chance(0.5))),
+  ],
   ["unicode", (rng, frame) => set(rng, frame, rng.pick(weirdStrings))],
   ["number", (rng, frame) => set(rng, frame, rng.pick(weirdNumbers))],
-  ["extra field", (rng, frame) => {
-    const holder = typeof frame.data === "object" && frame.data !== null ? (frame.data as Record<string, unknown>) : frame;
-    holder[`extra_${rng.int(9)}`] = randomValue(rng);
-  }],
-  ["seq", (rng, frame) => void (frame.seq = rng.pick([null, undefined, -1, 1.5, "7", 2 ** 53, 1e308, [], {}]))],
-  ["type", (rng, frame) => void (frame.type = rng.pick([...catalogueTypes, ...responseTypes, ...madeUpTypes, ...weirdStrings, 42, null]))],
-  ["data", (rng, frame) => void (frame.data = rng.pick([null, [], "data", 0, undefined, { nested: { deeper: {} } }]))],
+  [
+    "extra field",
+    (rng, frame) => {
+      const holder =
+        typeof frame.data === "object" && frame.data !== null ? (frame.data as Record<string, unknown>) : frame;
+      holder[`extra_${rng.int(9)}`] = randomValue(rng);
+    },
+  ],
+  ["seq", (rng, frame) => set(rng, frame, rng.pick([null, undefined, -1, 1.5, "7", 2 ** 53, 1e308, [], {}]), "seq")],
+  [
+    "type",
+    (rng, frame) =>
+      set(
+        rng,
+        frame,
+        rng.pick([...catalogueTypes, ...responseTypes, ...madeUpTypes, ...weirdStrings, 42, null]),
+        "type",
+      ),
+  ],
+  [
+    "data",
+    (rng, frame) => set(rng, frame, rng.pick([null, [], "data", 0, undefined, { nested: { deeper: {} } }]), "data"),
+  ],
 ];
 
-function set(rng: Random, frame: FrameObject, value: unknown): void {
-  const { holder, key } = randomSlot(rng, frame);
-  holder[key] = value;
+/** Puts `value` in the frame's own `key`, or else in a random slot of it. */
+function set(rng: Random, frame: FrameObject, value: unknown, key?: "seq" | "type" | "data"): void {
+  if (key !== undefined) {
+    frame[key] = value;
+    return;
+  }
+  const slot = randomSlot(rng, frame);
+  slot.holder[slot.key] = value;
 }
 
 /** Puts an array nested up to 100,000 deep into `data`: deeper than JSON.stringify could build here. */
@@ -219,9 +313,18 @@ function deepValue(rng: Random, text: string): string {
 const textMutations: [string, (rng: Random, text: string) => string][] = [
   ["truncated", (rng, text) => text.slice(0, rng.int(text.length))],
   ["trailing junk", (rng, text) => text + rng.pick(["x", "}", " \n\t", "\u0000", "{}", ","])],
-  ["char flipped", (rng, text) => { const at = rng.int(text.length); return text.slice(0, at) + String.fromCharCode(rng.int(128)) + text.slice(at + 1); }],
+  [
+    "char flipped",
+    (rng, text) => {
+      const at = rng.int(text.length);
+      return text.slice(0, at) + String.fromCharCode(rng.int(128)) + text.slice(at + 1);
+    },
+  ],
   ["duplicate key", (rng, text) => text.replace("{", `{"type":${JSON.stringify(rng.pick(catalogueTypes))},`)],
-  ["odd number literal", (rng, text) => text.replace(/"seq":\d+/, `"seq":${rng.pick(["1e999", "-0", "1.0", "01", "0x10", "1e2"])}`)],
+  [
+    "odd number literal",
+    (rng, text) => text.replace(/"seq":\d+/, `"seq":${rng.pick(["1e999", "-0", "1.0", "01", "0x10", "1e2"])}`),
+  ],
   ["bom", (_, text) => `\ufeff${text}`],
   ["deep value", deepValue],
 ];
@@ -234,7 +337,9 @@ function randomText(rng: Random): string {
       return Array.from({ length: rng.int(200) }, () => String.fromCharCode(32 + rng.int(95))).join("");
     case 2:
       // Any code points, lone surrogates included; what goes on the wire is their UTF-8 (with U+FFFD for those).
-      return Buffer.from(Array.from({ length: rng.int(100) }, () => String.fromCharCode(rng.int(0x10000))).join("")).toString();
+      return Buffer.from(
+        Array.from({ length: rng.int(100) }, () => String.fromCharCode(rng.int(0x10000))).join(""),
+      ).toString();
     case 3:
       return "[".repeat(1 + rng.int(rng.chance(0.1) ? 100_000 : 10_000)); // deep and unclosed
     default:
@@ -273,7 +378,12 @@ function catalogueFrame(rng: Random, type: string, mutationCount: number, textDa
 /** A request or event type nobody defined, with odd data: the master answers or drops it, whatever the data. */
 function unknownTypeFrame(rng: Random, seq: number): Candidate {
   const type = `${rng.pick(["launch_rockets", "x", "", "constructor", "ünïcödé", "__proto__", "ping_"])}${rng.pick(["_request", "_event"])}`;
-  const data = Object.fromEntries(Array.from({ length: rng.int(4) }, (_, i) => [rng.pick(["a", "seq", "slave", "__proto__", `k${i}`]), rng.chance(0.1) ? bigValue(rng) : randomValue(rng)]));
+  const data = Object.fromEntries(
+    Array.from({ length: rng.int(4) }, (_, i) => [
+      rng.pick(["a", "seq", "slave", "__proto__", `k${i}`]),
+      rng.chance(0.1) ? bigValue(rng) : randomValue(rng),
+    ]),
+  );
   let text = JSON.stringify({ seq: pickSeq(rng, seq), type, data });
   if (rng.chance(0.05)) text = deepValue(rng, text);
   return { payload: text, binary: false, label: `${type} (unknown)` };
@@ -290,7 +400,8 @@ export const plainAfterRegistration: Record<string, Outcome["kind"]> = {
 
 /** Types a registered peer may send (events, requests, heartbeats), and requests it may not (answered with an error). */
 function typesFor(role: "slave" | "control"): { sendable: string[]; refused: string[] } {
-  const survives = (definition: Definition) => definition.kind !== "plain" || plainAfterRegistration[definition.type] === "ignored";
+  const survives = (definition: Definition) =>
+    definition.kind !== "plain" || plainAfterRegistration[definition.type] === "ignored";
   const own = catalogue.filter((definition) => survives(definition) && definition.from.includes(role));
   const refused = catalogue.filter((definition) => definition.kind === "request" && !definition.from.includes(role));
   return { sendable: own.map((definition) => definition.type), refused: refused.map((definition) => definition.type) };
@@ -312,12 +423,40 @@ export function batchFrame(rng: Random, role: "slave" | "control", seq: number):
 export function anyFrame(rng: Random, role: PeerKind, seq: number): Candidate {
   const roll = rng.next();
   const strangerTypes = ["register_slave", "register_control", ...(definitionsByType.has("resume") ? ["resume"] : [])];
-  const type = () => (role === "stranger" && rng.chance(0.5) ? rng.pick(strangerTypes) : rng.pick([...catalogueTypes, ...catalogueTypes, ...responseTypes, ...madeUpTypes]));
+  const type = () =>
+    role === "stranger" && rng.chance(0.5)
+      ? rng.pick(strangerTypes)
+      : rng.pick([...catalogueTypes, ...catalogueTypes, ...responseTypes, ...madeUpTypes]);
   if (roll < 0.2) return catalogueFrame(rng, type(), 0, 0, seq);
   if (roll < 0.75) return catalogueFrame(rng, type(), 1 + rng.int(3), 0.1, seq);
   if (roll < 0.85) return { payload: randomText(rng), binary: false, label: "random text" };
-  if (roll < 0.92) return { payload: rng.chance(0.5) ? rng.bytes(rng.int(300)) : Buffer.from(JSON.stringify({ seq: 1, type: "ping_request", data: {} })), binary: true, label: "binary" };
-  if (roll < 0.985) return { payload: Buffer.concat([rng.bytes(rng.int(20)), Buffer.from([0xff, 0xc3, 0x28]), rng.bytes(rng.int(20))]), binary: false, label: "invalid UTF-8" };
-  if (roll < 0.995) return { payload: JSON.stringify({ seq: 1, type: "ping_request", data: { slave: "x".repeat(MAX_FRAME_BYTES + rng.int(2 * MAX_FRAME_BYTES)) } }), binary: false, label: "over the frame limit" };
-  return { payload: "y".repeat(MAX_WEBSOCKET_PAYLOAD_BYTES + 1 + rng.int(1000)), binary: false, label: "over the WebSocket limit" };
+  if (roll < 0.92)
+    return {
+      payload: rng.chance(0.5)
+        ? rng.bytes(rng.int(300))
+        : Buffer.from(JSON.stringify({ seq: 1, type: "ping_request", data: {} })),
+      binary: true,
+      label: "binary",
+    };
+  if (roll < 0.985)
+    return {
+      payload: Buffer.concat([rng.bytes(rng.int(20)), Buffer.from([0xff, 0xc3, 0x28]), rng.bytes(rng.int(20))]),
+      binary: false,
+      label: "invalid UTF-8",
+    };
+  if (roll < 0.995)
+    return {
+      payload: JSON.stringify({
+        seq: 1,
+        type: "ping_request",
+        data: { slave: "x".repeat(MAX_FRAME_BYTES + rng.int(2 * MAX_FRAME_BYTES)) },
+      }),
+      binary: false,
+      label: "over the frame limit",
+    };
+  return {
+    payload: "y".repeat(MAX_WEBSOCKET_PAYLOAD_BYTES + 1 + rng.int(1000)),
+    binary: false,
+    label: "over the WebSocket limit",
+  };
 }

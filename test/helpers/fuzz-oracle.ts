@@ -4,7 +4,7 @@ import type { Definition } from "../../shared/protocol/definitions.js";
 import { MAX_FRAME_BYTES } from "../../shared/protocol/limits.js";
 import { definitionsByType } from "../../shared/protocol/messages.js";
 import { TEST_TOKEN } from "./cluster.js";
-import { plainAfterRegistration, type Candidate } from "./fuzz-frames.js";
+import { type Candidate, plainAfterRegistration } from "./fuzz-frames.js";
 
 export type PeerKind = "slave" | "control" | "stranger";
 
@@ -33,7 +33,8 @@ export interface Prediction {
  */
 export function predict(frame: Candidate, role: PeerKind, lastSeq: number): Prediction | null {
   const fatal: Prediction = { outcome: { kind: "fatal" }, lastSeq };
-  if (frame.binary || typeof frame.payload !== "string" || Buffer.byteLength(frame.payload) > MAX_FRAME_BYTES) return fatal;
+  if (frame.binary || typeof frame.payload !== "string" || Buffer.byteLength(frame.payload) > MAX_FRAME_BYTES)
+    return fatal;
   let decoded: ReturnType<typeof decodeFrame>;
   try {
     decoded = decodeFrame(frame.payload);
@@ -59,7 +60,13 @@ function predictStranger(type: string, data: Record<string, unknown>, definition
   return /^2\./.test(version) && token === TEST_TOKEN ? { kind: "ready" } : { kind: "fatal" };
 }
 
-function predictRegistered(seq: number | null, type: string, data: Record<string, unknown>, definition: Definition | undefined, role: "slave" | "control"): Outcome | null {
+function predictRegistered(
+  seq: number | null,
+  type: string,
+  data: Record<string, unknown>,
+  definition: Definition | undefined,
+  role: "slave" | "control",
+): Outcome | null {
   if (type.endsWith("_response")) {
     // Only a slave has requests from the master waiting; those have small seqs.
     if (role === "slave" && typeof data.seq === "number" && data.seq < 1_000_000) return null;
@@ -71,7 +78,8 @@ function predictRegistered(seq: number | null, type: string, data: Record<string
     if (type.endsWith("_request")) return answer(true, type.replace(/_request$/, "_response"));
     return type.endsWith("_event") ? { kind: "ignored" } : { kind: "fatal" };
   }
-  if (!definition.from.includes(role)) return definition.kind === "request" ? answer(false, definition.responseType) : { kind: "fatal" };
+  if (!definition.from.includes(role))
+    return definition.kind === "request" ? answer(false, definition.responseType) : { kind: "fatal" };
   if (definition.kind === "request") {
     if (seq === null || !definition.request.safeParse(data).success) return { kind: "fatal" };
     return answer(false, definition.responseType);

@@ -4,7 +4,7 @@ import { MAX_WEBSOCKET_PAYLOAD_BYTES } from "../../shared/protocol/limits.js";
 import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
 import { TEST_TOKEN } from "./cluster.js";
 import { anyFrame, batchFrame, type Candidate, type Random } from "./fuzz-frames.js";
-import { predict, type Outcome, type PeerKind, type Prediction } from "./fuzz-oracle.js";
+import { type Outcome, type PeerKind, type Prediction, predict } from "./fuzz-oracle.js";
 
 /** How many frames a run sends; FUZZ_FRAMES sets it. */
 export const FRAME_BUDGET = Number(process.env.FUZZ_FRAMES ?? 100_000);
@@ -113,7 +113,13 @@ class FuzzPeer {
     else if (frame.type.endsWith("_request")) {
       // Answer at once, so no control's forwarded request waits on a fuzz slave.
       const type = frame.type.replace(/_request$/, "_response");
-      this.socket.send(JSON.stringify({ seq: ++this.lastSeq, type, data: { seq: frame.seq, error: "a fuzz peer serves no requests" } }));
+      this.socket.send(
+        JSON.stringify({
+          seq: ++this.lastSeq,
+          type,
+          data: { seq: frame.seq, error: "a fuzz peer serves no requests" },
+        }),
+      );
     } else if (frame.type.endsWith("_response")) this.settle(frame.type, frame.data ?? {});
   }
 
@@ -122,14 +128,19 @@ class FuzzPeer {
     this.registered = true;
     const interval = data.heartbeat_interval;
     if (typeof interval !== "number" || !this.isOpen) return;
-    this.heartbeats = setInterval(() => {
-      if (this.isOpen) this.socket.send(JSON.stringify({ type: "heartbeat", data: { last_seq: this.lastFromMaster } }));
-    }, (interval * 1000) / 2);
+    this.heartbeats = setInterval(
+      () => {
+        if (this.isOpen)
+          this.socket.send(JSON.stringify({ type: "heartbeat", data: { last_seq: this.lastFromMaster } }));
+      },
+      (interval * 1000) / 2,
+    );
   }
 
   /** Ends a session the master should have kept: `close {reason}`, then the socket. */
   async goodbye(): Promise<void> {
-    if (this.isOpen) this.socket.send(JSON.stringify({ seq: ++this.lastSeq, type: "close", data: { reason: "fuzz run over" } }));
+    if (this.isOpen)
+      this.socket.send(JSON.stringify({ seq: ++this.lastSeq, type: "close", data: { reason: "fuzz run over" } }));
     this.socket.close();
     await this.until(() => this.wsClose !== null, 5000);
   }
@@ -139,10 +150,12 @@ class FuzzPeer {
     if (awaited === undefined) return;
     this.awaited.delete(data.seq as number);
     this.findings.responses++;
-    if (type !== awaited.responseType) this.findings.problems.push(`${awaited.label}: answered by ${type}, expected ${awaited.responseType}`);
+    if (type !== awaited.responseType)
+      this.findings.problems.push(`${awaited.label}: answered by ${type}, expected ${awaited.responseType}`);
     if (!awaited.unknownType) return;
     if (typeof data.error === "string" && data.error !== "") this.findings.unknownRequestsAnswered++;
-    else this.findings.problems.push(`${awaited.label}: a request of unknown type got no error: ${JSON.stringify(data)}`);
+    else
+      this.findings.problems.push(`${awaited.label}: a request of unknown type got no error: ${JSON.stringify(data)}`);
   }
 
   send(frame: Candidate): void {
@@ -181,7 +194,11 @@ class FuzzPeer {
   async register(role: "slave" | "control", name: string, id: number): Promise<void> {
     const common = { agent: "fuzz", version: PROTOCOL_VERSION, token: TEST_TOKEN };
     const data = role === "slave" ? { ...common, name, id } : common;
-    this.send({ payload: JSON.stringify({ seq: 1, type: `register_${role}`, data }), binary: false, label: "register" });
+    this.send({
+      payload: JSON.stringify({ seq: 1, type: `register_${role}`, data }),
+      binary: false,
+      label: "register",
+    });
     this.lastSeq = 1;
     await this.until(() => this.registered || this.wsClose !== null, 10_000);
     if (!this.registered) throw new Error(`the master refused to register a ${role}: ${String(this.closeReason)}`);
@@ -199,8 +216,10 @@ class FuzzPeer {
     let shown: string;
     if (this.closeReason !== undefined) {
       shown = String(this.closeReason);
-      if (typeof this.closeReason !== "string" || this.closeReason.trim() === "") this.findings.problems.push(`${label}: close with an empty reason ${JSON.stringify(this.closeReason)}`);
-      else if (this.closeReason.startsWith("internal error")) this.findings.problems.push(`${label}: ${this.closeReason}`);
+      if (typeof this.closeReason !== "string" || this.closeReason.trim() === "")
+        this.findings.problems.push(`${label}: close with an empty reason ${JSON.stringify(this.closeReason)}`);
+      else if (this.closeReason.startsWith("internal error"))
+        this.findings.problems.push(`${label}: ${this.closeReason}`);
     } else if (tooBig && code === 1009) {
       // A frame past the WebSocket limit ends in the WebSocket layer, with status 1009 and no reason (docs/protocol.md, Limits).
       shown = `(WebSocket close ${code}${reason === "" ? ", no reason" : `: ${reason}`})`;
@@ -209,14 +228,22 @@ class FuzzPeer {
       shown = `(no close frame) ${code}`;
       this.findings.problems.push(`${label}: ended (${code} ${JSON.stringify(reason)}) without a close frame`);
     }
-    const folded = shown.replace(/"(?:[^"\\]|\\.)*"/g, '"…"').replace(/\d+/g, "N").slice(0, 110);
+    const folded = shown
+      .replace(/"(?:[^"\\]|\\.)*"/g, '"…"')
+      .replace(/\d+/g, "N")
+      .slice(0, 110);
     this.findings.reasons.set(folded, (this.findings.reasons.get(folded) ?? 0) + 1);
   }
 }
 
-
 /** Draws frames, numbered after `lastSeq`, until the oracle predicts what `accept` wants. */
-function draw(rng: Random, role: PeerKind, lastSeq: number, accept: (prediction: Prediction) => boolean, make = (seq: number) => anyFrame(rng, role, seq)): { frame: Candidate; prediction: Prediction } {
+function draw(
+  rng: Random,
+  role: PeerKind,
+  lastSeq: number,
+  accept: (prediction: Prediction) => boolean,
+  make = (seq: number) => anyFrame(rng, role, seq),
+): { frame: Candidate; prediction: Prediction } {
   for (;;) {
     const frame = make(lastSeq + 1);
     const prediction = predict(frame, role, lastSeq);
@@ -233,7 +260,13 @@ const fatal = ({ outcome }: Prediction) => outcome.kind === "fatal";
  * each followed by waiting for every response; a quarter of the batches end
  * with one it must not survive, and the next connection takes over.
  */
-export async function registeredPeer(url: string, findings: Findings, rng: Random, role: "slave" | "control", index: number): Promise<void> {
+export async function registeredPeer(
+  url: string,
+  findings: Findings,
+  rng: Random,
+  role: "slave" | "control",
+  index: number,
+): Promise<void> {
   for (let connection = 0; keepGoing(findings); connection++) {
     const peer = await FuzzPeer.open(url, findings);
     await peer.register(role, `fuzz-${index}-${connection}`, 2 ** 40 + index * 1_000_000 + connection);
@@ -247,7 +280,8 @@ export async function registeredPeer(url: string, findings: Findings, rng: Rando
 async function sendBatch(peer: FuzzPeer, findings: Findings, rng: Random, role: "slave" | "control"): Promise<boolean> {
   const labels: string[] = [];
   // A seq far ahead would make the master drop every later frame as seen already: keep those for the end.
-  const survivable = ({ outcome, lastSeq }: Prediction) => (outcome.kind === "answered" || outcome.kind === "ignored") && lastSeq < peer.lastSeq + 1_000_000;
+  const survivable = ({ outcome, lastSeq }: Prediction) =>
+    (outcome.kind === "answered" || outcome.kind === "ignored") && lastSeq < peer.lastSeq + 1_000_000;
   for (let size = 10 + rng.int(70); labels.length < size; ) {
     const { frame, prediction } = draw(rng, role, peer.lastSeq, survivable, (seq) => batchFrame(rng, role, seq));
     if (prediction.outcome.kind === "answered" && !peer.expect(prediction.outcome, frame.label)) continue; // seq already awaited
@@ -260,12 +294,15 @@ async function sendBatch(peer: FuzzPeer, findings: Findings, rng: Random, role: 
     peer.send(frame);
     peer.forgetAwaited(); // the session ends: earlier requests may go unanswered
     if (prediction.outcome.kind === "fatal") await peer.expectClose(`${role} ${frame.label}`, isTooBig(frame));
-    else if (!(await peer.until(() => peer.wsClose !== null, 10_000))) findings.problems.push(`${role} said close, but the master kept the connection open`);
+    else if (!(await peer.until(() => peer.wsClose !== null, 10_000)))
+      findings.problems.push(`${role} said close, but the master kept the connection open`);
     return true;
   }
   const answered = await peer.until(() => peer.waitingFor === 0 || peer.wsClose !== null, 15_000);
   if (peer.wsClose !== null) {
-    findings.problems.push(`${role}: the master closed a connection it should have kept (${String(peer.closeReason)}); last frames: ${labels.slice(-3).join("; ")}`);
+    findings.problems.push(
+      `${role}: the master closed a connection it should have kept (${String(peer.closeReason)}); last frames: ${labels.slice(-3).join("; ")}`,
+    );
     return true;
   }
   if (!answered) findings.problems.push(`${role}: ${peer.waitingFor} requests unanswered after 15 s`);
@@ -288,19 +325,27 @@ export async function stranger(url: string, findings: Findings, rng: Random): Pr
     peer.lastSeq = prediction.lastSeq; // our answers to the master's requests go on from here
     if (outcome.kind !== "ready" && outcome.kind !== "invalidated") {
       await peer.expectClose(`stranger ${frame.label}`, isTooBig(frame));
-      if (peer.registered) findings.problems.push(`stranger ${frame.label}: registered, though the frame is not a valid registration`);
+      if (peer.registered)
+        findings.problems.push(`stranger ${frame.label}: registered, though the frame is not a valid registration`);
       continue;
     }
     await peer.until(() => peer.registered || peer.invalidated || peer.wsClose !== null, 10_000);
     let junk: Candidate | null = null;
-    if (peer.registered) junk = draw(rng, frame.label.startsWith("register_slave") ? "slave" : "control", peer.lastSeq, fatal).frame;
+    if (peer.registered)
+      junk = draw(rng, frame.label.startsWith("register_slave") ? "slave" : "control", peer.lastSeq, fatal).frame;
     else if (peer.invalidated) junk = draw(rng, "stranger", 0, fatal).frame;
-    else findings.problems.push(`stranger ${frame.label}: neither ${outcome.kind === "ready" ? "ready" : "invalidate"} nor close`);
+    else
+      findings.problems.push(
+        `stranger ${frame.label}: neither ${outcome.kind === "ready" ? "ready" : "invalidate"} nor close`,
+      );
     if (junk !== null) {
       peer.send(junk);
       findings.registeredThenJunk++;
     }
-    await peer.expectClose(`stranger ${frame.label}, then ${junk?.label ?? "nothing"}`, junk !== null && isTooBig(junk));
+    await peer.expectClose(
+      `stranger ${frame.label}, then ${junk?.label ?? "nothing"}`,
+      junk !== null && isTooBig(junk),
+    );
   }
 }
 

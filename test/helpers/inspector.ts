@@ -59,4 +59,3 @@ export async function withInspector<T>(start: () => Promise<T>): Promise<T> {
   else process.env.NODE_OPTIONS = saved;
   return started;
 }
-

@@ -1,6 +1,6 @@
-import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
+import { type ChildProcess, type SpawnOptions, spawn } from "node:child_process";
 import { once } from "node:events";
-import { readFileSync, readdirSync, readlinkSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 export const projectRoot = fileURLToPath(new URL("../../../", import.meta.url));
@@ -91,7 +91,11 @@ export async function run(
 }
 
 /** Polls `probe` until it returns true; the deadlines are generous, for a busy machine, since they only bound a failure. */
-export async function eventually(probe: () => Promise<boolean> | boolean, timeoutMs = 30_000, what = "condition"): Promise<void> {
+export async function eventually(
+  probe: () => Promise<boolean> | boolean,
+  timeoutMs = 30_000,
+  what = "condition",
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await probe()) return;
@@ -131,7 +135,9 @@ export function descendantsOf(pid: number): number[] {
     let children: number[] = [];
     try {
       for (const task of readdirSync(`/proc/${next}/task`)) {
-        children.push(...readFileSync(`/proc/${next}/task/${task}/children`, "utf8").split(" ").filter(Boolean).map(Number));
+        children.push(
+          ...readFileSync(`/proc/${next}/task/${task}/children`, "utf8").split(" ").filter(Boolean).map(Number),
+        );
       }
     } catch {
       children = []; // gone while we looked

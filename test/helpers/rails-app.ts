@@ -16,7 +16,15 @@ import { gemGenerations, missingZeusGem, zeusGemLib, zeusGemRoot } from "./zeus-
  * --skip-javascript (webpacker), --skip-bootsnap and --skip-listen: the config would require gems Debian does not
  * package; --skip-spring: a second preloader has no place under this one; --no-rc: no ~/.railsrc.
  */
-const RAILS_NEW_FLAGS = ["--skip-bundle", "--skip-git", "--skip-javascript", "--skip-bootsnap", "--skip-listen", "--skip-spring", "--no-rc"];
+const RAILS_NEW_FLAGS = [
+  "--skip-bundle",
+  "--skip-git",
+  "--skip-javascript",
+  "--skip-bootsnap",
+  "--skip-listen",
+  "--skip-spring",
+  "--no-rc",
+];
 
 const GEMFILE = "source 'https://rubygems.org'\ngem 'rails'\ngem 'sqlite3'\n";
 
@@ -61,10 +69,14 @@ const PARALLEL_DEFAULT = "parallelize(workers: :number_of_processors)";
 const PARALLEL_ONE = "parallelize(workers: 1)";
 
 function rubyProbe(): { version: string } | { missing: string } {
-  const probe = spawnSync("ruby", ["-e", 'require "rails/version"; require "sqlite3"; print Rails::VERSION::STRING'], { encoding: "utf8" });
+  const probe = spawnSync("ruby", ["-e", 'require "rails/version"; require "sqlite3"; print Rails::VERSION::STRING'], {
+    encoding: "utf8",
+  });
   if (probe.status === 0) return { version: probe.stdout };
   const why = probe.error?.message ?? probe.stderr.trim().split("\n")[0];
-  return { missing: `Rails or sqlite3 is missing for Ruby (${why}): install Debian's ruby-rails and ruby-sqlite3 (.ci/run does)` };
+  return {
+    missing: `Rails or sqlite3 is missing for Ruby (${why}): install Debian's ruby-rails and ruby-sqlite3 (.ci/run does)`,
+  };
 }
 
 const probe = rubyProbe();
@@ -77,7 +89,8 @@ export const railsMissing: string | null = "missing" in probe ? probe.missing : 
  * missing Rails fails the tests instead, as .ci/run installs it; the gem is
  * not installed but found beside the project, so without it they skip.
  */
-export const railsSkip: string | false = missingZeusGem() ?? (railsMissing !== null && process.env.CI === undefined ? railsMissing : false);
+export const railsSkip: string | false =
+  missingZeusGem() ?? (railsMissing !== null && process.env.CI === undefined ? railsMissing : false);
 
 const execFileAsync = promisify(execFile);
 
@@ -102,7 +115,10 @@ async function generate(directory: string): Promise<void> {
 /** The cached generated app, made now if this recipe and Rails version have none yet. */
 async function template(): Promise<string> {
   if ("missing" in probe) throw new Error(probe.missing);
-  const recipe = createHash("sha256").update(JSON.stringify([RAILS_NEW_FLAGS, GEMFILE, STEPS, TESTS, PARALLEL_ONE])).digest("hex").slice(0, 12);
+  const recipe = createHash("sha256")
+    .update(JSON.stringify([RAILS_NEW_FLAGS, GEMFILE, STEPS, TESTS, PARALLEL_ONE]))
+    .digest("hex")
+    .slice(0, 12);
   const cached = join(tmpdir(), `olympus-rails-${probe.version}-${recipe}`);
   if (existsSync(cached)) return cached;
   const build = mkdtempSync(join(tmpdir(), "olympus-rails-build-"));
@@ -126,7 +142,9 @@ export async function railsApp(): Promise<string> {
   cpSync(await template(), app, { recursive: true });
   const missingGem = missingZeusGem();
   if (missingGem !== null) throw new Error(missingGem);
-  const zeusJson = JSON.parse(readFileSync(join(zeusGemRoot, gemGenerations.modern, "examples", "zeus.json"), "utf8")) as { command: string };
+  const zeusJson = JSON.parse(
+    readFileSync(join(zeusGemRoot, gemGenerations.modern, "examples", "zeus.json"), "utf8"),
+  ) as { command: string };
   zeusJson.command = `ruby -I${shellQuote(zeusGemLib("modern"))} -rzeus/rails -eZeus.go`;
   writeFileSync(join(app, "zeus.json"), `${JSON.stringify(zeusJson, null, 2)}\n`);
   return app;

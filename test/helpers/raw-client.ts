@@ -40,7 +40,8 @@ export class RawClient {
     for (;;) {
       const index = this.frames.findIndex((frame) => frame.type === type);
       if (index >= 0) return this.frames.splice(index, 1)[0] as RawFrame;
-      if (Date.now() > deadline) throw new Error(`no ${type} frame within ${timeoutMs} ms; got ${JSON.stringify(this.frames)}`);
+      if (Date.now() > deadline)
+        throw new Error(`no ${type} frame within ${timeoutMs} ms; got ${JSON.stringify(this.frames)}`);
       await new Promise<void>((resolve) => {
         this.waiters.push(resolve);
         setTimeout(resolve, 100);

@@ -7,9 +7,19 @@ import type { Findings } from "./fuzz-peer.js";
 function wsFrame(firstByte: number, payload: Buffer, lengthBytes?: Buffer): Buffer {
   const mask = Buffer.from([1, 2, 3, 4]);
   const masked = Buffer.from(payload.map((byte, i) => byte ^ (mask[i % 4] as number)));
-  const length = lengthBytes ?? Buffer.from([payload.length < 126 ? payload.length : 126]);
-  const extended = lengthBytes === undefined && payload.length >= 126 ? Buffer.from([payload.length >> 8, payload.length & 255]) : Buffer.alloc(0);
-  return Buffer.concat([Buffer.from([firstByte]), Buffer.from([(length[0] as number) | 0x80]), length.subarray(1), extended, mask, masked]);
+  const length = lengthBytes ?? Buffer.from([Math.min(payload.length, 126)]);
+  const extended =
+    lengthBytes === undefined && payload.length >= 126
+      ? Buffer.from([payload.length >> 8, payload.length & 255])
+      : Buffer.alloc(0);
+  return Buffer.concat([
+    Buffer.from([firstByte]),
+    Buffer.from([(length[0] as number) | 0x80]),
+    length.subarray(1),
+    extended,
+    mask,
+    masked,
+  ]);
 }
 
 /** The frames a server sent after its 101 response (unmasked), as far as they are complete. */
@@ -37,10 +47,13 @@ function describeRawAnswer(bytes: Buffer): { text: string; closing: boolean } {
   let closing = false;
   for (const { opcode, payload } of serverFrames(bytes)) {
     const text = payload.toString();
-    if (opcode === 1 && text.includes('"type":"close"')) parts.push(`close ${JSON.stringify(JSON.parse(text).data.reason)}`);
+    if (opcode === 1 && text.includes('"type":"close"'))
+      parts.push(`close ${JSON.stringify(JSON.parse(text).data.reason)}`);
     if (opcode === 8) {
       closing = true;
-      parts.push(`WebSocket close ${payload.length >= 2 ? payload.readUInt16BE(0) : "(no code)"}${payload.length > 2 ? ` ${payload.subarray(2)}` : ""}`);
+      parts.push(
+        `WebSocket close ${payload.length >= 2 ? payload.readUInt16BE(0) : "(no code)"}${payload.length > 2 ? ` ${payload.subarray(2)}` : ""}`,
+      );
     }
   }
   return { text: parts.join(", then "), closing };
@@ -52,7 +65,12 @@ function describeRawAnswer(bytes: Buffer): { text: string; closing: boolean } {
  * handshake timeout (after its close frame, ws waits up to 30 s for ours,
  * which a raw client never sends).
  */
-export async function rawTcpJunk(port: number, findings: Findings, rng: Random, handshakeTimeoutMs: number): Promise<string[]> {
+export async function rawTcpJunk(
+  port: number,
+  findings: Findings,
+  rng: Random,
+  handshakeTimeoutMs: number,
+): Promise<string[]> {
   const upgrade = (version = 13) =>
     `GET /api/socket HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${rng.bytes(16).toString("base64")}\r\nSec-WebSocket-Version: ${version}\r\n\r\n`;
   const cases: [string, () => (string | Buffer)[]][] = [
@@ -62,10 +80,18 @@ export async function rawTcpJunk(port: number, findings: Findings, rng: Random, 
     ["unmasked frame", () => [upgrade(), Buffer.from([0x81, 5, ...Buffer.from("hello")])]],
     ["reserved opcode", () => [upgrade(), wsFrame(0x83, Buffer.from("x"))]],
     ["RSV bits set", () => [upgrade(), wsFrame(0xf1, Buffer.from("{}"))]],
-    ["2^63 byte length", () => [upgrade(), wsFrame(0x81, Buffer.alloc(0), Buffer.from([127, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]))]],
+    [
+      "2^63 byte length",
+      () => [
+        upgrade(),
+        wsFrame(0x81, Buffer.alloc(0), Buffer.from([127, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])),
+      ],
+    ],
     ["random frame bytes", () => [upgrade(), rng.bytes(1 + rng.int(500))]],
   ];
-  const attempts = [0, 1, 2].flatMap((round) => cases.map(([name, payloads]) => ({ name, round, payloads: payloads() })));
+  const attempts = [0, 1, 2].flatMap((round) =>
+    cases.map(([name, payloads]) => ({ name, round, payloads: payloads() })),
+  );
   const answers = await Promise.all(
     attempts.map(async ({ name, round, payloads }) => {
       const socket = tcpConnect(port, "127.0.0.1");
@@ -93,7 +119,8 @@ export async function rawTcpJunk(port: number, findings: Findings, rng: Random, 
       await done;
       socket.destroy();
       const answer = describeRawAnswer(received);
-      if (!closed && !answer.closing) findings.problems.push(`raw TCP, ${name}: neither closed nor a close frame in time (${answer.text})`);
+      if (!closed && !answer.closing)
+        findings.problems.push(`raw TCP, ${name}: neither closed nor a close frame in time (${answer.text})`);
       return round === 0 ? `${name}: ${answer.text}` : null;
     }),
   );

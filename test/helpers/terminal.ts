@@ -28,14 +28,24 @@ const CURSOR_QUERY = "\x1b[6n";
 
 /** Runs a program in a real terminal (node-pty plays the user's terminal emulator). */
 export function inTerminal(file: string, args: string[], options: TerminalOptions): TerminalRun {
-  const terminal = pty.spawn(file, args, { cols: options.cols ?? 100, rows: options.rows ?? 30, cwd: options.cwd, env: process.env as Record<string, string> });
+  const terminal = pty.spawn(file, args, {
+    cols: options.cols ?? 100,
+    rows: options.rows ?? 30,
+    cwd: options.cwd,
+    env: process.env as Record<string, string>,
+  });
   let output = "";
   let answered = 0;
   const listeners = new Set<() => void>();
   terminal.onData((data) => {
     output += data;
     // Counted over all the output, as a query may be split between two reads.
-    for (const asked = options.answerCursorQueries ? output.split(CURSOR_QUERY).length - 1 : 0; answered < asked; answered++) terminal.write("\x1b[1;1R");
+    for (
+      const asked = options.answerCursorQueries ? output.split(CURSOR_QUERY).length - 1 : 0;
+      answered < asked;
+      answered++
+    )
+      terminal.write("\x1b[1;1R");
     for (const listener of listeners) listener();
   });
   const exited = new Promise<{ exitCode: number; signal?: number }>((resolve) => terminal.onExit(resolve));

@@ -17,7 +17,8 @@ export function zeusGemLib(generation: keyof typeof gemGenerations): string {
 
 /** Why the gem tests cannot run here, or null when they can. */
 export function missingZeusGem(): string | null {
-  if (!existsSync(zeusGemLib("modern")) || !existsSync(zeusGemLib("classic"))) return `the Zeus gem is not at ${zeusGemRoot} (set OLYMPUS_ZEUS_GEM)`;
+  if (!existsSync(zeusGemLib("modern")) || !existsSync(zeusGemLib("classic")))
+    return `the Zeus gem is not at ${zeusGemRoot} (set OLYMPUS_ZEUS_GEM)`;
   return null;
 }
 

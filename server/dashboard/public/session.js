@@ -75,7 +75,10 @@ export class ControlSession {
     } else if (type.endsWith("_event")) {
       this.handlers.event(type, data);
     } else if (type.endsWith("_request")) {
-      this.#send(type.replace(/_request$/, "_response"), { seq: frame.seq, error: `${type} is not handled by the dashboard` });
+      this.#send(type.replace(/_request$/, "_response"), {
+        seq: frame.seq,
+        error: `${type} is not handled by the dashboard`,
+      });
     }
   }
 

@@ -34,7 +34,9 @@ export function renderSlaves(container, { slaves, trees, openErrors }) {
   const names = [...new Set([...slaves.keys(), ...trees.keys()])].sort();
   if (names.length === 0) return container.replaceChildren(element("p", { class: "empty" }, "No slaves connected."));
   container.replaceChildren(
-    ...names.map((name) => slaveCard(name, slaves.get(name), trees.get(name) ?? { nodes: [], commands: [] }, openErrors)),
+    ...names.map((name) =>
+      slaveCard(name, slaves.get(name), trees.get(name) ?? { nodes: [], commands: [] }, openErrors),
+    ),
   );
 }
 
@@ -42,12 +44,19 @@ function slaveCard(name, info, tree, openErrors) {
   const details =
     info === undefined
       ? null
-      : element("span", { class: "meta", title: info.agent }, `${info.address} · version ${info.version} · up `, age(info.connected_at));
+      : element(
+          "span",
+          { class: "meta", title: info.agent },
+          `${info.address} · version ${info.version} · up `,
+          age(info.connected_at),
+        );
   return element(
     "article",
     { class: "slave", "data-slave": name },
     element("header", {}, element("h3", {}, name), details),
-    tree.nodes.length === 0 ? element("p", { class: "empty" }, "No process tree reported yet.") : nodeList(name, tree.nodes, null, openErrors),
+    tree.nodes.length === 0
+      ? element("p", { class: "empty" }, "No process tree reported yet.")
+      : nodeList(name, tree.nodes, null, openErrors),
     planCommands(tree),
   );
 }
@@ -63,7 +72,11 @@ function nodeItem(slave, nodes, node, openErrors) {
   const crashed = node.state === "crashed";
   // A crashed node is a button: a click shows or hides its error text.
   const title = crashed ? "crashed: click for the error text" : node.state;
-  const label = element(crashed ? "button" : "span", { class: `node state ${node.state}`, "data-node": node.name, title }, node.name);
+  const label = element(
+    crashed ? "button" : "span",
+    { class: `node state ${node.state}`, "data-node": node.name, title },
+    node.name,
+  );
   if (crashed) label.setAttribute("type", "button");
   const showError = crashed && node.error !== null && openErrors.has(errorKey(slave, node.name));
   return element(
@@ -90,7 +103,11 @@ function planCommands(tree) {
     "commands: ",
     ...tree.commands.map((command) => {
       const aliases = command.aliases.length === 0 ? "" : ` (${command.aliases.join(", ")})`;
-      return element("span", { class: `command state ${states.get(command.parent) ?? "unbooted"}` }, command.name + aliases);
+      return element(
+        "span",
+        { class: `command state ${states.get(command.parent) ?? "unbooted"}` },
+        command.name + aliases,
+      );
     }),
   );
 }
@@ -99,7 +116,9 @@ function planCommands(tree) {
 export function renderCommands(tbody, commands) {
   const rows = [...commands.values()].sort((a, b) => a.started_at.localeCompare(b.started_at));
   if (rows.length === 0) {
-    return tbody.replaceChildren(element("tr", {}, element("td", { class: "empty", colspan: "3" }, "No commands running.")));
+    return tbody.replaceChildren(
+      element("tr", {}, element("td", { class: "empty", colspan: "3" }, "No commands running.")),
+    );
   }
   tbody.replaceChildren(
     ...rows.map((command) =>
