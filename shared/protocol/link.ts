@@ -1,3 +1,10 @@
+import {
+  type BinaryFrame,
+  type CommandStream,
+  decodeBinaryFrame,
+  encodeBinaryFrame,
+  renumberBinaryFrame,
+} from "./binary-frame.js";
 import { decodeFrame, describeIssue, encodeFrame, type Frame } from "./codec.js";
 import type {
   DataOf,
@@ -10,7 +17,7 @@ import type {
   Role,
 } from "./definitions.js";
 import { LinkClosedError, ProtocolError, RequestError, RequestTimeoutError } from "./errors.js";
-import { definitionsByType } from "./messages.js";
+import { commandInputEvent, commandOutputEvent, definitionsByType } from "./messages.js";
 import { ResendBuffer } from "./resend-buffer.js";
 import type * as z from "./zod.js";
 
@@ -20,8 +27,8 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 const settled = Promise.resolve();
 
 export interface LinkOptions {
-  /** Writes one text frame to the socket; null until a socket is attached. */
-  send: ((text: string) => void) | null;
+  /** Writes one frame to the socket (text, or binary under the binary_frames extension); null until a socket is attached. */
+  send: Transport | null;
   /** This side, named in errors. */
   localRole: Role;
   /** Who is on the other end; messages it may not send are refused. */
@@ -44,7 +51,12 @@ export interface LinkOptions {
   log?: (line: string) => void;
 }
 
+/** A JSON frame goes out as text, a command's bytes under the binary_frames extension as binary. */
+export type Transport = (frame: string | Buffer) => void;
+
 type RequestHandler = (data: never) => unknown;
+/** Gets the decoded header and the whole frame, which it may forward as it is. */
+export type BytesHandler = (frame: BinaryFrame, raw: Buffer) => void;
 type EventHandler = (data: never) => void;
 
 interface PendingRequest {
@@ -71,7 +83,10 @@ export class Link {
   private readonly plainHandlers = new Map<string, EventHandler>();
   private closedReason: string | null = null;
   private requestsInFlight = 0;
-  private transport: ((text: string) => void) | null;
+  private transport: Transport | null;
+  private bytesHandler: BytesHandler | null = null;
+  /** Both sides took the binary_frames extension: command bytes go as binary frames. */
+  binaryFrames = false;
   private lastReceived = 0;
   private readonly unacknowledged = new ResendBuffer();
   private keeping: boolean;
@@ -105,7 +120,7 @@ export class Link {
   }
 
   /** A new socket carries the session; frames after `peerLastSeq` are sent again on it. */
-  attach(send: (text: string) => void, peerLastSeq: number): void {
+  attach(send: Transport, peerLastSeq: number): void {
     this.transport = send;
     this.acknowledge(peerLastSeq);
     for (const text of this.unacknowledged.frames) send(text);
@@ -155,6 +170,31 @@ export class Link {
     handler: (data: RequestOf<D>) => z.input<D["response"]> | Promise<z.input<D["response"]>>,
   ): void {
     this.requestHandlers.set(definition.type, handler);
+  }
+
+  /** Command bytes the peer sends as binary frames (its JSON forms go to their event handlers). */
+  onBytes(handler: BytesHandler): void {
+    this.bytesHandler = handler;
+  }
+
+  /**
+   * Sends a command's bytes: one binary frame under the extension, else the
+   * base protocol's command_input_event or command_output_event with base64.
+   */
+  sendBytes(stream: CommandStream, commandId: string, pieces: Buffer[]): void {
+    if (this.binaryFrames) return void this.writeBinary((seq) => encodeBinaryFrame(seq, stream, commandId, pieces));
+    const data = (pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces)).toString("base64");
+    if (stream === "stdin") this.event(commandInputEvent, { command_id: commandId, data });
+    else this.event(commandOutputEvent, { command_id: commandId, stream, data });
+  }
+
+  /** Passes on bytes received from another peer: the same frame, renumbered, when this peer takes binary frames. */
+  forwardBytes(frame: BinaryFrame, raw: Buffer | null): void {
+    if (raw === null || !this.binaryFrames) return this.sendBytes(frame.stream, frame.commandId, [frame.payload]);
+    this.writeBinary((seq) => {
+      renumberBinaryFrame(raw, seq);
+      return raw;
+    });
   }
 
   send<D extends PlainDefinition>(definition: D, data: z.input<D["data"]>): void {
@@ -230,6 +270,25 @@ export class Link {
       this.options.onNumberedFrame?.(text.length);
     }
     this.dispatch(frame);
+  }
+
+  /** Handles one incoming binary frame. Throws ProtocolError when the peer broke the protocol. */
+  receiveBinary(raw: Buffer): void {
+    if (!this.binaryFrames) throw new ProtocolError("binary frames were not taken up at registration");
+    const frame = decodeBinaryFrame(raw);
+    this.options.onFrame?.("in", "command_bytes", raw.length);
+    if (frame.seq <= this.lastReceived) return;
+    this.lastReceived = frame.seq;
+    this.options.onNumberedFrame?.(raw.length);
+    if (this.closedReason !== null) return;
+    // The same rules as for the JSON form of the same bytes.
+    const definition = frame.stream === "stdin" ? commandInputEvent : commandOutputEvent;
+    const refusal = definition.from.includes(this.peerRole)
+      ? (this.options.authorize?.(definition) ?? null)
+      : `a ${this.peerRole} may not send ${frame.stream} bytes`;
+    if (refusal !== null) throw new ProtocolError(refusal);
+    if (this.bytesHandler === null) return this.log(`dropped ${frame.stream} bytes: no handler on this side`);
+    this.bytesHandler(frame, raw);
   }
 
   dispatch(frame: Frame): void {
@@ -357,6 +416,14 @@ export class Link {
     if (this.keeping) this.unacknowledged.keep(seq, text);
     this.transport?.(text);
     return seq;
+  }
+
+  private writeBinary(build: (seq: number) => Buffer): void {
+    const seq = this.nextSeq++;
+    const frame = build(seq);
+    this.options.onFrame?.("out", "command_bytes", frame.length);
+    if (this.keeping) this.unacknowledged.keep(seq, frame);
+    this.transport?.(frame);
   }
 
   private log(line: string): void {
