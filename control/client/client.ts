@@ -71,7 +71,7 @@ export class OlympusClient {
       agent?: string;
       setup?: (link: Link) => void;
       log?: (line: string) => void;
-      /** false: command bytes as JSON with base64, as a client of the base protocol sends them. */
+      /** false: command bytes as JSON with base64, as a client of the base protocol sends them; by default true unless OLYMPUS_BINARY_FRAMES=0. */
       binaryFrames?: boolean;
     } = {},
   ): Promise<OlympusClient> {
@@ -83,7 +83,7 @@ export class OlympusClient {
       agent: options.agent ?? "Olympus control",
       registration: { role: "control" },
       log: options.log,
-      binaryFrames: options.binaryFrames,
+      binaryFrames: options.binaryFrames ?? process.env.OLYMPUS_BINARY_FRAMES !== "0",
       setup: (link) => {
         routeCommandEvents(link, commands);
         options.setup?.(link);

@@ -10,13 +10,18 @@ export interface RawFrame {
 /** A bare WebSocket to the master that records every frame, for poking at the protocol. */
 export class RawClient {
   readonly frames: RawFrame[] = [];
+  /** Binary frames received, whole (header and payload). */
+  readonly binary: Buffer[] = [];
   readonly closed: Promise<number>;
   private waiters: (() => void)[] = [];
   private transport: Duplex | null = null;
+  /** The master's first frame. */
+  hello: RawFrame | null = null;
 
   private constructor(readonly socket: WebSocket) {
-    socket.on("message", (payload) => {
-      this.frames.push(JSON.parse(payload.toString()) as RawFrame);
+    socket.on("message", (payload: Buffer, isBinary) => {
+      if (isBinary) this.binary.push(payload);
+      else this.frames.push(JSON.parse(payload.toString()) as RawFrame);
       for (const wake of this.waiters.splice(0)) wake();
     });
     this.closed = new Promise((resolve) => socket.on("close", (code) => resolve(code)));
@@ -30,7 +35,7 @@ export class RawClient {
       socket.once("open", resolve);
       socket.once("error", reject);
     });
-    await client.next("hello");
+    client.hello = await client.next("hello");
     return client;
   }
 
@@ -49,12 +54,13 @@ export class RawClient {
     }
   }
 
-  send(frame: RawFrame | string): void {
-    this.socket.send(typeof frame === "string" ? frame : JSON.stringify(frame));
+  /** A Buffer goes as a binary frame. */
+  send(frame: RawFrame | string | Buffer): void {
+    this.socket.send(typeof frame === "string" || Buffer.isBuffer(frame) ? frame : JSON.stringify(frame));
   }
 
   /** Sends the frames in one write, so that the master reads them together. */
-  sendTogether(...frames: (RawFrame | string)[]): void {
+  sendTogether(...frames: (RawFrame | string | Buffer)[]): void {
     const transport = this.transport as Duplex;
     transport.cork();
     for (const frame of frames) this.send(frame);
