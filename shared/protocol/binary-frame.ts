@@ -8,6 +8,8 @@ import { ProtocolError } from "./errors.js";
  * (a test holds the two together).
  */
 export const BINARY_FRAMES = "binary_frames";
+/** What a binary frame is counted as where frames are counted by type (the master's metrics). */
+export const BINARY_FRAME_TYPE = "command_bytes";
 
 export const commandStreams = ["stdin", "stdout", "stderr"] as const;
 export type CommandStream = (typeof commandStreams)[number];

@@ -1,4 +1,5 @@
 import {
+  BINARY_FRAME_TYPE,
   type BinaryFrame,
   type CommandStream,
   decodeBinaryFrame,
@@ -276,7 +277,7 @@ export class Link {
   receiveBinary(raw: Buffer): void {
     if (!this.binaryFrames) throw new ProtocolError("binary frames were not taken up at registration");
     const frame = decodeBinaryFrame(raw);
-    this.options.onFrame?.("in", "command_bytes", raw.length);
+    this.options.onFrame?.("in", BINARY_FRAME_TYPE, raw.length);
     if (frame.seq <= this.lastReceived) return;
     this.lastReceived = frame.seq;
     this.options.onNumberedFrame?.(raw.length);
@@ -421,7 +422,7 @@ export class Link {
   private writeBinary(build: (seq: number) => Buffer): void {
     const seq = this.nextSeq++;
     const frame = build(seq);
-    this.options.onFrame?.("out", "command_bytes", frame.length);
+    this.options.onFrame?.("out", BINARY_FRAME_TYPE, frame.length);
     if (this.keeping) this.unacknowledged.keep(seq, frame);
     this.transport?.(frame);
   }
