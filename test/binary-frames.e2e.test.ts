@@ -153,7 +153,11 @@ describe("binary frames", () => {
         encodeBinaryFrame(2, "stdin", "raw-cat-01", [Buffer.from("abc")]).subarray(0, 25),
         "binary frame says 3 bytes of payload but carries 2",
       ],
-      [[BINARY_FRAMES], encodeBinaryFrame(2, "stdout", "raw-cat-01", []), "a control may not send stdout bytes"],
+      [
+        [BINARY_FRAMES],
+        encodeBinaryFrame(2, "stdout", "raw-cat-01", []),
+        "a control may not send command_output_event",
+      ],
       [undefined, encodeBinaryFrame(2, "stdin", "raw-cat-01", []), "binary frames were not taken up at registration"],
     ];
     for (const [extensions, frame, reason] of malformed) {

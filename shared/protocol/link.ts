@@ -6,7 +6,15 @@ import {
   encodeBinaryFrame,
   renumberBinaryFrame,
 } from "./binary-frame.js";
-import { decodeFrame, describeIssue, encodeFrame, type Frame } from "./codec.js";
+import {
+  decodeFrame,
+  describeIssue,
+  encodeFrame,
+  errorMessage,
+  type Frame,
+  validateIncoming,
+  validateOutgoing,
+} from "./codec.js";
 import type {
   DataOf,
   Definition,
@@ -264,13 +272,15 @@ export class Link {
   receive(text: string): void {
     const frame = decodeFrame(text);
     this.options.onFrame?.("in", frame.type, text.length);
-    if (frame.seq !== null) {
-      // Sent again after a resume: already handled.
-      if (frame.seq <= this.lastReceived) return;
-      this.lastReceived = frame.seq;
-      this.options.onNumberedFrame?.(text.length);
-    }
-    this.dispatch(frame);
+    if (frame.seq === null || this.isNew(frame.seq, text.length)) this.dispatch(frame);
+  }
+
+  /** Counts a numbered frame in; false when it was sent again after a resume and is already handled. */
+  private isNew(seq: number, bytes: number): boolean {
+    if (seq <= this.lastReceived) return false;
+    this.lastReceived = seq;
+    this.options.onNumberedFrame?.(bytes);
+    return true;
   }
 
   /** Handles one incoming binary frame. Throws ProtocolError when the peer broke the protocol. */
@@ -278,15 +288,9 @@ export class Link {
     if (!this.binaryFrames) throw new ProtocolError("binary frames were not taken up at registration");
     const frame = decodeBinaryFrame(raw);
     this.options.onFrame?.("in", BINARY_FRAME_TYPE, raw.length);
-    if (frame.seq <= this.lastReceived) return;
-    this.lastReceived = frame.seq;
-    this.options.onNumberedFrame?.(raw.length);
-    if (this.closedReason !== null) return;
+    if (!this.isNew(frame.seq, raw.length) || this.closedReason !== null) return;
     // The same rules as for the JSON form of the same bytes.
-    const definition = frame.stream === "stdin" ? commandInputEvent : commandOutputEvent;
-    const refusal = definition.from.includes(this.peerRole)
-      ? (this.options.authorize?.(definition) ?? null)
-      : `a ${this.peerRole} may not send ${frame.stream} bytes`;
+    const refusal = this.refusal(frame.stream === "stdin" ? commandInputEvent : commandOutputEvent);
     if (refusal !== null) throw new ProtocolError(refusal);
     if (this.bytesHandler === null) return this.log(`dropped ${frame.stream} bytes: no handler on this side`);
     this.bytesHandler(frame, raw);
@@ -298,9 +302,7 @@ export class Link {
 
     const definition = definitionsByType.get(frame.type);
     if (definition === undefined) return this.unknown(frame);
-    const refusal = definition.from.includes(this.peerRole)
-      ? (this.options.authorize?.(definition) ?? null)
-      : `a ${this.peerRole} may not send ${frame.type}`;
+    const refusal = this.refusal(definition);
     if (refusal !== null) {
       // The owner logs the close an event or message brings; a refused request is only answered, so log it here.
       if (definition.kind !== "request") throw new ProtocolError(refusal);
@@ -314,6 +316,12 @@ export class Link {
     if (handler !== undefined) return handler(data as never);
     if (definition.kind === "event") return this.log(`dropped ${frame.type}: no handler on this side`);
     throw new ProtocolError(`unexpected ${frame.type}`);
+  }
+
+  /** Why the peer may not send this (its kind, or the authorize hook), or null. */
+  private refusal(definition: Definition): string | null {
+    if (!definition.from.includes(this.peerRole)) return `a ${this.peerRole} may not send ${definition.type}`;
+    return this.options.authorize?.(definition) ?? null;
   }
 
   private unknown(frame: Frame): void {
@@ -411,42 +419,24 @@ export class Link {
   }
 
   private write(type: string, data: object): number {
-    const seq = this.nextSeq++;
-    const text = encodeFrame(seq, type, data);
-    this.options.onFrame?.("out", type, text.length);
-    if (this.keeping) this.unacknowledged.keep(seq, text);
-    this.transport?.(text);
-    return seq;
+    return this.writeNumbered(type, (seq) => encodeFrame(seq, type, data));
   }
 
   private writeBinary(build: (seq: number) => Buffer): void {
+    this.writeNumbered(BINARY_FRAME_TYPE, build);
+  }
+
+  /** Numbers a frame, keeps it for a resume, and sends it. */
+  private writeNumbered(type: string, build: (seq: number) => string | Buffer): number {
     const seq = this.nextSeq++;
     const frame = build(seq);
-    this.options.onFrame?.("out", BINARY_FRAME_TYPE, frame.length);
+    this.options.onFrame?.("out", type, frame.length);
     if (this.keeping) this.unacknowledged.keep(seq, frame);
     this.transport?.(frame);
+    return seq;
   }
 
   private log(line: string): void {
     this.options.log?.(line);
   }
-}
-
-function validateIncoming(definition: Definition, frame: Frame): unknown {
-  if (definition.kind === "request" && frame.seq === null) throw new ProtocolError(`${frame.type} has no seq`);
-  const schema = definition.kind === "request" ? definition.request : definition.data;
-  const result = schema.safeParse(frame.data);
-  if (!result.success) throw new ProtocolError(describeIssue(frame.type, result.error));
-  return result.data;
-}
-
-/** Outgoing data that fails its schema is a bug on this side, not the peer's. */
-function validateOutgoing(type: string, schema: z.ZodMiniType, data: unknown): object {
-  const result = schema.safeParse(data);
-  if (!result.success) throw new Error(`refusing to send invalid ${describeIssue(type, result.error)}`);
-  return result.data as object;
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
