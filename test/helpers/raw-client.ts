@@ -1,5 +1,6 @@
 import type { Duplex } from "node:stream";
 import WebSocket from "ws";
+import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
 
 export interface RawFrame {
   seq?: number | null;
@@ -58,7 +59,7 @@ export class RawClient {
 
   /** Registers as a control and keeps the session alive with the heartbeats `ready` asks for. */
   async registerControl(token: string, agent = "raw client"): Promise<void> {
-    this.send({ seq: this.nextSeq++, type: "register_control", data: { agent, version: "2.0.0", token } });
+    this.send({ seq: this.nextSeq++, type: "register_control", data: { agent, version: PROTOCOL_VERSION, token } });
     const ready = await this.next(["ready", "close"]);
     if (ready.type === "close") throw new Error(`refused: ${ready.data.reason}`);
     const interval = ready.data.heartbeat_interval;
