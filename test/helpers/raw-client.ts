@@ -23,6 +23,8 @@ export class RawClient {
   private heartbeats: NodeJS.Timeout | null = null;
   /** Requests sent by `request`, by seq: their responses settle them instead of being recorded. */
   private readonly pending = new Map<number, (response: RawFrame) => void>();
+  private handlers: ((frame: RawFrame) => boolean)[] = [];
+  private isClosed = false;
 
   private constructor(readonly socket: WebSocket) {
     socket.on("message", (payload) => {
@@ -33,11 +35,14 @@ export class RawClient {
         this.pending.delete(frame.data.seq as number);
         return settle(frame);
       }
+      if (this.handlers.some((handler) => handler(frame))) return;
       this.frames.push(frame);
       for (const wake of this.waiters.splice(0)) wake();
     });
     this.closed = new Promise((resolve) =>
       socket.on("close", (code) => {
+        this.isClosed = true;
+        for (const wake of this.waiters.splice(0)) wake();
         if (this.heartbeats !== null) clearInterval(this.heartbeats);
         resolve(code);
       }),
@@ -58,9 +63,18 @@ export class RawClient {
   }
 
   /** Registers as a control and keeps the session alive with the heartbeats `ready` asks for. */
-  async registerControl(token: string, agent = "raw client"): Promise<void> {
-    this.send({ seq: this.nextSeq++, type: "register_control", data: { agent, version: PROTOCOL_VERSION, token } });
-    const ready = await this.next(["ready", "close"]);
+  registerControl(token: string, agent = "raw client"): Promise<void> {
+    return this.register("register_control", { agent, version: PROTOCOL_VERSION, token });
+  }
+
+  /** Registers as a slave (one that serves no requests unless `onFrame` answers them). */
+  registerSlave(token: string, name: string, id: number, agent = "raw client", timeoutMs?: number): Promise<void> {
+    return this.register("register_slave", { agent, version: PROTOCOL_VERSION, token, name, id }, timeoutMs);
+  }
+
+  private async register(type: string, data: Record<string, unknown>, timeoutMs?: number): Promise<void> {
+    this.send({ seq: this.nextSeq++, type, data });
+    const ready = await this.next(["ready", "close"], timeoutMs);
     if (ready.type === "close") throw new Error(`refused: ${ready.data.reason}`);
     const interval = ready.data.heartbeat_interval;
     if (typeof interval !== "number") return;
@@ -68,6 +82,17 @@ export class RawClient {
       () => this.send({ type: "heartbeat", data: { last_seq: this.lastFromMaster } }),
       (interval * 1000) / 2,
     );
+  }
+
+  /** Frames `handler` takes (returns true for) are not recorded: how a long-lived client answers requests. */
+  onFrame(handler: (frame: RawFrame) => boolean): void {
+    this.handlers.push(handler);
+  }
+
+  /** Answers `request`, numbering the response as `request` numbers its frames. */
+  respond(request: RawFrame, data: Record<string, unknown> = {}): void {
+    const type = request.type.replace(/_request$/, "_response");
+    this.send({ seq: this.nextSeq++, type, data: { seq: request.seq, ...data } });
   }
 
   /** Sends a request numbered by this client; resolves with its response frame. */
@@ -86,6 +111,8 @@ export class RawClient {
     for (;;) {
       const index = this.frames.findIndex((frame) => types.includes(frame.type));
       if (index >= 0) return this.frames.splice(index, 1)[0] as RawFrame;
+      if (this.isClosed)
+        throw new Error(`the socket closed before a ${type} frame; got ${JSON.stringify(this.frames)}`);
       if (Date.now() > deadline)
         throw new Error(`no ${type} frame within ${timeoutMs} ms; got ${JSON.stringify(this.frames)}`);
       await new Promise<void>((resolve) => {
