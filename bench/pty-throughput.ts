@@ -19,9 +19,10 @@ import { randomBytes } from "node:crypto";
 import { closeSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import pty from "node-pty";
-import { controlBin, loadNote, main, onCleanup, pythonApp, startOlympus, tempDir } from "./harness.js";
+import { controlBin, descendantsOf } from "../test/helpers/processes.js";
+import { loadNote, main, onCleanup, pythonApp, startOlympus, tempDir } from "./harness.js";
 import { median, quantile, report } from "./report.js";
-import { descendantsOf, echoSamples, echoTerminal, killQuietly, rate, type Transfer, transfer } from "./streams.js";
+import { echoSamples, echoTerminal, killQuietly, rate, type Transfer, transfer } from "./streams.js";
 
 const MEGABYTES = Number(process.env.BENCH_PTY_MB ?? 100);
 const THROUGHPUT_RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -91,7 +92,7 @@ await main(async () => {
   closeSync(fd);
   const catCommand = `stty raw -echo; cat '${data}'`;
   const watched = {
-    "olympus start (master and agent)": () => [olympus.child.pid as number],
+    "olympus start (master and agent)": () => [olympus.started.child.pid as number],
     control: (pid: number) => [pid, ...descendantsOf(pid)],
   };
   const throughOlympus = (binaryFrames: "1" | "0") =>

@@ -3,10 +3,11 @@
  * counted from its first byte to its last, the resident memory of the
  * processes on its way, and a terminal whose keystroke echo can be timed.
  */
-import { spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import pty from "node-pty";
-import { onCleanup, track } from "./harness.js";
+import { start } from "../test/helpers/processes.js";
+import { onCleanup } from "./harness.js";
 
 const MB = 1024 * 1024;
 
@@ -35,7 +36,7 @@ export function transfer(
 ): Promise<Transfer> {
   return new Promise((resolve, reject) => {
     const began = performance.now();
-    const child = track(spawn(file, args, { ...options, stdio: ["pipe", "pipe", "pipe"] }));
+    const { child } = start(file, args, { ...options, stdio: ["pipe", "pipe", "pipe"], keepOutput: false });
     const peakKb: Record<string, number> = {};
     const sample = () => {
       for (const [name, pids] of Object.entries(watched))
@@ -72,25 +73,6 @@ export function residentKb(pids: number[]): number {
     }
   }
   return total;
-}
-
-/** Every descendant of `pid`, from /proc. */
-export function descendantsOf(pid: number): number[] {
-  const found: number[] = [];
-  for (let queue = [pid], next = queue.shift(); next !== undefined; next = queue.shift()) {
-    let children: number[] = [];
-    try {
-      for (const task of readdirSync(`/proc/${next}/task`))
-        children.push(
-          ...readFileSync(`/proc/${next}/task/${task}/children`, "utf8").split(" ").filter(Boolean).map(Number),
-        );
-    } catch {
-      children = []; // gone while we looked
-    }
-    found.push(...children);
-    queue.push(...children);
-  }
-  return found;
 }
 
 export function killQuietly(pid: number): void {
@@ -173,7 +155,7 @@ export async function echoSamples(terminals: EchoTerminal[], samples: number, wa
       const ms = await terminal.roundTrip(byte);
       if (i >= warmup) results[index]?.push(ms);
     }
-    await new Promise((resolve) => setTimeout(resolve, 2));
+    await sleep(2);
   }
   return results;
 }

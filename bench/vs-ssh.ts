@@ -22,34 +22,14 @@
  * throughput runs.
  */
 
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import {
-  controlBin,
-  loadNote,
-  main,
-  onCleanup,
-  pythonApp,
-  sleep,
-  startOlympus,
-  tempDir,
-  timed,
-  track,
-} from "./harness.js";
+import { controlBin, descendantsOf, eventually, start } from "../test/helpers/processes.js";
+import { loadNote, main, onCleanup, pythonApp, startOlympus, tempDir, timed } from "./harness.js";
 import { median, quantile, report } from "./report.js";
-import {
-  descendantsOf,
-  echoSamples,
-  echoTerminal,
-  killQuietly,
-  rate,
-  type Transfer,
-  transfer,
-  type Watched,
-} from "./streams.js";
+import { echoSamples, echoTerminal, killQuietly, rate, type Transfer, transfer, type Watched } from "./streams.js";
 
 const SSHD = "/usr/sbin/sshd";
 const MEGABYTES = Number(process.env.BENCH_SSH_MB ?? 100);
@@ -72,15 +52,7 @@ function freePort(): Promise<number> {
 
 async function run(file: string, args: string[]): Promise<void> {
   const result = await timed(file, args, { cwd: "/" });
-  if (result.code !== 0) throw new Error(`${file} ${args.join(" ")} exited ${result.code}: ${result.stderr}`);
-}
-
-async function until(test: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!test()) {
-    if (Date.now() > deadline) throw new Error(`no ${what} within ${timeoutMs} ms`);
-    await sleep(20);
-  }
+  if (result.code !== 0) throw new Error(`${file} ${args.join(" ")} exited ${result.code}: ${result.output}`);
 }
 
 /** A private sshd on a free loopback port; resolves with the ssh arguments that reach it. */
@@ -110,16 +82,13 @@ async function startSshd(notes: string[]): Promise<{ ssh: string[]; pid: number;
     mkdirSync("/run/sshd", { mode: 0o755 });
     notes.push("Created /run/sshd (sshd's privilege separation directory; the service was never started here).");
   }
-  const sshd = track(
-    spawn(SSHD, ["-D", "-e", "-f", join(dir, "sshd_config")], { stdio: ["ignore", "ignore", "pipe"] }),
-  );
-  let log = "";
-  sshd.stderr?.on("data", (chunk: Buffer) => (log += chunk.toString()));
-  await until(() => log.includes("Server listening") || sshd.exitCode !== null, "sshd listening").catch(() => {});
-  if (!log.includes("Server listening")) throw new Error(`sshd did not start: ${log.trim()}`);
-  // Its session processes end with their connections; any left at the end go with it.
+  const sshd = start(SSHD, ["-D", "-e", "-f", join(dir, "sshd_config")]);
+  await sshd.waitFor(/Server listening/, 10_000).catch(() => {
+    throw new Error(`sshd did not start: ${sshd.output.trim()}`);
+  });
+  // Its session processes end with their connections; any left at the end go with it (sshd itself is stopped with the rest).
   onCleanup(() => {
-    for (const pid of [...descendantsOf(sshd.pid as number), sshd.pid as number]) killQuietly(pid);
+    for (const pid of descendantsOf(sshd.child.pid as number)) killQuietly(pid);
   });
   const ssh = [
     "-i",
@@ -135,7 +104,7 @@ async function startSshd(notes: string[]): Promise<{ ssh: string[]; pid: number;
     "-o",
     "LogLevel=ERROR",
   ];
-  return { ssh, pid: sshd.pid as number, dir };
+  return { ssh, pid: sshd.child.pid as number, dir };
 }
 
 /** The processes named `comm` among these. */
@@ -158,8 +127,8 @@ await main(async () => {
   const sshd = await startSshd(notes);
   const host = "127.0.0.1";
   const mux = ["-o", `ControlPath=${join(sshd.dir, "mux")}`];
-  track(spawn("ssh", [...sshd.ssh, ...mux, "-o", "ControlMaster=yes", "-N", host], { stdio: "ignore" }));
-  await until(() => existsSync(join(sshd.dir, "mux")), "ssh ControlMaster socket");
+  start("ssh", [...sshd.ssh, ...mux, "-o", "ControlMaster=yes", "-N", host]);
+  await eventually(() => existsSync(join(sshd.dir, "mux")), 10_000, "the ssh ControlMaster socket");
 
   const app = pythonApp(
     "vs-ssh",
@@ -173,7 +142,7 @@ await main(async () => {
   closeSync(fd);
 
   const olympusWatched: Watched = {
-    "olympus start (master and agent)": () => [olympus.child.pid as number],
+    "olympus start (master and agent)": () => [olympus.started.child.pid as number],
     control: (pid) => [pid, ...descendantsOf(pid)],
   };
   const sshWatched: Watched = {
@@ -224,7 +193,7 @@ await main(async () => {
     const runNoop = await timed(process.execPath, [controlBin, "run", "noop"], { cwd: app });
     const ssh = await timed("ssh", [...sshd.ssh, ...mux, host, "true"], { cwd: app });
     for (const result of [exec, runNoop, ssh])
-      if (result.code !== 0) throw new Error(`exited ${result.code}: ${result.stderr}`);
+      if (result.code !== 0) throw new Error(`exited ${result.code}: ${result.output}`);
     if (index < 2) continue; // warm-up
     latency.exec.push(exec.ms);
     latency.run.push(runNoop.ms);

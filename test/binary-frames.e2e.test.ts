@@ -15,7 +15,6 @@ import { OlympusClient } from "../control/client/client.js";
 import type { RemoteCommand, Target } from "../control/client/remote-command.js";
 import { BINARY_FRAMES, decodeBinaryFrame, encodeBinaryFrame } from "../shared/protocol/binary-frame.js";
 import type { Terminal } from "../shared/protocol/messages.js";
-import { PROTOCOL_VERSION } from "../shared/protocol/version.js";
 import { startMaster, startSlave, TEST_TOKEN } from "./helpers/cluster.js";
 import { eventually, stopAll } from "./helpers/processes.js";
 import { RawClient } from "./helpers/raw-client.js";
@@ -50,15 +49,10 @@ async function pump(command: RemoteCommand, input: Buffer): Promise<void> {
   command.inputEnd();
 }
 
-/** A raw control that registers, taking binary frames or not; seqs are its own to count. */
+/** A raw control, taking binary frames or not. */
 async function rawControl(url: string, extensions?: string[]) {
   const client = await RawClient.open(url);
-  client.send({
-    seq: 1,
-    type: "register_control",
-    data: { agent: "raw", version: PROTOCOL_VERSION, token: TEST_TOKEN, ...(extensions ? { extensions } : {}) },
-  });
-  await client.next("ready");
+  await client.registerControl(TEST_TOKEN, "raw", extensions);
   return client;
 }
 
@@ -113,27 +107,26 @@ describe("binary frames", () => {
     await owned.start({ kind: "exec", program: "cat", args: [] }, null);
 
     const raw = await rawControl(url, [BINARY_FRAMES]);
-    raw.send({
-      seq: 2,
-      type: "exec_request",
-      data: { slave: "bytes", command_id: "raw-cat-01", program: "cat", args: [], terminal: null },
+    const started = await raw.request("exec_request", {
+      slave: "bytes",
+      command_id: "raw-cat-01",
+      program: "cat",
+      args: [],
+      terminal: null,
     });
-    await raw.next("exec_response");
-    const echoed = async (seq: number, text: string) => {
+    assert.equal(started.data.error, undefined);
+    const echoed = async (text: string) => {
       raw.binary.length = 0;
-      raw.send(encodeBinaryFrame(seq, "stdin", "raw-cat-01", [Buffer.from(text)]));
+      raw.sendBytes("stdin", "raw-cat-01", Buffer.from(text));
       await eventually(() => raw.binary.length > 0, 5000, "cat's echo");
       const frame = decodeBinaryFrame(raw.binary[0] as Buffer);
       assert.deepEqual([frame.stream, frame.commandId, frame.payload.toString()], ["stdout", "raw-cat-01", text]);
     };
-    await echoed(3, "first");
+    await echoed("first");
 
     // Unknown, and another control's: the sender hears so; its session and the owner's command go on.
-    for (const [seq, id] of [
-      [4, "no-such-cmd"],
-      [5, owned.id],
-    ] as const) {
-      raw.send(encodeBinaryFrame(seq, "stdin", id, [Buffer.from("intruder")]));
+    for (const id of ["no-such-cmd", owned.id]) {
+      raw.sendBytes("stdin", id, Buffer.from("intruder"));
       const exit = await raw.next("command_exit_event");
       assert.deepEqual(exit.data, {
         command_id: id,
@@ -142,7 +135,7 @@ describe("binary frames", () => {
         error: `no running command ${id} of this control`,
       });
     }
-    await echoed(6, "second");
+    await echoed("second");
 
     // Malformed: the session that sent it ends with the reason; the others do not notice.
     const malformed: [string[] | undefined, Buffer, string][] = [
@@ -165,13 +158,13 @@ describe("binary frames", () => {
       bad.send(frame);
       assert.equal(await bad.closeReason(), reason);
     }
-    await echoed(7, "third");
+    await echoed("third");
 
     owned.input(Buffer.from("mine"));
     owned.inputEnd();
     assert.deepEqual(await owned.outcome, { code: 0 });
     assert.equal(Buffer.concat(chunks).toString(), "mine");
-    raw.socket.close();
+    raw.close();
     owner.close();
   });
 });
