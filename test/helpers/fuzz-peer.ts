@@ -6,6 +6,7 @@ import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
 import { TEST_TOKEN } from "./cluster.js";
 import { anyFrame, batchFrame, type Candidate, type Random } from "./fuzz-frames.js";
 import { type Outcome, type PeerKind, type Prediction, predict } from "./fuzz-oracle.js";
+import { keepAlive } from "./raw-client.js";
 
 /** How many frames a run sends; FUZZ_FRAMES sets it. */
 export const FRAME_BUDGET = Number(process.env.FUZZ_FRAMES ?? 100_000);
@@ -46,7 +47,9 @@ export async function guarded(findings: Findings, worker: Promise<unknown>): Pro
 
 /**
  * One WebSocket to the master: records its close, answers its requests,
- * sends heartbeats when `ready` asks for them, and awaits responses.
+ * sends heartbeats when `ready` asks for them, and awaits responses. Unlike
+ * RawClient it numbers frames as the oracle predicts them and reports, rather
+ * than throws on, whatever the master sends that it should not.
  */
 class FuzzPeer {
   registered = false;
@@ -136,18 +139,9 @@ class FuzzPeer {
     } else if (frame.type.endsWith("_response")) this.settle(frame.type, frame.data ?? {});
   }
 
-  /** A master with sessions drops a peer that sends no heartbeats, and keeps what it sent until acknowledged. */
   private onReady(data: Record<string, unknown>): void {
     this.registered = true;
-    const interval = data.heartbeat_interval;
-    if (typeof interval !== "number" || !this.isOpen) return;
-    this.heartbeats = setInterval(
-      () => {
-        if (this.isOpen)
-          this.socket.send(JSON.stringify({ type: "heartbeat", data: { last_seq: this.lastFromMaster } }));
-      },
-      (interval * 1000) / 2,
-    );
+    if (this.isOpen) this.heartbeats = keepAlive(this.socket, data, () => this.lastFromMaster);
   }
 
   /** Ends a session the master should have kept: `close {reason}`, then the socket. */

@@ -92,12 +92,7 @@ export class RawClient {
     this.send({ seq: this.nextSeq++, type, data });
     const ready = await this.next(["ready", "close"], timeoutMs);
     if (ready.type === "close") throw new Error(`refused: ${ready.data.reason}`);
-    const interval = ready.data.heartbeat_interval;
-    if (typeof interval !== "number") return;
-    this.heartbeats = setInterval(
-      () => this.send({ type: "heartbeat", data: { last_seq: this.lastFromMaster } }),
-      (interval * 1000) / 2,
-    );
+    this.heartbeats = keepAlive(this.socket, ready.data, () => this.lastFromMaster);
   }
 
   /** Frames `handler` takes (returns true for) are not recorded: how a long-lived client answers requests. */
@@ -168,4 +163,26 @@ export class RawClient {
     this.send({ seq: this.nextSeq++, type: "close", data: { reason } });
     this.socket.close();
   }
+}
+
+/**
+ * A master with sessions drops a peer that sends no heartbeat within twice the
+ * interval `ready` gives, and keeps what it sent until acknowledged: heartbeats
+ * at half the interval, acknowledging `lastFromMaster()`. Null when `ready` asks
+ * for none. The caller clears the timer when the socket closes.
+ */
+export function keepAlive(
+  socket: WebSocket,
+  ready: Record<string, unknown>,
+  lastFromMaster: () => number,
+): NodeJS.Timeout | null {
+  const interval = ready.heartbeat_interval;
+  if (typeof interval !== "number") return null;
+  return setInterval(
+    () => {
+      if (socket.readyState === WebSocket.OPEN)
+        socket.send(JSON.stringify({ type: "heartbeat", data: { last_seq: lastFromMaster() } }));
+    },
+    (interval * 1000) / 2,
+  );
 }
