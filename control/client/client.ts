@@ -1,4 +1,6 @@
+import { randomBytes } from "node:crypto";
 import { relative } from "node:path";
+import type { DataOf, RequestOf, ResponseOf } from "../../shared/protocol/definitions.js";
 import type { Link } from "../../shared/protocol/link.js";
 import {
   commandAckEvent,
@@ -8,6 +10,10 @@ import {
   ping,
   restart,
   status,
+  test,
+  testDoneEvent,
+  testFileEvent,
+  testStopEvent,
   watch,
 } from "../../shared/protocol/messages.js";
 import { connect, type Session } from "../../shared/runtime/connect.js";
@@ -50,6 +56,18 @@ function liveMasterFile(cwd: string): MasterFile | null {
   const pid = found?.contents.pid;
   if (found === null || pid === undefined || isRunning(pid)) return found?.contents ?? null;
   throw new Error(`the master in ${relative(cwd, found.path)} (pid ${pid}) is not running`);
+}
+
+export type TestFileEvent = DataOf<typeof testFileEvent>;
+export type TestDone = DataOf<typeof testDoneEvent>;
+
+/** A suite the master runs for this control: what it said at the start, its events, and a way to stop it. */
+export interface TestSuiteHandle {
+  started: ResponseOf<typeof test>;
+  /** Resolves with the whole result once the suite is over (also after `stop`). */
+  done: Promise<TestDone>;
+  /** Ctrl-C: the master stops the suite's commands, then `done` resolves with what ran. */
+  stop(): void;
 }
 
 /** A control session: the library behind the `control` CLI, for any program. */
@@ -126,6 +144,30 @@ export class OlympusClient {
   /** Restarts a node and its subtree; without a node the whole tree; without a slave every slave. */
   async restart(slave?: string, node?: string): Promise<string[]> {
     return (await this.link.request(restart, { slave, node })).restarted;
+  }
+
+  /**
+   * A test suite spread by the master over its slaves' workers; `onFile`
+   * hears each file start, end or go back on the queue.
+   */
+  async test(
+    request: Omit<RequestOf<typeof test>, "suite_id">,
+    onFile: (event: TestFileEvent) => void,
+  ): Promise<TestSuiteHandle> {
+    const suiteId = `suite-${randomBytes(9).toString("base64url")}`;
+    let finish: (result: TestDone) => void = () => {};
+    const done = new Promise<TestDone>((resolve) => {
+      finish = resolve;
+    });
+    // Registered before the request: the first file events may come right after the response.
+    this.link.onEvent(testFileEvent, (event) => {
+      if (event.suite_id === suiteId) onFile(event);
+    });
+    this.link.onEvent(testDoneEvent, (result) => {
+      if (result.suite_id === suiteId) finish(result);
+    });
+    const started = await this.link.request(test, { ...request, suite_id: suiteId });
+    return { started, done, stop: () => this.link.event(testStopEvent, { suite_id: suiteId }) };
   }
 
   close(): void {

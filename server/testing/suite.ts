@@ -1,0 +1,270 @@
+import type { EventDefinition } from "../../shared/protocol/definitions.js";
+import {
+  commandAckEvent,
+  commandExitEvent,
+  commandInputEvent,
+  commandOutputEvent,
+  commandSignalEvent,
+  run,
+  type TestFileResult,
+  testDoneEvent,
+  testFileEvent,
+} from "../../shared/protocol/messages.js";
+import type { CommandOwner, CommandRoutes } from "../routing/command-routes.js";
+import type { SlaveRegistry, SlaveSession } from "../sessions/registry.js";
+import type { TestQueue } from "./queue.js";
+
+/** A slave taking part in a suite, with how many files it may run at once. */
+export interface Participant {
+  session: SlaveSession;
+  jobs: number;
+  /** False once it left or its phase crashed: it gets no more files. */
+  active: boolean;
+  running: Set<Attempt>;
+  files: number;
+  seconds: number;
+  failures: number;
+}
+
+/** One file running on one slave, as one command. */
+interface Attempt {
+  id: string;
+  file: string;
+  participant: Participant;
+  takenAt: number;
+  firstByteAt: number | null;
+  output: Buffer[];
+  outputBytes: number;
+  /** The phase's worker pid when the file started: another pid at the end means the phase restarted under it. */
+  phasePid: number | null;
+  settled: boolean;
+}
+
+type Outcome = { code: number | null; signal: string | null; error?: string };
+
+/** The output a file's event carries: its tail, so one frame stays well under the 1 MiB limit. */
+const MAX_OUTPUT_BYTES = 192 * 1024;
+/** After SIGTERM, what a stopped file's command gets if it is still there. */
+const KILL_AFTER_MS = 1000;
+
+export interface SuiteOptions {
+  id: string;
+  control: CommandOwner;
+  command: string;
+  phase: string;
+  participants: Participant[];
+  queue: TestQueue;
+  routes: CommandRoutes;
+  registry: SlaveRegistry;
+  /** The suite is over: the durations of the files that ran to their end, and the failures. */
+  onDone: (durations: Map<string, number>, failed: string[]) => void;
+}
+
+/**
+ * A suite on the master: idle slots on the participating slaves take the next
+ * file from the queue; each file is one `run` of the command with the file as
+ * its only argument. Files lost with their slave or phase go back on the queue.
+ */
+export class TestSuite {
+  private readonly results = new Map<string, TestFileResult>();
+  private readonly durations = new Map<string, number>();
+  private readonly startedAt = performance.now();
+  private counter = 0;
+  private stopped = false;
+  private done = false;
+  private readonly stopListening: () => void;
+
+  constructor(private readonly options: SuiteOptions) {
+    this.stopListening = options.registry.onRemoved((session) => this.slaveLeft(session));
+  }
+
+  start(): void {
+    this.pump();
+  }
+
+  /** Ctrl-C or a vanished control: every running file gets SIGTERM, then SIGKILL, and the suite ends. */
+  stop(): void {
+    if (this.stopped || this.done) return;
+    this.stopped = true;
+    const attempts = this.options.participants.flatMap((participant) => [...participant.running]);
+    for (const attempt of attempts) this.signal(attempt, "SIGTERM");
+    setTimeout(() => {
+      for (const attempt of attempts) if (!attempt.settled) this.signal(attempt, "SIGKILL");
+    }, KILL_AFTER_MS).unref();
+    this.finishIfIdle();
+  }
+
+  private pump(): void {
+    if (this.stopped || this.done) return;
+    // One file per slave per round, so that a short queue is spread over hosts before it doubles up on one.
+    for (let dispatched = true; dispatched; ) {
+      dispatched = false;
+      for (const participant of this.options.participants) {
+        if (!participant.active || participant.running.size >= participant.jobs) continue;
+        const file = this.options.queue.next();
+        if (file === undefined) break;
+        this.dispatch(participant, file);
+        dispatched = true;
+      }
+    }
+    this.finishIfIdle();
+  }
+
+  private dispatch(participant: Participant, file: string): void {
+    const { session } = participant;
+    const id = `${this.options.id.slice(0, 48)}-${++this.counter}`;
+    const phase = session.tree.nodes.find((node) => node.name === this.options.phase);
+    const attempt: Attempt = {
+      id,
+      file,
+      participant,
+      takenAt: performance.now(),
+      firstByteAt: null,
+      output: [],
+      outputBytes: 0,
+      phasePid: phase?.pid ?? null,
+      settled: false,
+    };
+    participant.running.add(attempt);
+    this.options.routes.open(id, this.ownerFor(attempt), session, [this.options.command, file]);
+    this.tell(attempt, "started");
+    const data = {
+      slave: session.info.name,
+      command_id: id,
+      command: this.options.command,
+      args: [file],
+      terminal: null,
+    };
+    session.link.request(run, data).then(
+      () => session.link.event(commandInputEvent, { command_id: id, eof: true }),
+      (error: Error) => {
+        this.options.routes.discard(id);
+        // The slave's phase crashed: it gets no more files, and this one runs elsewhere.
+        if (/^phase .* crashed/.test(error.message)) participant.active = false;
+        this.settle(attempt, { code: null, signal: null, error: error.message });
+      },
+    );
+  }
+
+  /** The suite stands where a control would: it hears the command's output and exit, and acknowledges the output. */
+  private ownerFor(attempt: Attempt): CommandOwner {
+    return {
+      event: (definition: EventDefinition, data: never) => {
+        const event = data as { data?: string } & Outcome;
+        if (definition.type === commandOutputEvent.type) this.output(attempt, Buffer.from(event.data ?? "", "base64"));
+        else if (definition.type === commandExitEvent.type) this.settle(attempt, event);
+      },
+    };
+  }
+
+  private output(attempt: Attempt, bytes: Buffer): void {
+    if (bytes.length === 0) return;
+    attempt.firstByteAt ??= performance.now();
+    attempt.output.push(bytes);
+    attempt.outputBytes += bytes.length;
+    while (attempt.outputBytes - (attempt.output[0]?.length ?? 0) >= MAX_OUTPUT_BYTES) {
+      attempt.outputBytes -= (attempt.output.shift() as Buffer).length;
+    }
+    attempt.participant.session.link.event(commandAckEvent, { command_id: attempt.id, bytes: bytes.length });
+  }
+
+  private settle(attempt: Attempt, outcome: Outcome): void {
+    if (attempt.settled) return;
+    attempt.settled = true;
+    const { participant, file } = attempt;
+    participant.running.delete(attempt);
+    const seconds = (performance.now() - attempt.takenAt) / 1000;
+    const lost = this.lostReason(attempt, outcome);
+    if (this.stopped) {
+      this.results.set(file, { file, slave: participant.session.info.name, status: "not_run", seconds });
+    } else if (lost !== null && this.options.queue.requeue(file)) {
+      this.tell(attempt, "requeued", { reason: lost });
+    } else {
+      const passed = lost === null && outcome.code === 0;
+      participant.files++;
+      participant.seconds += seconds;
+      if (!passed) participant.failures++;
+      if (lost === null) this.durations.set(file, seconds);
+      const status = passed ? "passed" : "failed";
+      this.results.set(file, { file, slave: participant.session.info.name, status, seconds });
+      const reason = lost === null ? undefined : `lost twice: ${lost}`;
+      this.tell(attempt, status, { seconds, output: this.outputOf(attempt), reason });
+    }
+    this.pump();
+  }
+
+  /** Why the file did not run to its own end (its slave or phase went away), or null when it did. */
+  private lostReason(attempt: Attempt, outcome: Outcome): string | null {
+    if (outcome.error !== undefined) return outcome.error;
+    if (outcome.signal === null) return null;
+    const { session } = attempt.participant;
+    const phase = session.tree.nodes.find((node) => node.name === this.options.phase);
+    if (phase?.state === "ready" && phase.pid === attempt.phasePid) return null;
+    return `phase ${this.options.phase} restarted on ${session.info.name}`;
+  }
+
+  private slaveLeft(session: SlaveSession): void {
+    const participant = this.options.participants.find((candidate) => candidate.session === session);
+    if (participant === undefined) return;
+    participant.active = false;
+    for (const attempt of [...participant.running]) {
+      // If the slave comes back, these commands must not run on unseen.
+      this.signal(attempt, "SIGKILL");
+      this.options.routes.discard(attempt.id);
+      this.settle(attempt, { code: null, signal: null, error: `slave ${session.info.name} disconnected` });
+    }
+  }
+
+  private signal(attempt: Attempt, signal: "SIGTERM" | "SIGKILL"): void {
+    attempt.participant.session.link.event(commandSignalEvent, { command_id: attempt.id, signal });
+  }
+
+  private finishIfIdle(): void {
+    if (this.done) return;
+    const participants = this.options.participants;
+    if (participants.some((participant) => participant.running.size > 0)) return;
+    const canRun = participants.some((participant) => participant.active);
+    if (!this.stopped && canRun && this.options.queue.length > 0) return;
+    this.done = true;
+    this.stopListening();
+    for (const file of this.options.queue.drain())
+      this.results.set(file, { file, slave: null, status: "not_run", seconds: 0 });
+    const files = [...this.results.values()];
+    this.options.onDone(
+      this.durations,
+      files.filter((result) => result.status === "failed").map((result) => result.file),
+    );
+    this.options.control.event(testDoneEvent, {
+      suite_id: this.options.id,
+      seconds: (performance.now() - this.startedAt) / 1000,
+      stopped: this.stopped,
+      files,
+      slaves: participants.map(({ session, files, seconds, failures }) => ({
+        name: session.info.name,
+        files,
+        seconds,
+        failures,
+      })),
+    });
+  }
+
+  private outputOf(attempt: Attempt): string {
+    return Buffer.concat(attempt.output).subarray(-MAX_OUTPUT_BYTES).toString("utf8");
+  }
+
+  private tell(
+    attempt: Attempt,
+    state: "started" | "passed" | "failed" | "requeued",
+    extra: { seconds?: number; output?: string; reason?: string } = {},
+  ): void {
+    const firstByte = attempt.firstByteAt === null ? undefined : (attempt.firstByteAt - attempt.takenAt) / 1000;
+    this.options.control.event(testFileEvent, {
+      suite_id: this.options.id,
+      slave: attempt.participant.session.info.name,
+      file: attempt.file,
+      state,
+      ...(state === "started" ? {} : { first_byte_seconds: firstByte }),
+      ...extra,
+    });
+  }
+}
