@@ -95,7 +95,7 @@ export class TestSuite {
   }
 
   private pump(): void {
-    if (this.stopped || this.done) return;
+    if (this.stopped || this.done) return this.finishIfIdle();
     // One file per slave per round, so that a short queue is spread over hosts before it doubles up on one.
     for (let dispatched = true; dispatched; ) {
       dispatched = false;
