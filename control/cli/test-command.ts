@@ -23,12 +23,15 @@ const STOP_SIGNALS = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
 export async function runTestSuite(client: OlympusClient, patterns: string[], flags: TestFlags): Promise<number> {
   const slaves = flags.slave?.split(",").filter((name) => name !== "");
   const outputs = new Map<string, string>();
+  const firstBytes = new Map<string, number>();
   const requeued: SuiteReport["requeued"] = [];
   // With --json, stdout holds the JSON alone; the progress goes to stderr.
   const progressStream = flags.json ? process.stderr : process.stdout;
   const live = progressStream.isTTY === true && process.env.TERM !== "dumb" ? new LiveProgress(progressStream) : null;
   const onFile = (event: TestFileEvent) => {
     if (event.output !== undefined) outputs.set(event.file, event.output);
+    if (event.state !== "requeued" && event.first_byte_seconds !== undefined)
+      firstBytes.set(event.file, event.first_byte_seconds);
     if (event.state === "requeued") requeued.push({ file: event.file, slave: event.slave, reason: event.reason ?? "" });
     if (live !== null) return live.update(event);
     const line = plainLine(event);
@@ -70,7 +73,7 @@ export async function runTestSuite(client: OlympusClient, patterns: string[], fl
     for (const signal of signals) process.off(signal, onSignal);
     live?.end();
   }
-  const report = { result, outputs, requeued };
+  const report = { result, outputs, firstBytes, requeued };
   if (flags.junit !== undefined) writeFileSync(flags.junit, junitReport(report));
   if (flags.json) process.stdout.write(`${jsonReport(report)}\n`);
   else process.stdout.write(`${summary(report)}\n`);

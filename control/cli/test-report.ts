@@ -6,6 +6,8 @@ export interface SuiteReport {
   result: TestDone;
   /** Output of each file that ended, by file. */
   outputs: Map<string, string>;
+  /** Seconds from the queue to each file's first output byte: the scheduler's and the fork's share. */
+  firstBytes: Map<string, number>;
   requeued: { file: string; slave: string; reason: string }[];
 }
 
@@ -50,11 +52,13 @@ export function totals(result: TestDone): string {
   );
 }
 
-/** `--json`: the master's result, with each failing file's output and the requeues. */
-export function jsonReport({ result, outputs, requeued }: SuiteReport): string {
-  const files = result.files.map((file) =>
-    file.status === "failed" ? { ...file, output: outputs.get(file.file) ?? "" } : file,
-  );
+/** `--json`: the master's result, with each failing file's output, each file's time to first byte, and the requeues. */
+export function jsonReport({ result, outputs, firstBytes, requeued }: SuiteReport): string {
+  const files = result.files.map((file) => ({
+    ...file,
+    first_byte_seconds: firstBytes.get(file.file),
+    output: file.status === "failed" ? (outputs.get(file.file) ?? "") : undefined,
+  }));
   const { suite_id: _, ...rest } = result;
   return JSON.stringify({ ...rest, files, requeued }, null, 2);
 }
