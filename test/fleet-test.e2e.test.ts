@@ -127,6 +127,26 @@ describe("control test", () => {
     assert.equal(new Set(runs).size, 6);
   });
 
+  it("puts back the file whose phase restarted while it ran, and runs it again", limit, async () => {
+    // One app directory per slave, as on separate hosts: a restart there touches that slave alone.
+    const files = filesOf(6, () => ({ sleep: 3 }));
+    const apps = ["a", "b", "c"].map(() => writeSuiteApp(files));
+    const { url } = await startMaster([], 0, apps[0]);
+    for (const [index, name] of ["a", "b", "c"].entries())
+      await startSlave(url, name, ["--config", join(apps[index] as string, "zeus.json")]);
+    assert.equal((await control(url, ["status", "--wait"])).code, 0);
+    const run = startControlTest(url, ["-j", "1"]);
+    await eventually(() => runsIn(apps[2] as string).length >= 1, 30_000, "a file running on c");
+    const restarted = await control(url, ["restart", "c", "test_environment"]);
+    assert.equal(restarted.code, 0, restarted.stderr);
+    assert.deepEqual(await run.exited, { code: 0, signal: null }, run.output);
+    assert.match(
+      run.output,
+      /^requeued tests\/test_\d\.py \(was on c\): phase test_environment restarted on c while it ran$/m,
+    );
+    assert.match(run.output, /^6 files: 6 passed, 0 failed/m);
+  });
+
   it(
     "stops every remote file on Ctrl-C within 2 s, prints the partial summary and leaves no process behind",
     limit,

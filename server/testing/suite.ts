@@ -193,14 +193,17 @@ export class TestSuite {
     this.pump();
   }
 
-  /** Why the file did not run to its own end (its slave or phase went away), or null when it did. */
+  /**
+   * Why the file's result does not count, or null when it does: its slave
+   * went away, or its phase restarted while it ran (a command outlives its
+   * phase's restart, so it ran on code that has since changed).
+   */
   private lostReason(attempt: Attempt, outcome: Outcome): string | null {
     if (outcome.error !== undefined) return outcome.error;
-    if (outcome.signal === null) return null;
     const { session } = attempt.participant;
     const phase = session.tree.nodes.find((node) => node.name === this.options.phase);
     if (phase?.state === "ready" && phase.pid === attempt.phasePid) return null;
-    return `phase ${this.options.phase} restarted on ${session.info.name}`;
+    return `phase ${this.options.phase} restarted on ${session.info.name} while it ran`;
   }
 
   private slaveLeft(session: SlaveSession): void {
