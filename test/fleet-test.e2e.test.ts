@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { makeApp } from "./helpers/app.js";
@@ -25,6 +25,17 @@ async function suiteCluster(files: Record<string, SuiteFile>, names = ["a", "b",
   const ready = await control(url, ["status", "--wait"]);
   assert.equal(ready.code, 0, ready.stderr);
   return { directory, url, slaves };
+}
+
+/** One app directory per slave, as on separate hosts: a change there touches that slave alone. */
+async function hostsCluster(files: Record<string, SuiteFile>) {
+  const apps = ["a", "b", "c"].map(() => writeSuiteApp(files));
+  const { url } = await startMaster([], 0, apps[0]);
+  for (const [index, name] of ["a", "b", "c"].entries())
+    await startSlave(url, name, ["--config", join(apps[index] as string, "zeus.json")]);
+  const ready = await control(url, ["status", "--wait"]);
+  assert.equal(ready.code, 0, ready.stderr);
+  return { apps, url };
 }
 
 function filesOf(count: number, file: (index: number) => SuiteFile): Record<string, SuiteFile> {
@@ -128,13 +139,7 @@ describe("control test", () => {
   });
 
   it("puts back the file whose phase restarted while it ran, and runs it again", limit, async () => {
-    // One app directory per slave, as on separate hosts: a restart there touches that slave alone.
-    const files = filesOf(6, () => ({ sleep: 3 }));
-    const apps = ["a", "b", "c"].map(() => writeSuiteApp(files));
-    const { url } = await startMaster([], 0, apps[0]);
-    for (const [index, name] of ["a", "b", "c"].entries())
-      await startSlave(url, name, ["--config", join(apps[index] as string, "zeus.json")]);
-    assert.equal((await control(url, ["status", "--wait"])).code, 0);
+    const { apps, url } = await hostsCluster(filesOf(6, () => ({ sleep: 3 })));
     const run = startControlTest(url, ["-j", "1"]);
     await eventually(() => runsIn(apps[2] as string).length >= 1, 30_000, "a file running on c");
     const restarted = await control(url, ["restart", "c", "test_environment"]);
@@ -145,6 +150,23 @@ describe("control test", () => {
       /^requeued tests\/test_\d\.py \(was on c\): phase test_environment restarted on c while it ran$/m,
     );
     assert.match(run.output, /^6 files: 6 passed, 0 failed/m);
+  });
+
+  it("shows a phase that crashed on a slave, and runs that slave's files on the others", limit, async () => {
+    const { apps, url } = await hostsCluster(filesOf(9, () => ({ sleep: 2 })));
+    const run = startControlTest(url, ["-j", "1"]);
+    await eventually(() => runsIn(apps[2] as string).length >= 1, 30_000, "a file running on c");
+    const plan = join(apps[2] as string, "plan.py");
+    writeFileSync(
+      plan,
+      readFileSync(plan, "utf8").replace("import unittest  # noqa: F401", "raise RuntimeError('no test database')"),
+    );
+    assert.deepEqual(await run.exited, { code: 0, signal: null }, run.output);
+    assert.match(run.output, /^requeued tests\/test_\d\.py \(was on c\): phase test_environment crashed:$/m);
+    assert.match(run.output, /RuntimeError: no test database/);
+    assert.match(run.output, /^9 files: 9 passed, 0 failed/m);
+    const lastOnC = runsIn(apps[2] as string).length;
+    assert.ok(lastOnC <= 2, `c ran ${lastOnC} files`);
   });
 
   it(

@@ -96,18 +96,24 @@ export class TestSuite {
 
   private pump(): void {
     if (this.stopped || this.done) return this.finishIfIdle();
-    // One file per slave per round, so that a short queue is spread over hosts before it doubles up on one.
+    this.fillSlots(false);
+    // Only files lost on the slaves still free are left, and nothing runs that could take them elsewhere.
+    if (this.options.participants.every((participant) => participant.running.size === 0)) this.fillSlots(true);
+    this.finishIfIdle();
+  }
+
+  /** One file per slave per round, so that a short queue is spread over hosts before it doubles up on one. */
+  private fillSlots(anyFile: boolean): void {
     for (let dispatched = true; dispatched; ) {
       dispatched = false;
       for (const participant of this.options.participants) {
         if (!participant.active || participant.running.size >= participant.jobs) continue;
-        const file = this.options.queue.next();
-        if (file === undefined) break;
+        const file = this.options.queue.next(participant.session.info.name, anyFile);
+        if (file === undefined) continue;
         this.dispatch(participant, file);
         dispatched = true;
       }
     }
-    this.finishIfIdle();
   }
 
   private dispatch(participant: Participant, file: string): void {
@@ -139,9 +145,9 @@ export class TestSuite {
       () => session.link.event(commandInputEvent, { command_id: id, eof: true }),
       (error: Error) => {
         this.options.routes.discard(id);
-        // The slave's phase crashed: it gets no more files, and this one runs elsewhere.
+        // The slave's phase crashed: it gets no more files, and this one, which never started, runs elsewhere.
         if (/^phase .* crashed/.test(error.message)) participant.active = false;
-        this.settle(attempt, { code: null, signal: null, error: error.message });
+        this.settle(attempt, { code: null, signal: null, error: error.message }, false);
       },
     );
   }
@@ -168,7 +174,8 @@ export class TestSuite {
     attempt.participant.session.link.event(commandAckEvent, { command_id: attempt.id, bytes: bytes.length });
   }
 
-  private settle(attempt: Attempt, outcome: Outcome): void {
+  /** `ran`: false when the command never started, so losing it is no fault of the file's. */
+  private settle(attempt: Attempt, outcome: Outcome, ran = true): void {
     if (attempt.settled) return;
     attempt.settled = true;
     const { participant, file } = attempt;
@@ -177,7 +184,7 @@ export class TestSuite {
     const lost = this.lostReason(attempt, outcome);
     if (this.stopped) {
       this.results.set(file, { file, slave: participant.session.info.name, status: "not_run", seconds });
-    } else if (lost !== null && this.options.queue.requeue(file)) {
+    } else if (lost !== null && this.options.queue.requeue(file, participant.session.info.name, ran)) {
       this.tell(attempt, "requeued", { reason: lost });
     } else {
       const passed = lost === null && outcome.code === 0;
