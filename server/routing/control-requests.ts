@@ -16,12 +16,10 @@ import {
   watch,
 } from "../../shared/protocol/messages.js";
 import type { SlaveRegistry } from "../sessions/registry.js";
-import type { Watchers } from "../sessions/watchers.js";
 import { serveTests, type TestContext } from "../testing/serve-tests.js";
 
-export interface ControlContext extends TestContext {
-  watchers: Watchers;
-}
+/** What serving a control needs: the slaves, the watchers, the command routes, and the test suites. */
+export type ControlContext = TestContext;
 
 type LocalHandler = (data: Record<string, unknown>) => Record<string, unknown> | Promise<Record<string, unknown>>;
 

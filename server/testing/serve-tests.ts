@@ -3,12 +3,14 @@ import type { Link } from "../../shared/protocol/link.js";
 import { test, testFiles, testStopEvent } from "../../shared/protocol/messages.js";
 import type { CommandRoutes } from "../routing/command-routes.js";
 import type { SlaveRegistry, SlaveSession } from "../sessions/registry.js";
+import type { Watchers } from "../sessions/watchers.js";
 import { TestQueue } from "./queue.js";
 import { type Participant, TestSuite } from "./suite.js";
 import type { TimingStore } from "./timings.js";
 
 export interface TestContext {
   registry: SlaveRegistry;
+  watchers: Watchers;
   routes: CommandRoutes;
   timings: TimingStore;
   suites: TestSuites;
@@ -48,7 +50,7 @@ export function serveTests(link: Link, context: TestContext): void {
 async function startSuite(
   control: Link,
   data: RequestOf<typeof test>,
-  { registry, routes, timings, suites }: TestContext,
+  { registry, watchers, routes, timings, suites }: TestContext,
 ): Promise<ResponseOf<typeof test>> {
   const command = data.command ?? "test";
   const chosen = data.slaves === undefined ? registry.sessions() : data.slaves.map((name) => registry.find(name));
@@ -88,6 +90,7 @@ async function startSuite(
     queue,
     routes,
     registry,
+    watchers,
     onDone: (durations, failed) => {
       suites.remove(control, data.suite_id);
       timings.record(planKey, durations, failed);

@@ -9,9 +9,11 @@ import {
   type TestFileResult,
   testDoneEvent,
   testFileEvent,
+  testProgressEvent,
 } from "../../shared/protocol/messages.js";
 import type { CommandOwner, CommandRoutes } from "../routing/command-routes.js";
 import type { SlaveRegistry, SlaveSession } from "../sessions/registry.js";
+import type { Watchers } from "../sessions/watchers.js";
 import type { TestQueue } from "./queue.js";
 
 /** A slave taking part in a suite, with how many files it may run at once. */
@@ -56,6 +58,7 @@ export interface SuiteOptions {
   queue: TestQueue;
   routes: CommandRoutes;
   registry: SlaveRegistry;
+  watchers: Watchers;
   /** The suite is over: the durations of the files that ran to their end, and the failures. */
   onDone: (durations: Map<string, number>, failed: string[]) => void;
 }
@@ -74,7 +77,10 @@ export class TestSuite {
   private done = false;
   private readonly stopListening: () => void;
 
+  private readonly total: number;
+
   constructor(private readonly options: SuiteOptions) {
+    this.total = options.queue.length;
     this.stopListening = options.registry.onRemoved((session) => this.slaveLeft(session));
   }
 
@@ -236,6 +242,7 @@ export class TestSuite {
     const canRun = participants.some((participant) => participant.active);
     if (!this.stopped && canRun && this.options.queue.length > 0) return;
     this.done = true;
+    this.broadcastProgress();
     this.stopListening();
     for (const file of this.options.queue.drain())
       this.results.set(file, { file, slave: null, status: "not_run", seconds: 0 });
@@ -258,6 +265,23 @@ export class TestSuite {
     });
   }
 
+  /** For the dashboard: what each slave has done and runs, and how long the queue is. */
+  private broadcastProgress(): void {
+    this.options.watchers.broadcast(testProgressEvent, {
+      suite_id: this.options.id,
+      command: this.options.command,
+      queued: this.options.queue.length,
+      total: this.total,
+      over: this.done,
+      slaves: this.options.participants.map(({ session, files, running, failures }) => ({
+        name: session.info.name,
+        done: files,
+        running: running.size,
+        failures,
+      })),
+    });
+  }
+
   private outputOf(attempt: Attempt): string {
     return Buffer.concat(attempt.output).subarray(-MAX_OUTPUT_BYTES).toString("utf8");
   }
@@ -268,6 +292,7 @@ export class TestSuite {
     extra: { seconds?: number; output?: string; reason?: string } = {},
   ): void {
     const firstByte = attempt.firstByteAt === null ? undefined : (attempt.firstByteAt - attempt.takenAt) / 1000;
+    this.broadcastProgress();
     this.options.control.event(testFileEvent, {
       suite_id: this.options.id,
       slave: attempt.participant.session.info.name,

@@ -413,6 +413,28 @@ export const testDoneEvent = event("test_done", {
     }),
 });
 
+/** A suite's progress, to watchers (the dashboard): on each file's start and end, and once more when it is over. */
+export const testProgressEvent = event("test_progress", {
+  from: ["master"],
+  data: () =>
+    z.object({
+      suite_id: suiteId(),
+      command: z.string(),
+      /** Files waiting on the master's queue. */
+      queued: z.number().check(z.int(), z.nonnegative()),
+      total: z.number().check(z.int(), z.nonnegative()),
+      over: z.boolean(),
+      slaves: z.array(
+        z.object({
+          name: z.string(),
+          done: z.number().check(z.int()),
+          running: z.number().check(z.int()),
+          failures: z.number().check(z.int()),
+        }),
+      ),
+    }),
+});
+
 /** Ctrl-C: the master stops the suite's commands and sends `test_done_event` with what ran. */
 export const testStopEvent = event("test_stop", {
   from: ["control"],
@@ -452,6 +474,7 @@ export const catalogue: readonly Definition[] = [
   test,
   testFileEvent,
   testDoneEvent,
+  testProgressEvent,
   testStopEvent,
 ];
 
