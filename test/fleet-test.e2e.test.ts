@@ -99,9 +99,10 @@ describe("control test", () => {
     async () => {
       const { directory, url } = await suiteCluster(
         {
-          "tests/test_a.py": { sleep: 0.1 },
-          "tests/test_b.py": { sleep: 1.2 },
-          "tests/test_c.py": { sleep: 0.6 },
+          // 0.8 s apart: far more than a loaded machine adds to one file.
+          "tests/test_a.py": { sleep: 0.8 },
+          "tests/test_b.py": { sleep: 2.4 },
+          "tests/test_c.py": { sleep: 1.6 },
           "tests/test_d.py": { sleep: 0, passes: false },
         },
         ["a"],

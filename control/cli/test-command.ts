@@ -2,7 +2,7 @@ import { writeFileSync } from "node:fs";
 import type { OlympusClient, TestDone, TestFileEvent } from "../client/client.js";
 import type { SlaveChoice } from "./run-command.js";
 import { LiveProgress } from "./test-progress.js";
-import { jsonReport, junitReport, plainLine, type SuiteReport, summary } from "./test-report.js";
+import { type FileResult, jsonReport, junitReport, plainLine, type SuiteReport, summary } from "./test-report.js";
 
 export interface TestFlags extends SlaveChoice {
   jobs?: number;
@@ -22,16 +22,17 @@ const STOP_SIGNALS = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
  */
 export async function runTestSuite(client: OlympusClient, patterns: string[], flags: TestFlags): Promise<number> {
   const slaves = flags.slave?.split(",").filter((name) => name !== "");
-  const outputs = new Map<string, string>();
-  const firstBytes = new Map<string, number>();
+  const files: FileResult[] = [];
   const requeued: SuiteReport["requeued"] = [];
   // With --json, stdout holds the JSON alone; the progress goes to stderr.
   const progressStream = flags.json ? process.stderr : process.stdout;
   const live = progressStream.isTTY === true && process.env.TERM !== "dumb" ? new LiveProgress(progressStream) : null;
   const onFile = (event: TestFileEvent) => {
-    if (event.output !== undefined) outputs.set(event.file, event.output);
-    if (event.state !== "requeued" && event.first_byte_seconds !== undefined)
-      firstBytes.set(event.file, event.first_byte_seconds);
+    if (event.state === "passed" || event.state === "failed") {
+      const { file, slave, state: status, seconds = 0, first_byte_seconds } = event;
+      const output = status === "failed" ? (event.output ?? "") : undefined;
+      files.push({ file, slave, status, seconds, first_byte_seconds, output });
+    }
     if (event.state === "requeued") requeued.push({ file: event.file, slave: event.slave, reason: event.reason ?? "" });
     if (live !== null) return live.update(event);
     const line = plainLine(event);
@@ -73,10 +74,17 @@ export async function runTestSuite(client: OlympusClient, patterns: string[], fl
     for (const signal of signals) process.off(signal, onSignal);
     live?.end();
   }
-  const report = { result, outputs, firstBytes, requeued };
+  const notRun = result.not_run.map((file): FileResult => ({ file, slave: null, status: "not_run", seconds: 0 }));
+  const report: SuiteReport = {
+    seconds: result.seconds,
+    stopped: result.stopped,
+    slaves: result.slaves,
+    files: [...files, ...notRun],
+    requeued,
+  };
   if (flags.junit !== undefined) writeFileSync(flags.junit, junitReport(report));
   if (flags.json) process.stdout.write(`${jsonReport(report)}\n`);
   else process.stdout.write(`${summary(report)}\n`);
   if (stoppedBy !== null) return STOP_SIGNALS[stoppedBy];
-  return !result.stopped && result.files.every((file) => file.status === "passed") ? 0 : 1;
+  return !result.stopped && report.files.every((file) => file.status === "passed") ? 0 : 1;
 }

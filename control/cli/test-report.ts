@@ -1,13 +1,25 @@
 import type { TestDone, TestFileEvent } from "../client/client.js";
 import { table } from "./format.js";
 
-/** What `control test` learnt of a suite: the master's result, and the output and requeues its file events carried. */
+/** One file of a suite as `control test` reports it. */
+export interface FileResult {
+  file: string;
+  slave: string | null;
+  status: "passed" | "failed" | "not_run";
+  seconds: number;
+  /** From the master's queue to its first output byte: the scheduler's and the fork's share. */
+  first_byte_seconds?: number;
+  /** Its output, for a failed file. */
+  output?: string;
+}
+
+/** What `control test` learnt of a suite: the master's summary, each file's result, and the requeues. */
 export interface SuiteReport {
-  result: TestDone;
-  /** Output of each file that ended, by file. */
-  outputs: Map<string, string>;
-  /** Seconds from the queue to each file's first output byte: the scheduler's and the fork's share. */
-  firstBytes: Map<string, number>;
+  seconds: number;
+  stopped: boolean;
+  slaves: TestDone["slaves"];
+  /** In the order they ended, then those that did not run. */
+  files: FileResult[];
   requeued: { file: string; slave: string; reason: string }[];
 }
 
@@ -25,55 +37,49 @@ export function plainLine(event: TestFileEvent): string | null {
 }
 
 /** Each failing file's output in full, then a table per slave, then one line for the whole suite. */
-export function summary({ result, outputs }: SuiteReport): string {
+export function summary(report: SuiteReport): string {
   const parts: string[] = [];
-  for (const file of result.files) {
+  for (const file of report.files) {
     if (file.status !== "failed") continue;
-    parts.push(`--- FAIL ${file.file} on ${file.slave} ---\n${(outputs.get(file.file) ?? "").trimEnd()}\n`);
+    parts.push(`--- FAIL ${file.file} on ${file.slave} ---\n${(file.output ?? "").trimEnd()}\n`);
   }
-  const rows = result.slaves.map((slave) => [
+  const rows = report.slaves.map((slave) => [
     slave.name,
     String(slave.files),
     slave.seconds.toFixed(2),
     String(slave.failures),
   ]);
   parts.push(table(["SLAVE", "FILES", "SECONDS", "FAILURES"], rows));
-  parts.push(totals(result));
+  parts.push(totals(report));
   return parts.join("\n");
 }
 
-export function totals(result: TestDone): string {
-  const count = (status: string) => result.files.filter((file) => file.status === status).length;
+export function totals(report: SuiteReport): string {
+  const count = (status: string) => report.files.filter((file) => file.status === status).length;
   const notRun = count("not_run");
-  const stopped = result.stopped ? "stopped: " : "";
+  const stopped = report.stopped ? "stopped: " : "";
   return (
-    `${stopped}${result.files.length} files: ${count("passed")} passed, ${count("failed")} failed` +
-    `${notRun > 0 ? `, ${notRun} not run` : ""} in ${seconds(result.seconds)}`
+    `${stopped}${report.files.length} files: ${count("passed")} passed, ${count("failed")} failed` +
+    `${notRun > 0 ? `, ${notRun} not run` : ""} in ${seconds(report.seconds)}`
   );
 }
 
-/** `--json`: the master's result, with each failing file's output, each file's time to first byte, and the requeues. */
-export function jsonReport({ result, outputs, firstBytes, requeued }: SuiteReport): string {
-  const files = result.files.map((file) => ({
-    ...file,
-    first_byte_seconds: firstBytes.get(file.file),
-    output: file.status === "failed" ? (outputs.get(file.file) ?? "") : undefined,
-  }));
-  const { suite_id: _, ...rest } = result;
-  return JSON.stringify({ ...rest, files, requeued }, null, 2);
+/** `--json`: the whole report, with each failing file's output and each file's time to first byte. */
+export function jsonReport(report: SuiteReport): string {
+  return JSON.stringify(report, null, 2);
 }
 
 /** `--junit FILE`: one testcase per file, its output inside `<failure>` when it failed. */
-export function junitReport({ result, outputs }: SuiteReport): string {
-  const failures = result.files.filter((file) => file.status === "failed").length;
-  const skipped = result.files.filter((file) => file.status === "not_run").length;
-  const counts = `tests="${result.files.length}" failures="${failures}" errors="0" skipped="${skipped}" time="${result.seconds.toFixed(3)}"`;
-  const cases = result.files.map((file) => {
+export function junitReport({ files, seconds }: SuiteReport): string {
+  const failures = files.filter((file) => file.status === "failed").length;
+  const skipped = files.filter((file) => file.status === "not_run").length;
+  const counts = `tests="${files.length}" failures="${failures}" errors="0" skipped="${skipped}" time="${seconds.toFixed(3)}"`;
+  const cases = files.map((file) => {
     const attributes = `name="${xml(file.file)}" classname="${xml(file.slave ?? "")}" file="${xml(file.file)}" time="${file.seconds.toFixed(3)}"`;
     if (file.status === "passed") return `    <testcase ${attributes}/>`;
     const inner =
       file.status === "failed"
-        ? `<failure message="failed">${xml(outputs.get(file.file) ?? "")}</failure>`
+        ? `<failure message="failed">${xml(file.output ?? "")}</failure>`
         : `<skipped message="not run"/>`;
     return `    <testcase ${attributes}>${inner}</testcase>`;
   });

@@ -6,7 +6,6 @@ import {
   commandOutputEvent,
   commandSignalEvent,
   run,
-  type TestFileResult,
   testDoneEvent,
   testFileEvent,
   testProgressEvent,
@@ -69,7 +68,8 @@ export interface SuiteOptions {
  * its only argument. Files lost with their slave or phase go back on the queue.
  */
 export class TestSuite {
-  private readonly results = new Map<string, TestFileResult>();
+  private readonly failed: string[] = [];
+  private readonly notRun: string[] = [];
   private readonly durations = new Map<string, number>();
   private readonly startedAt = performance.now();
   private counter = 0;
@@ -189,7 +189,7 @@ export class TestSuite {
     const seconds = (performance.now() - attempt.takenAt) / 1000;
     const lost = this.lostReason(attempt, outcome);
     if (this.stopped) {
-      this.results.set(file, { file, slave: participant.session.info.name, status: "not_run", seconds });
+      this.notRun.push(file);
     } else if (lost !== null && this.options.queue.requeue(file, participant.session.info.name, ran)) {
       this.tell(attempt, "requeued", { reason: lost });
     } else {
@@ -199,7 +199,7 @@ export class TestSuite {
       if (!passed) participant.failures++;
       if (lost === null) this.durations.set(file, seconds);
       const status = passed ? "passed" : "failed";
-      this.results.set(file, { file, slave: participant.session.info.name, status, seconds });
+      if (!passed) this.failed.push(file);
       const reason = lost === null ? undefined : `lost twice: ${lost}`;
       this.tell(attempt, status, { seconds, output: this.outputOf(attempt), reason });
     }
@@ -244,18 +244,13 @@ export class TestSuite {
     this.done = true;
     this.broadcastProgress();
     this.stopListening();
-    for (const file of this.options.queue.drain())
-      this.results.set(file, { file, slave: null, status: "not_run", seconds: 0 });
-    const files = [...this.results.values()];
-    this.options.onDone(
-      this.durations,
-      files.filter((result) => result.status === "failed").map((result) => result.file),
-    );
+    this.notRun.push(...this.options.queue.drain());
+    this.options.onDone(this.durations, this.failed);
     this.options.control.event(testDoneEvent, {
       suite_id: this.options.id,
       seconds: (performance.now() - this.startedAt) / 1000,
       stopped: this.stopped,
-      files,
+      not_run: this.notRun,
       slaves: participants.map(({ session, files, seconds, failures }) => ({
         name: session.info.name,
         files,

@@ -380,16 +380,6 @@ export const testFileEvent = event("test_file", {
     }),
 });
 
-const testFileResult = memo(() =>
-  z.object({
-    file: z.string(),
-    slave: z.nullable(z.string()),
-    status: z.enum(["passed", "failed", "not_run"]),
-    seconds: z.number().check(z.nonnegative()),
-  }),
-);
-export type TestFileResult = z.infer<ReturnType<typeof testFileResult>>;
-
 const testSlaveSummary = memo(() =>
   z.object({
     name: z.string(),
@@ -400,7 +390,10 @@ const testSlaveSummary = memo(() =>
 );
 export type TestSlaveSummary = z.infer<ReturnType<typeof testSlaveSummary>>;
 
-/** The suite is over (every file ran, or it was stopped, or no slave was left); outputs came with `test_file_event`. */
+/**
+ * The suite is over (every file ran, or it was stopped, or no slave was left).
+ * Each file that ran was told with its `test_file_event`; this names the rest.
+ */
 export const testDoneEvent = event("test_done", {
   from: ["master"],
   data: () =>
@@ -408,7 +401,7 @@ export const testDoneEvent = event("test_done", {
       suite_id: suiteId(),
       seconds: z.number().check(z.nonnegative()),
       stopped: z.boolean(),
-      files: z.array(testFileResult()).check(z.maxLength(100_000)),
+      not_run: z.array(z.string()).check(z.maxLength(100_000)),
       slaves: z.array(testSlaveSummary()),
     }),
 });
