@@ -6,6 +6,7 @@ import { makeApp } from "./helpers/app.js";
 import { control, startMaster, startSlave, TEST_TOKEN } from "./helpers/cluster.js";
 import { controlBin, eventually, isAlive, type Started, startNode, stopAll } from "./helpers/processes.js";
 import { runsIn, type SuiteFile, writeSuiteApp } from "./helpers/suite-app.js";
+import { controlInTerminal } from "./helpers/terminal.js";
 
 after(stopAll);
 
@@ -184,6 +185,32 @@ describe("control test", () => {
       assert.deepEqual(await run.exited, { code: 130, signal: null }, run.output);
       assert.match(run.output, /^stopped: 6 files: 0 passed, 0 failed, 6 not run in [\d.]+ s$/m);
       assert.match(run.output, /^SLAVE +FILES +SECONDS +FAILURES$/m);
+    },
+  );
+
+  it(
+    "on a terminal, draws one live line per slave in place, then the failures in full and the summary",
+    limit,
+    async () => {
+      const { directory, url } = await suiteCluster(filesOf(6, (index) => ({ sleep: 1.5, passes: index !== 4 })));
+      const run = controlInTerminal(["--master", url, "--token", TEST_TOKEN, "test", "-j", "1"], {
+        cwd: directory,
+        cols: 120,
+      });
+      // Three lines (a, b, c), redrawn in place: up three lines, clear to the end.
+      const redraw = "\x1b[3A\x1b[J";
+      await eventually(() => run.output().includes(redraw), 30_000, "a redraw");
+      await run.waitFor(/^b +█*░* \d\/6 +\d done +tests\/test_\d\.py \d+\.\ds/m);
+      assert.equal((await run.exited).exitCode, 1, run.output());
+      // What a screen would show after each redraw starts on a line of its own.
+      const output = run.output().replaceAll("\r\n", "\n").replaceAll(redraw, "\n");
+      assert.match(output, /^FAIL +[abc] +tests\/test_4\.py /m);
+      assert.match(
+        output,
+        /^--- FAIL tests\/test_4\.py on [abc] ---\n[\s\S]*AssertionError: False is not true : this file fails on purpose/m,
+      );
+      assert.match(output, /^SLAVE +FILES +SECONDS +FAILURES\na +2 /m);
+      assert.match(output, /^6 files: 5 passed, 1 failed in [\d.]+ s$/m);
     },
   );
 
