@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import type { EventDefinition } from "../../shared/protocol/definitions.js";
 import {
   commandAckEvent,
@@ -45,6 +46,8 @@ type Outcome = { code: number | null; signal: string | null; error?: string };
 
 /** The output a file's event carries: its tail, so one frame stays well under the 1 MiB limit. */
 const MAX_OUTPUT_BYTES = 192 * 1024;
+/** A reason (a crash report, say) is cut to this many characters, the catalogue's bound. */
+const MAX_REASON_CHARS = 64 * 1024;
 /** After SIGTERM, what a stopped file's command gets if it is still there. */
 const KILL_AFTER_MS = 1000;
 
@@ -72,7 +75,6 @@ export class TestSuite {
   private readonly notRun: string[] = [];
   private readonly durations = new Map<string, number>();
   private readonly startedAt = performance.now();
-  private counter = 0;
   private stopped = false;
   private done = false;
   private readonly stopListening: () => void;
@@ -124,7 +126,8 @@ export class TestSuite {
 
   private dispatch(participant: Participant, file: string): void {
     const { session } = participant;
-    const id = `${this.options.id.slice(0, 48)}-${++this.counter}`;
+    // Chosen here, not from the suite's id: a control picks command ids too, and must not be able to take one.
+    const id = `test-${randomBytes(12).toString("base64url")}`;
     const phase = session.tree.nodes.find((node) => node.name === this.options.phase);
     const attempt: Attempt = {
       id,
@@ -295,6 +298,7 @@ export class TestSuite {
       state,
       ...(state === "started" ? {} : { first_byte_seconds: firstByte }),
       ...extra,
+      reason: extra.reason?.slice(0, MAX_REASON_CHARS),
     });
   }
 }
