@@ -15,11 +15,12 @@
  * to its first output byte (each test prints a line as it starts), which
  * holds the run request, the fork and the test module's import.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { OlympusClient } from "../control/client/client.js";
-import { controlBin, loadNote, main, olympusBin, onCleanup, sleep, tempDir, timed, track } from "./harness.js";
+import { control, startMaster, startSlave, TEST_TOKEN } from "../test/helpers/cluster.js";
+import { loadNote, main, tempDir, timed } from "./harness.js";
 import { median, quantile, report } from "./report.js";
 
 const FILES = 60;
@@ -27,7 +28,6 @@ const SLAVES = ["a", "b", "c"];
 const JOBS = 2;
 /** What the app's boot costs, cold: a small Rails or Django app takes 1–5 s. */
 const BOOT_SECONDS = Number(process.env.BENCH_BOOT_SECONDS ?? 0.5);
-const TOKEN = "bench-token-0123456789";
 
 /** 3 files of 2 s, the rest spread over 50–300 ms by a fixed formula, so every run has the same suite. */
 function durationOf(index: number): number {
@@ -73,31 +73,11 @@ function writeApp(): string {
   return directory;
 }
 
-function startProcess(args: string[], cwd: string): ChildProcess {
-  const child = track(spawn(process.execPath, [olympusBin, ...args], { cwd, stdio: ["ignore", "pipe", "pipe"] }));
-  onCleanup(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once("exit", resolve));
-    child.kill("SIGTERM");
-    await exited;
-  });
-  return child;
-}
-
 /** A master in the app directory and the slaves, resolved once every slave's test phase is ready. */
 async function startCluster(directory: string): Promise<string> {
-  const master = startProcess(["master", "--port", "0", "--token", TOKEN], directory);
-  const url = await new Promise<string>((resolve, reject) => {
-    let output = "";
-    master.stdout?.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = output.match(/listening on (ws:\/\/\S+)/);
-      if (match !== null) resolve(match[1] as string);
-    });
-    master.once("exit", () => reject(new Error(`the master exited: ${output}`)));
-  });
-  for (const name of SLAVES) startProcess(["slave", "--master", url, "--name", name, "--token", TOKEN], directory);
-  const client = await OlympusClient.connect({ url, token: TOKEN });
+  const { url } = await startMaster([], 0, directory);
+  for (const name of SLAVES) await startSlave(url, name, ["--config", join(directory, "zeus.json")]);
+  const client = await OlympusClient.connect({ url, token: TEST_TOKEN });
   try {
     for (;;) {
       const trees = await client.status();
@@ -118,18 +98,14 @@ interface SuiteRun {
 }
 
 /** `control test --json` as a whole process: its wall time, and each file's time to first byte. */
-async function controlTest(url: string, directory: string, args: string[]): Promise<SuiteRun> {
-  const run = await timed(
-    process.execPath,
-    [controlBin, "--master", url, "--token", TOKEN, "test", "--json", ...args],
-    {
-      cwd: directory,
-    },
-  );
+async function controlTest(url: string, args: string[]): Promise<SuiteRun> {
+  const began = performance.now();
+  const run = await control(url, ["test", "--json", ...args]);
+  const seconds = (performance.now() - began) / 1000;
   if (run.code !== 0) throw new Error(`control test exited ${run.code}: ${run.stderr}`);
   const result = JSON.parse(run.stdout) as { files: { first_byte_seconds?: number }[] };
   if (result.files.length !== FILES) throw new Error(`control test ran ${result.files.length} files, not ${FILES}`);
-  return { seconds: run.ms / 1000, firstBytes: result.files.map((file) => file.first_byte_seconds ?? NaN) };
+  return { seconds, firstBytes: result.files.map((file) => file.first_byte_seconds ?? NaN) };
 }
 
 /** Every file in a fresh Python that boots the app first, one after another. */
@@ -139,7 +115,7 @@ async function coldRun(directory: string): Promise<number> {
     const file = `tests/test_${String(index).padStart(2, "0")}.py`;
     const script = `import sys, plan; plan.boot(); plan.test_environment(); sys.argv = ["test", "${file}"]; sys.exit(plan.test())`;
     const run = await timed("python3", ["-c", script], { cwd: directory });
-    if (run.code !== 0) throw new Error(`cold ${file} exited ${run.code}: ${run.stderr}`);
+    if (run.code !== 0) throw new Error(`cold ${file} exited ${run.code}: ${run.output}`);
   }
   return (performance.now() - began) / 1000;
 }
@@ -152,9 +128,9 @@ await main(async () => {
   const sum = durations.reduce((total, seconds) => total + seconds, 0);
   const ideal = Math.max(sum / (SLAVES.length * JOBS), Math.max(...durations));
 
-  const first = await controlTest(url, directory, ["-j", String(JOBS)]);
-  const timed_ = await controlTest(url, directory, ["-j", String(JOBS)]);
-  const single = await controlTest(url, directory, ["--slave", "a", "-j", "1"]);
+  const first = await controlTest(url, ["-j", String(JOBS)]);
+  const timed_ = await controlTest(url, ["-j", String(JOBS)]);
+  const single = await controlTest(url, ["--slave", "a", "-j", "1"]);
   const cold = await coldRun(directory);
   notes.push(loadNote("at the end"));
 

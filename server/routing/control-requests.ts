@@ -76,6 +76,7 @@ export function serveControl(link: Link, context: ControlContext): void {
   for (const definition of [commandInputEvent, commandAckEvent, commandResizeEvent, commandSignalEvent]) {
     link.onEvent(definition, (data) => routes.fromControl(link, definition, data));
   }
+  link.onBytes((frame, raw) => routes.bytesFromControl(link, frame, raw));
   serveTests(link, context);
 }
 

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import type { BinaryFrame } from "../../shared/protocol/binary-frame.js";
 import type { EventDefinition } from "../../shared/protocol/definitions.js";
 import {
   commandAckEvent,
@@ -164,6 +165,8 @@ export class TestSuite {
   /** The suite stands where a control would: it hears the command's output and exit, and acknowledges the output. */
   private ownerFor(attempt: Attempt): CommandOwner {
     return {
+      // A binary frame's payload is a view into the frame: kept, it is copied.
+      forwardBytes: (frame: BinaryFrame) => this.output(attempt, Buffer.from(frame.payload)),
       event: (definition: EventDefinition, data: never) => {
         const event = data as { data?: string } & Outcome;
         if (definition.type === commandOutputEvent.type) this.output(attempt, Buffer.from(event.data ?? "", "base64"));
