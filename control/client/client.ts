@@ -70,11 +70,18 @@ export interface TestSuiteHandle {
   stop(): void;
 }
 
+interface SuiteListener {
+  onFile: (event: TestFileEvent) => void;
+  finish: (result: TestDone) => void;
+}
+
 /** A control session: the library behind the `control` CLI, for any program. */
 export class OlympusClient {
   private constructor(
     private readonly session: Session,
     private readonly commands: Map<string, CommandListener>,
+    /** The suites this control runs now, by id: their file and done events go to these. */
+    private readonly suites: Map<string, SuiteListener>,
   ) {
     // A lost master means every command's outcome is unknown: end them all.
     void session.ended.then((reason) => {
@@ -94,6 +101,7 @@ export class OlympusClient {
     } = {},
   ): Promise<OlympusClient> {
     const commands = new Map<string, CommandListener>();
+    const suites = new Map<string, SuiteListener>();
     const session = await connect({
       url: address.url,
       token: address.token,
@@ -104,10 +112,12 @@ export class OlympusClient {
       binaryFrames: options.binaryFrames ?? process.env.OLYMPUS_BINARY_FRAMES !== "0",
       setup: (link) => {
         routeCommandEvents(link, commands);
+        link.onEvent(testFileEvent, (event) => suites.get(event.suite_id)?.onFile(event));
+        link.onEvent(testDoneEvent, (result) => suites.get(result.suite_id)?.finish(result));
         options.setup?.(link);
       },
     });
-    return new OlympusClient(session, commands);
+    return new OlympusClient(session, commands, suites);
   }
 
   /** A command on a slave: call `start`, then await `outcome`. */
@@ -162,18 +172,15 @@ export class OlympusClient {
     onFile: (event: TestFileEvent) => void,
   ): Promise<TestSuiteHandle> {
     const suiteId = `suite-${randomBytes(9).toString("base64url")}`;
-    let finish: (result: TestDone) => void = () => {};
-    const done = new Promise<TestDone>((resolve) => {
-      finish = resolve;
+    const done = new Promise<TestDone>((finish) => {
+      // Registered before the request: the first file events may come right after the response.
+      this.suites.set(suiteId, { onFile, finish });
     });
-    // Registered before the request: the first file events may come right after the response.
-    this.link.onEvent(testFileEvent, (event) => {
-      if (event.suite_id === suiteId) onFile(event);
+    void done.then(() => this.suites.delete(suiteId));
+    const started = await this.link.request(test, { ...request, suite_id: suiteId }).catch((error: unknown) => {
+      this.suites.delete(suiteId);
+      throw error;
     });
-    this.link.onEvent(testDoneEvent, (result) => {
-      if (result.suite_id === suiteId) finish(result);
-    });
-    const started = await this.link.request(test, { ...request, suite_id: suiteId });
     return { started, done, stop: () => this.link.event(testStopEvent, { suite_id: suiteId }) };
   }
 
