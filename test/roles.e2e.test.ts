@@ -159,6 +159,17 @@ const expected: Record<
   command_exit_event: { slave: true, data: () => ({ command_id: commandId(), code: 0, signal: null }) },
   slave_event: { data: () => ({}) },
   command_event: { data: () => ({}) },
+  test_request: {
+    control: "operator",
+    // `hello` takes the file as its argument and ignores it.
+    data: () => ({ suite_id: commandId(), command: "hello", patterns: ["plan.py"] }),
+    answered: (data) => data.files === 1 && data.phase === "work",
+  },
+  test_stop_event: { control: "operator", data: () => ({ suite_id: commandId() }) },
+  test_files_request: { data: () => ({ patterns: [] }) },
+  test_file_event: { data: () => ({}) },
+  test_done_event: { data: () => ({}) },
+  test_progress_event: { data: () => ({}) },
 };
 
 let commands = 0;

@@ -14,9 +14,12 @@ import type { Watchers } from "../sessions/watchers.js";
 
 type CommandEventData = { command_id: string } & Record<string, unknown>;
 
+/** Who hears a command's events and output bytes: a control's Link, or the master's own test suite. */
+export type CommandOwner = Pick<Link, "event" | "forwardBytes">;
+
 interface CommandRoute {
   command: CommandSummary;
-  control: Link;
+  control: CommandOwner;
   slave: SlaveSession;
   /** The control went away: the master acknowledges the output itself until the command ends. */
   controlGone: boolean;
@@ -39,7 +42,7 @@ export class CommandRoutes {
     return [...this.routes.values()].map((route) => route.command);
   }
 
-  open(id: string, control: Link, slave: SlaveSession, argv: string[]): void {
+  open(id: string, control: CommandOwner, slave: SlaveSession, argv: string[]): void {
     if (this.routes.has(id)) throw new Error(`command id ${id} is in use`);
     const command = { command_id: id, slave: slave.info.name, argv, started_at: new Date().toISOString() };
     this.routes.set(id, { command, control, slave, controlGone: false });

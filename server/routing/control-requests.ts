@@ -16,14 +16,10 @@ import {
   watch,
 } from "../../shared/protocol/messages.js";
 import type { SlaveRegistry } from "../sessions/registry.js";
-import type { Watchers } from "../sessions/watchers.js";
-import type { CommandRoutes } from "./command-routes.js";
+import { serveTests, type TestContext } from "../testing/serve-tests.js";
 
-export interface ControlContext {
-  registry: SlaveRegistry;
-  watchers: Watchers;
-  routes: CommandRoutes;
-}
+/** What serving a control needs: the slaves, the watchers, the command routes, and the test suites. */
+export type ControlContext = TestContext;
 
 type LocalHandler = (data: Record<string, unknown>) => Record<string, unknown> | Promise<Record<string, unknown>>;
 
@@ -33,7 +29,8 @@ type LocalHandler = (data: Record<string, unknown>) => Record<string, unknown> |
  * its answer comes back under the control's seq; without a slave it is
  * answered here, if the master has an answer of its own.
  */
-export function serveControl(link: Link, { registry, watchers, routes }: ControlContext): void {
+export function serveControl(link: Link, context: ControlContext): void {
+  const { registry, watchers, routes } = context;
   link.onRequest(listSlaves, () => ({ slaves: registry.list() }));
   link.onRequest(status, ({ slave }) => {
     const sessions = slave === undefined ? registry.sessions() : [registry.find(slave)];
@@ -80,6 +77,7 @@ export function serveControl(link: Link, { registry, watchers, routes }: Control
     link.onEvent(definition, (data) => routes.fromControl(link, definition, data));
   }
   link.onBytes((frame, raw) => routes.bytesFromControl(link, frame, raw));
+  serveTests(link, context);
 }
 
 /** `restart` without a slave: every slave restarts; the answer names `slave/node`. */

@@ -12,6 +12,8 @@ import { MAX_UNSENT_BYTES_PER_PEER } from "../limits.js";
 import type { CommandRoutes } from "../routing/command-routes.js";
 import { serveControl } from "../routing/control-requests.js";
 import { serveSlave } from "../routing/slave-events.js";
+import type { TestSuites } from "../testing/serve-tests.js";
+import type { TimingStore } from "../testing/timings.js";
 import type { Registration, SlaveRegistration } from "./handshake.js";
 import type { SlaveRegistry, SlaveSession } from "./registry.js";
 import type { Watchers } from "./watchers.js";
@@ -20,6 +22,9 @@ export interface SessionContext {
   registry: SlaveRegistry;
   watchers: Watchers;
   routes: CommandRoutes;
+  /** Test suites running now, and the timings of earlier ones. */
+  suites: TestSuites;
+  timings: TimingStore;
   /** Live sessions by token, attached to a socket or waiting for a resume. */
   sessions: Map<string, MasterSession>;
   heartbeatIntervalMs: number;
@@ -198,8 +203,10 @@ export class MasterSession {
     this.carrier = null;
     this.context.sessions.delete(this.token);
     this.context.watchers.remove(this.link);
-    if (this.slave === null) this.context.routes.controlClosed(this.link);
-    else {
+    if (this.slave === null) {
+      this.context.routes.controlClosed(this.link);
+      this.context.suites.controlClosed(this.link);
+    } else {
       this.context.routes.slaveClosed(this.slave);
       if (this.context.registry.remove(this.slave))
         this.context.watchers.broadcast(slaveEvent, { slave: this.slave.info, connected: false });
