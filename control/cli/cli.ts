@@ -1,7 +1,9 @@
+import { spawn } from "node:child_process";
 import { Command, InvalidArgumentError } from "commander";
 import { nodeStateEvent, slaveEvent } from "../../shared/protocol/messages.js";
 import { versionLine } from "../../shared/protocol/version.js";
 import { renderChange, renderTree } from "../../shared/runtime/status-chart.js";
+import { signInLink } from "../../shared/runtime/url.js";
 import { OlympusClient, resolveMaster } from "../client/client.js";
 import { NotStartedError, type Target } from "../client/remote-command.js";
 import { age, table } from "./format.js";
@@ -106,6 +108,17 @@ export function controlProgram(): Command {
     });
 
   program
+    .command("dashboard")
+    .description("print the dashboard's sign-in link (it carries the token), or open it")
+    .option("--open", "open it in the browser ($BROWSER, else xdg-open)")
+    .action(async (options: { open?: boolean }) => {
+      const { url, token } = resolveMaster(program.opts());
+      const link = signInLink(url, token);
+      console.log(link);
+      if (options.open) await openInBrowser(link);
+    });
+
+  program
     .command("restart")
     .description("restart a node and its subtree, or everything")
     .argument("[slave]", "slave name or id (default: every slave)")
@@ -162,6 +175,18 @@ async function runTarget(flags: ConnectionFlags, options: RunFlags, target: Targ
     client.close();
   }
   process.exit(code);
+}
+
+/** Waits for the opener, which hands the link to a browser and returns. */
+function openInBrowser(link: string): Promise<void> {
+  const opener = process.env.BROWSER ?? "xdg-open";
+  return new Promise((resolve, reject) => {
+    const child = spawn(opener, [link], { stdio: "ignore" });
+    child.once("error", (error) => reject(new Error(`cannot open the dashboard with ${opener}: ${error.message}`)));
+    child.once("exit", (code) =>
+      code === 0 ? resolve() : reject(new Error(`cannot open the dashboard: ${opener} exited with ${code}`)),
+    );
+  });
 }
 
 /** A positive number of seconds, for `--timeout`. */

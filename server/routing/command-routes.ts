@@ -50,10 +50,16 @@ export class CommandRoutes {
     this.close(id);
   }
 
-  /** An event from the control that owns the command goes to its slave. */
+  /**
+   * An event from the control that owns the command goes to its slave. A
+   * signal may come from any control whose role may send one, so an operator
+   * can stop a command another control started.
+   */
   fromControl(control: Link, definition: EventDefinition, data: CommandEventData): void {
     const route = this.routes.get(data.command_id);
-    if (route?.control === control) route.slave.link.event(definition, data as never);
+    if (route === undefined) return;
+    if (route.control === control || definition.type === commandSignalEvent.type)
+      route.slave.link.event(definition, data as never);
   }
 
   /** An event from the slave that runs the command goes to its control. */

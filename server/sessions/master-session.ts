@@ -72,6 +72,11 @@ export function claimSlaveName(
   }
 }
 
+/** Who a control is, for it to show: its token's role and name (the shared token has none). */
+function controlIdentity({ role, entry }: Credential) {
+  return { role: role === "slave" ? undefined : role, token_name: entry?.name };
+}
+
 /** The longest a Node timer waits (about 24.8 days); a token may live longer. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -135,6 +140,7 @@ export class MasterSession {
       session_token: this.token,
       heartbeat_interval: context.heartbeatIntervalMs / 1000,
       session_timeout: context.sessionTimeoutMs / 1000,
+      ...(this.slave === null ? controlIdentity(this.credential) : {}),
     });
     // Heartbeats only after `ready`: before it, the client does not expect them.
     this.registered = true;

@@ -4,7 +4,7 @@
  * control may send, says which control role at least (the master enforces both).
  * docs/protocol.md is the table a person reads; a test keeps the two in step.
  */
-import { type Definition, event, memo, plain, request } from "./definitions.js";
+import { controlRoles, type Definition, event, memo, plain, request } from "./definitions.js";
 import * as z from "./zod.js";
 
 // Schemas are built on first use (see memo); the types other modules need
@@ -52,6 +52,9 @@ export const ready = plain("ready", {
       heartbeat_interval: z.optional(z.number().check(z.positive())),
       /** Seconds a session waits for a resume once its socket is gone. */
       session_timeout: z.optional(z.number().check(z.positive())),
+      /** To a control: its token's role, and the token's name (none for the master's shared token). */
+      role: z.optional(z.enum(controlRoles)),
+      token_name: z.optional(z.string().check(z.maxLength(200))),
     }),
 });
 

@@ -1,32 +1,45 @@
 /**
- * The dashboard: a control that watches the cluster. It asks for the token
- * once (kept in sessionStorage), loads the state with requests after each
- * `ready`, then follows the master's events.
+ * The dashboard: a control in the browser. It signs in by the link's token
+ * or a pasted one, loads the state with requests after each registration,
+ * follows the master's events, and, for roles that may, restarts phases,
+ * signals commands and runs them in terminals on the page.
  */
 import { ControlSession, socketUrl } from "./session.js";
-import { errorKey, refreshAges, renderCommands, renderSlaves } from "./view.js";
+import { forgetToken, onSignOutElsewhere, saveToken, takeToken } from "./sign-in.js";
+import { splitWords, Terminals } from "./terminals.js";
+import { errorKey, mayAct, refreshAges, renderCommands, renderSlaves } from "./view.js";
 
-const TOKEN_KEY = "olympus-token";
-
+const byId = (id) => document.getElementById(id);
 const page = {
-  connection: document.getElementById("connection"),
-  forgetToken: document.getElementById("forget-token"),
-  login: document.getElementById("login"),
-  token: document.getElementById("token"),
-  loginError: document.getElementById("login-error"),
-  cluster: document.getElementById("cluster"),
-  slaves: document.getElementById("slaves"),
-  commands: document.getElementById("commands"),
+  connection: byId("connection"),
+  identity: byId("identity"),
+  signOut: byId("sign-out"),
+  login: byId("login"),
+  token: byId("token"),
+  loginError: byId("login-error"),
+  cluster: byId("cluster"),
+  slaves: byId("slaves"),
+  actionError: byId("action-error"),
+  commands: byId("commands"),
+  launcher: byId("launcher"),
+  runSlave: byId("run-slave"),
+  runArgs: byId("run-args"),
+  execForm: byId("exec-form"),
+  execLine: byId("exec-line"),
 };
 
-/** What the master told us; slaves and trees by slave name, commands by id. */
+/** What the master told us; slaves and trees by slave name, commands by id; the role our token has. */
 const cluster = {
   slaves: new Map(),
   trees: new Map(),
   commands: new Map(),
   /** Crashed nodes whose error text is unfolded, by errorKey. */
   openErrors: new Set(),
+  role: "viewer",
 };
+
+let master = null;
+let terminals = null;
 
 let renderQueued = false;
 function render() {
@@ -35,8 +48,16 @@ function render() {
   requestAnimationFrame(() => {
     renderQueued = false;
     renderSlaves(page.slaves, cluster);
-    renderCommands(page.commands, cluster.commands);
+    renderCommands(page.commands, cluster.commands, cluster.role);
+    renderSlaveChoice();
   });
+}
+
+/** The Exec field's slave list, keeping the choice while that slave stays. */
+function renderSlaveChoice() {
+  const names = [...cluster.slaves.keys()].sort();
+  const chosen = page.runSlave.value;
+  page.runSlave.replaceChildren(...names.map((name) => new Option(name, name, false, name === chosen)));
 }
 
 function showConnection(text, state) {
@@ -45,12 +66,19 @@ function showConnection(text, state) {
   page.cluster.classList.toggle("stale", state !== "up");
 }
 
+function showIdentity({ role, token_name }) {
+  cluster.role = role;
+  page.identity.textContent = `${token_name ?? "shared token"} · ${role}`;
+  page.identity.hidden = false;
+  page.launcher.hidden = !mayAct(role);
+}
+
 /**
- * After each (re)connect: subscribe first, then load. Each answer replaces its
- * part of the state as soon as it arrives, since it is newer than every event
- * before it and older than every event after it.
+ * After each registration: subscribe first, then load. Each answer replaces
+ * its part of the state as soon as it arrives, since it is newer than every
+ * event before it and older than every event after it.
  */
-async function load(master) {
+async function load() {
   await master.request("watch");
   await Promise.all([
     master.request("list_slaves").then(({ slaves }) => {
@@ -92,56 +120,120 @@ const onEvent = {
 function connect(token) {
   page.login.hidden = true;
   page.cluster.hidden = false;
-  page.forgetToken.hidden = false;
+  page.signOut.hidden = false;
   showConnection("connecting…", "down");
-  const master = new ControlSession(socketUrl(location), token, {
-    // A failure here is a lost connection (reported by `down`) or a bug.
-    ready: () => load(master).catch((error) => console.error("loading the cluster state failed:", error)),
+  master = new ControlSession(socketUrl(location), token, {
+    ready(identity) {
+      showIdentity(identity);
+      // A failure here is a lost connection (reported by `down`) or a bug.
+      load().catch((error) => console.error("loading the cluster state failed:", error));
+    },
+    resumed: () => showConnection("connected", "up"),
     event(type, data) {
+      if (type.startsWith("command_") && type !== "command_event") return terminals.event(type, data);
       onEvent[type]?.(data);
       render();
     },
     down: (text) => showConnection(`disconnected: ${text}`, "down"),
+    lost: (reason) => terminals.lost(reason),
     refused(reason) {
-      sessionStorage.removeItem(TOKEN_KEY);
+      forgetToken();
       askForToken(`The master refused the token (${reason}).`);
     },
+  });
+  terminals = new Terminals(master, {
+    section: byId("terminals"),
+    tabs: byId("terminal-tabs"),
+    panels: byId("terminal-panels"),
   });
   master.open();
 }
 
 function askForToken(error = "") {
   page.cluster.hidden = true;
-  page.forgetToken.hidden = true;
+  page.signOut.hidden = true;
+  page.identity.hidden = true;
   page.login.hidden = false;
   page.loginError.textContent = error;
   showConnection("not connected", "down");
   page.token.focus();
 }
 
+function signOut() {
+  forgetToken();
+  terminals?.closeAll();
+  master?.stop("signed out");
+  location.reload();
+}
+
+/** An action's error, on one line under the slaves; the next action clears it. */
+function act(promise) {
+  page.actionError.textContent = "";
+  promise.catch((error) => {
+    page.actionError.textContent = error.message;
+  });
+}
+
+/** A command line from a field, or its error shown and null. */
+function words(field) {
+  try {
+    return splitWords(field.value);
+  } catch (error) {
+    page.actionError.textContent = `${field.name}: ${error.message}`;
+    return null;
+  }
+}
+
 page.login.addEventListener("submit", (submitted) => {
   submitted.preventDefault();
   const token = page.token.value.trim();
-  sessionStorage.setItem(TOKEN_KEY, token);
+  saveToken(token);
   page.token.value = "";
   connect(token);
 });
 
-page.forgetToken.addEventListener("click", () => {
-  sessionStorage.removeItem(TOKEN_KEY);
-  location.reload();
-});
+page.signOut.addEventListener("click", signOut);
+onSignOutElsewhere(() => location.reload());
 
 page.slaves.addEventListener("click", (clicked) => {
-  const button = clicked.target.closest("button.node");
+  const slave = clicked.target.closest("[data-slave]")?.dataset.slave;
+  const run = clicked.target.closest("button[data-command]");
+  const restart = clicked.target.closest("button[data-restart]");
+  const crashed = clicked.target.closest("button.node");
+  if (run !== null) {
+    const args = words(page.runArgs);
+    if (args !== null) terminals.open(slave, { kind: "run", command: run.dataset.command, args });
+  } else if (restart !== null) {
+    const node = restart.dataset.restart === "" ? undefined : restart.dataset.restart;
+    act(master.request("restart", { slave, node }));
+  } else if (crashed !== null) {
+    const key = errorKey(slave, crashed.dataset.node);
+    if (!cluster.openErrors.delete(key)) cluster.openErrors.add(key);
+    render();
+  }
+});
+
+page.execForm.addEventListener("submit", (submitted) => {
+  submitted.preventDefault();
+  const argv = words(page.execLine);
+  if (argv === null || argv.length === 0 || page.runSlave.value === "") return;
+  terminals.open(page.runSlave.value, { kind: "exec", program: argv[0], args: argv.slice(1) });
+});
+
+page.commands.addEventListener("click", (clicked) => {
+  const button = clicked.target.closest("button[data-signal]");
   if (button === null) return;
-  const key = errorKey(button.closest("[data-slave]").dataset.slave, button.dataset.node);
-  if (!cluster.openErrors.delete(key)) cluster.openErrors.add(key);
-  render();
+  const command_id = button.closest("[data-command-id]").dataset.commandId;
+  master.event("command_signal", { command_id, signal: button.dataset.signal });
 });
 
 setInterval(refreshAges, 1000);
 
-const saved = sessionStorage.getItem(TOKEN_KEY);
+// A link opened in a tab already on the page changes only the fragment: sign in with its token afresh.
+addEventListener("hashchange", () => {
+  if (new URLSearchParams(location.hash.slice(1)).has("token")) location.reload();
+});
+
+const saved = takeToken(location, history);
 if (saved === null) askForToken();
 else connect(saved);
