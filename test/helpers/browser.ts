@@ -44,14 +44,14 @@ export function screenshotPath(name: string): string {
   return join(projectRoot, "test-output", name);
 }
 
-/** The visible text of the selected terminal, row by row, as xterm's DOM renderer draws it. */
+/** The visible text of the selected terminal, row by row as xterm's DOM renderer draws it, blanks kept. */
 export function terminalRows(page: Page): Promise<string[]> {
   return page
     .locator(".terminal-panel:not([hidden]) .xterm-rows > div")
-    .evaluateAll((rows) => rows.map((row) => (row.textContent ?? "").replace(/\u00a0/g, " ").trimEnd()));
+    .evaluateAll((rows) => rows.map((row) => (row.textContent ?? "").replace(/\u00a0/g, " ")));
 }
 
-/** The selected terminal's text, rows joined (a wrapped line reads on). */
+/** The selected terminal's text, a line per row, without the blanks that pad each row. */
 export async function terminalText(page: Page): Promise<string> {
-  return (await terminalRows(page)).join("\n");
+  return (await terminalRows(page)).map((row) => row.trimEnd()).join("\n");
 }

@@ -8,6 +8,7 @@
  */
 import { FitAddon } from "/dashboard/vendor/addon-fit.mjs";
 import { Terminal } from "/dashboard/vendor/xterm.mjs";
+import { commandLine } from "./view.js";
 
 /** Input that may be unacknowledged by the slave (shared/protocol/limits.ts). */
 const WINDOW_BYTES = 256 * 1024;
@@ -36,6 +37,7 @@ export class RemoteTerminal {
    */
   constructor(master, element, slave, target, onChange) {
     this.#master = master;
+    this.element = element;
     this.slave = slave;
     this.target = target;
     this.onChange = onChange;
@@ -56,10 +58,10 @@ export class RemoteTerminal {
     }).observe(element);
   }
 
-  /** The command line as a shell would show it. */
+  /** The command line as a shell would take it. */
   get label() {
     const { kind, command, program, args } = this.target;
-    return [kind === "run" ? command : program, ...args].join(" ");
+    return commandLine([kind === "run" ? command : program, ...args]);
   }
 
   async start() {
@@ -85,7 +87,10 @@ export class RemoteTerminal {
   output(base64) {
     const bytes = Uint8Array.fromBase64(base64);
     this.#term.write(bytes, () => {
-      if (bytes.length > 0) this.#master.event("command_ack", { command_id: this.id, bytes: bytes.length });
+      if (bytes.length === 0) return;
+      this.#master.event("command_ack", { command_id: this.id, bytes: bytes.length });
+      // The count of bytes written so far, for a reader (or a test) to check that nothing was lost.
+      this.element.dataset.outputBytes = Number(this.element.dataset.outputBytes ?? 0) + bytes.length;
     });
   }
 

@@ -176,6 +176,6 @@ export function renderCommands(tbody, commands, role) {
 }
 
 /** argv as a shell would take it back: arguments with spaces or quotes are single-quoted. */
-function commandLine(argv) {
+export function commandLine(argv) {
   return argv.map((arg) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`)).join(" ");
 }
