@@ -108,6 +108,32 @@ export function controlProgram(): Command {
     });
 
   program
+    .command("history")
+    .description("the commands that ended, oldest first (the master keeps the last 1,000)")
+    .argument("[slave]", "slave name or id (default: all)")
+    .option("--json", "print JSON")
+    .option("--output <command-id>", "print the last 64 KiB of that command's output instead")
+    .action(async (slave: string | undefined, options: { json?: boolean; output?: string }) => {
+      if (options.output !== undefined) {
+        const output = await withClient(program.opts(), (client) => client.historyOutput(options.output as string));
+        return void process.stdout.write(output);
+      }
+      const entries = await withClient(program.opts(), (client) => client.history(slave));
+      if (options.json) return console.log(JSON.stringify(entries, null, 2));
+      if (entries.length === 0) return console.log("no commands have ended yet");
+      const rows = entries.map((entry) => [
+        entry.started.replace("T", " ").slice(0, 19),
+        entry.slave,
+        entry.who,
+        `${entry.duration.toFixed(1)}s`,
+        entry.exit_code === null ? "lost" : String(entry.exit_code),
+        entry.command_id,
+        entry.command,
+      ]);
+      console.log(table(["STARTED", "SLAVE", "WHO", "TOOK", "EXIT", "ID", "COMMAND"], rows));
+    });
+
+  program
     .command("dashboard")
     .description("print the dashboard's sign-in link (it carries the token), or open it")
     .option("--open", "open it in the browser ($BROWSER, else xdg-open)")

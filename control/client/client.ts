@@ -4,6 +4,8 @@ import {
   commandAckEvent,
   commandExitEvent,
   commandOutputEvent,
+  history,
+  historyOutput,
   listSlaves,
   ping,
   restart,
@@ -126,6 +128,16 @@ export class OlympusClient {
   /** Restarts a node and its subtree; without a node the whole tree; without a slave every slave. */
   async restart(slave?: string, node?: string): Promise<string[]> {
     return (await this.link.request(restart, { slave, node })).restarted;
+  }
+
+  /** The commands that ended, oldest first, as the master keeps them (the last 1,000). */
+  async history(slave?: string) {
+    return (await this.link.request(history, slave === undefined ? {} : { slave })).entries;
+  }
+
+  /** The last 64 KiB of an ended command's output. */
+  async historyOutput(commandId: string): Promise<Buffer> {
+    return Buffer.from((await this.link.request(historyOutput, { command_id: commandId })).output, "base64");
   }
 
   close(): void {

@@ -8,6 +8,8 @@ import {
   commandSignalEvent,
   commands,
   exec,
+  history,
+  historyOutput,
   listSlaves,
   ping,
   restart,
@@ -17,12 +19,14 @@ import {
 } from "../../shared/protocol/messages.js";
 import type { SlaveRegistry } from "../sessions/registry.js";
 import type { Watchers } from "../sessions/watchers.js";
+import type { CommandHistory } from "./command-history.js";
 import type { CommandRoutes } from "./command-routes.js";
 
 export interface ControlContext {
   registry: SlaveRegistry;
   watchers: Watchers;
   routes: CommandRoutes;
+  history: CommandHistory;
 }
 
 type LocalHandler = (data: Record<string, unknown>) => Record<string, unknown> | Promise<Record<string, unknown>>;
@@ -31,9 +35,14 @@ type LocalHandler = (data: Record<string, unknown>) => Record<string, unknown> |
  * Serves a control's requests. A request whose definition says
  * `forwardToSlave` and that names `data.slave` is relayed to that slave and
  * its answer comes back under the control's seq; without a slave it is
- * answered here, if the master has an answer of its own.
+ * answered here, if the master has an answer of its own. `who` names the
+ * control's token in the history of the commands it starts.
  */
-export function serveControl(link: Link, { registry, watchers, routes }: ControlContext): void {
+export function serveControl(
+  link: Link,
+  who: string,
+  { registry, watchers, routes, history: kept }: ControlContext,
+): void {
   link.onRequest(listSlaves, () => ({ slaves: registry.list() }));
   link.onRequest(status, ({ slave }) => {
     const sessions = slave === undefined ? registry.sessions() : [registry.find(slave)];
@@ -44,6 +53,10 @@ export function serveControl(link: Link, { registry, watchers, routes }: Control
     return {};
   });
   link.onRequest(commands, () => ({ commands: routes.list() }));
+  link.onRequest(history, ({ slave }) => ({
+    entries: kept.list(slave === undefined ? undefined : registry.find(slave).info.name),
+  }));
+  link.onRequest(historyOutput, ({ command_id }) => ({ output: kept.output(command_id) }));
 
   const answeredByMaster = new Map<string, LocalHandler>([
     [ping.type, () => ({})],
@@ -68,7 +81,7 @@ export function serveControl(link: Link, { registry, watchers, routes }: Control
       if (argv === undefined) return session.link.request(definition as RequestDefinition, data as never);
       // A command's events may arrive before its response: route them from the start.
       const id = data.command_id as string;
-      routes.open(id, link, session, argv);
+      routes.open(id, link, who, session, argv);
       return session.link.request(definition as RequestDefinition, data as never).catch((error: unknown) => {
         routes.discard(id);
         throw error;

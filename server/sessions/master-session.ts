@@ -8,6 +8,7 @@ import type { Logger } from "../../shared/runtime/log.js";
 import { controlAuthorizer } from "../auth/roles.js";
 import { type Credential, expiredRefusal } from "../auth/tokens.js";
 import { MAX_UNSENT_BYTES_PER_PEER } from "../limits.js";
+import type { CommandHistory } from "../routing/command-history.js";
 import type { CommandRoutes } from "../routing/command-routes.js";
 import { serveControl } from "../routing/control-requests.js";
 import { serveSlave } from "../routing/slave-events.js";
@@ -19,6 +20,7 @@ export interface SessionContext {
   registry: SlaveRegistry;
   watchers: Watchers;
   routes: CommandRoutes;
+  history: CommandHistory;
   /** Live sessions by token, attached to a socket or waiting for a resume. */
   sessions: Map<string, MasterSession>;
   heartbeatIntervalMs: number;
@@ -131,7 +133,7 @@ export class MasterSession {
       };
       serveSlave(this.link, this.slave, context.watchers, context.routes);
     } else {
-      serveControl(this.link, context);
+      serveControl(this.link, this.credential.entry?.name ?? "shared token", context);
     }
     this.link.receivedOutside(registrationSeq);
     context.sessions.set(this.token, this);

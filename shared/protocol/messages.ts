@@ -314,6 +314,43 @@ export const commandEvent = event("command", {
   data: () => z.object({ command: commandSummary(), running: z.boolean() }),
 });
 
+// History: the commands that ended, as the master keeps them.
+
+const historyEntry = memo(() =>
+  z.object({
+    command_id: commandId(),
+    /** The command line, as a shell would take it back (cut at 400 characters). */
+    command: z.string(),
+    slave: z.string(),
+    /** The token name of the control that started it ("shared token" for the master's --token). */
+    who: z.string(),
+    started: z.string(),
+    /** Seconds. */
+    duration: z.number().check(z.nonnegative()),
+    /** 128+N for signal N; null when the command was lost (its slave went away). */
+    exit_code: z.nullable(z.number().check(z.int())),
+    error: z.optional(z.string()),
+    /** Bytes kept of its output: the last 64 KiB at most, read with history_output. */
+    output_bytes: z.number().check(z.int(), z.nonnegative()),
+  }),
+);
+export type HistoryEntry = z.infer<ReturnType<typeof historyEntry>>;
+
+/** The last 1,000 commands that ended, oldest first; without their output, which is asked for one at a time. */
+export const history = request("history", {
+  from: ["control"],
+  access: "viewer",
+  request: () => z.object({ slave: z.optional(slaveSelector()) }),
+  response: () => z.object({ entries: z.array(historyEntry()) }),
+});
+
+export const historyOutput = request("history_output", {
+  from: ["control"],
+  access: "viewer",
+  request: () => z.object({ command_id: commandId() }),
+  response: () => z.object({ output: base64() }),
+});
+
 export const catalogue: readonly Definition[] = [
   hello,
   registerSlave,
@@ -342,6 +379,8 @@ export const catalogue: readonly Definition[] = [
   commandExitEvent,
   commands,
   commandEvent,
+  history,
+  historyOutput,
 ];
 
 export const definitionsByType: ReadonlyMap<string, Definition> = new Map(
