@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
+import { hostname } from "node:os";
 import { after, before, describe } from "node:test";
 import type { Browser, Page } from "playwright-core";
 import { makeApp, startOlympus } from "./helpers/app.js";
 import { launchChromium, newPage, screenshotPath, skip, terminalRows, terminalText, test } from "./helpers/browser.js";
-import { stopAll } from "./helpers/processes.js";
+import { eventually, stopAll } from "./helpers/processes.js";
 import { CuttableProxy } from "./helpers/proxy.js";
 
 /** boot → work → `hello` (prints its arguments) and `console` (answers lines until ^C). */
@@ -120,6 +121,24 @@ describe("dashboard terminals in headless Chromium", () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.screenshot({ path: screenshotPath("dashboard-terminal-390x844.png"), fullPage: true });
     await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  test("shows each ended command in the history, filtered, and its output in a read-only terminal", async () => {
+    await page.fill("#history-filter", "hello");
+    const row = page.locator("#history tr");
+    await eventually(async () => (await row.count()) === 1 && (await row.locator("td").count()) === 6);
+    const [, slave, who, command, took, exit] = await row.locator("td").allTextContents();
+    assert.deepEqual([slave, who, command, exit], [hostname(), "local-admin", "hello one 'two words'", "exit 0"]);
+    assert.match(took ?? "", /^\d+\.\d s$/);
+    await page.fill("#history-filter", "exit 3");
+    await page.locator("#history tr", { hasText: "console" }).waitFor();
+    await page.fill("#history-filter", "hello");
+    await row.locator("button[data-history]").click();
+    await selectedTab().locator(".tab-status", { hasText: "exit 0" }).waitFor();
+    await waitForText("hello ['one', 'two words']");
+    assert.equal(await page.locator(".tab").count(), 4);
+    await page.fill("#history-filter", "");
+    await page.screenshot({ path: screenshotPath("dashboard-history-1280x800.png"), fullPage: true });
   });
 
   test("5 MB of output arrive complete in the page", async () => {

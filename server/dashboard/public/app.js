@@ -4,6 +4,7 @@
  * follows the master's events, and, for roles that may, restarts phases,
  * signals commands and runs them in terminals on the page.
  */
+import { HistoryView } from "./history.js";
 import { ControlSession, socketUrl } from "./session.js";
 import { forgetToken, onSignOutElsewhere, saveToken, takeToken } from "./sign-in.js";
 import { splitWords, Terminals } from "./terminals.js";
@@ -40,6 +41,7 @@ const cluster = {
 
 let master = null;
 let terminals = null;
+let historyView = null;
 
 let renderQueued = false;
 function render() {
@@ -90,6 +92,7 @@ async function load() {
     master.request("commands").then(({ commands }) => {
       cluster.commands = new Map(commands.map((command) => [command.command_id, command]));
     }),
+    historyView.load(),
   ]);
   render();
   showConnection("connected", "up");
@@ -112,8 +115,9 @@ const onEvent = {
     cluster.trees.delete(slave.name);
   },
   command_event({ command, running }) {
-    if (running) cluster.commands.set(command.command_id, command);
-    else cluster.commands.delete(command.command_id);
+    if (running) return void cluster.commands.set(command.command_id, command);
+    cluster.commands.delete(command.command_id);
+    historyView.commandEnded();
   },
 };
 
@@ -146,6 +150,13 @@ function connect(token) {
     tabs: byId("terminal-tabs"),
     panels: byId("terminal-panels"),
   });
+  historyView = new HistoryView(master, { filter: byId("history-filter"), rows: byId("history") }, (entry) =>
+    act(
+      master
+        .request("history_output", { command_id: entry.command_id })
+        .then(({ output }) => terminals.showRecorded(entry, Uint8Array.fromBase64(output))),
+    ),
+  );
   master.open();
 }
 

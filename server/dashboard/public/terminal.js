@@ -42,20 +42,12 @@ export class RemoteTerminal {
     this.target = target;
     this.onChange = onChange;
     this.exitText = "";
-    this.#term = new Terminal({ convertEol: false, scrollback: 5000, fontSize: 13, theme: themeFor(element) });
-    this.#fit = new FitAddon();
-    this.#term.loadAddon(this.#fit);
-    this.#term.open(element);
-    this.#fit.fit();
+    [this.#term, this.#fit] = mountXterm(element, {});
     this.#term.onData((text) => this.#input(encoder.encode(text)));
     this.#term.onBinary((text) => this.#input(Uint8Array.from(text, (char) => char.charCodeAt(0))));
     this.#term.onResize(({ cols, rows }) => {
       if (this.state === "running") this.#master.event("command_resize", { command_id: this.id, cols, rows });
     });
-    new ResizeObserver(() => {
-      // A hidden tab has no size; it is fitted when shown.
-      if (element.offsetParent !== null) this.#fit.fit();
-    }).observe(element);
   }
 
   /** The command line as a shell would take it. */
@@ -141,6 +133,55 @@ export class RemoteTerminal {
     this.state = state;
     this.onChange();
   }
+}
+
+/**
+ * An ended command's kept output, from the history, in a terminal that takes
+ * no input; it has the tab's side of RemoteTerminal.
+ */
+export class RecordedTerminal {
+  state = "ended";
+  #term;
+  #fit;
+
+  constructor(element, entry, output) {
+    this.id = `history-${entry.command_id}`;
+    this.element = element;
+    this.slave = entry.slave;
+    this.label = entry.command;
+    this.exitCode = entry.exit_code;
+    this.exitText = entry.exit_code === null ? `lost: ${entry.error ?? "no exit code"}` : `exit ${entry.exit_code}`;
+    // Output kept from pipes has bare line feeds; a PTY's \r\n is unchanged by this.
+    [this.#term, this.#fit] = mountXterm(element, { disableStdin: true, convertEol: true });
+    this.#term.write(output);
+  }
+
+  focus() {
+    this.#fit.fit();
+    this.#term.focus();
+  }
+
+  signal() {}
+
+  lost() {}
+
+  dispose() {
+    this.#term.dispose();
+  }
+}
+
+/** An xterm in `element`, fitted to it now and whenever it changes size (while shown). */
+function mountXterm(element, options) {
+  const term = new Terminal({ scrollback: 5000, fontSize: 13, theme: themeFor(element), ...options });
+  const fit = new FitAddon();
+  term.loadAddon(fit);
+  term.open(element);
+  fit.fit();
+  new ResizeObserver(() => {
+    // A hidden tab has no size; it is fitted when shown.
+    if (element.offsetParent !== null) fit.fit();
+  }).observe(element);
+  return [term, fit];
 }
 
 /** xterm draws its own colours: take the page's, so it follows the system's light or dark. */

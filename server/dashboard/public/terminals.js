@@ -3,7 +3,7 @@
  * RemoteTerminal. Command events from the master reach their terminal by
  * command id.
  */
-import { RemoteTerminal } from "./terminal.js";
+import { RecordedTerminal, RemoteTerminal } from "./terminal.js";
 
 /** Splits a command line as a shell would for plain words: spaces separate, quotes and backslashes keep. */
 export function splitWords(line) {
@@ -53,12 +53,27 @@ export class Terminals {
 
   /** Starts a command on a slave in a new tab, selected. */
   open(slave, target) {
+    const terminal = this.#add(
+      (panel) => new RemoteTerminal(this.#master, panel, slave, target, () => this.#renderTab(terminal)),
+    );
+    void terminal.start();
+  }
+
+  /** A history entry's kept output, read-only, in a tab of its own (the one already open, if it is). */
+  showRecorded(entry, output) {
+    const open = this.#open.get(`history-${entry.command_id}`);
+    if (open !== undefined) return this.#select(open);
+    this.#add((panel) => new RecordedTerminal(panel, entry, output));
+  }
+
+  /** A new tab and its panel, selected, for the terminal that `make(panel)` mounts there. */
+  #add(make) {
     const panel = document.createElement("div");
     panel.className = "terminal-panel";
     panel.setAttribute("role", "tabpanel");
     this.panels.append(panel);
     this.section.hidden = false;
-    const terminal = new RemoteTerminal(this.#master, panel, slave, target, () => this.#renderTab(terminal));
+    const terminal = make(panel);
     terminal.panel = panel;
     terminal.tab = document.createElement("div");
     terminal.tab.className = "tab";
@@ -68,7 +83,6 @@ export class Terminals {
     this.#open.set(terminal.id, terminal);
     this.#renderTab(terminal);
     this.#select(terminal);
-    void terminal.start();
     return terminal;
   }
 
