@@ -67,6 +67,7 @@ describe("dashboard in headless Chromium", () => {
 
     writeFileSync(join(dir, "lib.py"), 'GREETING = "hello again"\n');
     await node("work", "ready").waitFor();
+    await page.locator('li:has(> [data-node="work"]) > .reason', { hasText: "↻ lib.py changed" }).waitFor();
     assert.equal(await page.locator(".node-error").count(), 0);
     assert.equal(pageLoads, 1);
   });
@@ -91,6 +92,16 @@ describe("dashboard in headless Chromium", () => {
       return pid !== undefined && pid !== old;
     }, before);
     assert.equal(await page.locator("#action-error").textContent(), "");
+    const work = page.locator('.slave li:has(> [data-node="work"])');
+    assert.equal(await work.locator("> .reason").textContent(), "↻ restart requested");
+    assert.match((await work.locator("> .boot").textContent()) ?? "", /^\d+\.\d\d s$/);
+    const [tree] = JSON.parse((await controlIn(dir, ["status", "--json"])).stdout) as {
+      nodes: { name: string; boot_ms: number; restart_reason: string | null }[];
+    }[];
+    const nodes = new Map(tree?.nodes.map((node) => [node.name, node]));
+    assert.equal(nodes.get("work")?.restart_reason, "restart requested");
+    assert.ok((nodes.get("work")?.boot_ms ?? -1) >= 0);
+    assert.equal(nodes.get("boot")?.restart_reason, null, "boot never restarted");
   });
 
   test("a viewer sees no action, and the master refuses a run frame sent by hand from its page", async () => {

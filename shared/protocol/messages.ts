@@ -126,6 +126,10 @@ const treeNode = memo(() =>
     state: z.enum(nodeStates),
     pid: z.nullable(z.number().check(z.int())),
     error: z.nullable(z.string().check(z.maxLength(256 * 1024))),
+    /** How long its last boot took, to ready. */
+    boot_ms: z.optional(z.nullable(z.number().check(z.nonnegative()))),
+    /** Why it last restarted: `lib.py changed`, `restart requested`, `worker died`, `boot restarted`, `boot crashed`. */
+    restart_reason: z.optional(z.nullable(z.string().check(z.maxLength(4096)))),
   }),
 );
 export type TreeNode = z.infer<ReturnType<typeof treeNode>>;

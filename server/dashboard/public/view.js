@@ -103,6 +103,12 @@ function nodeItem(slave, nodes, node, openErrors, acts) {
     {},
     label,
     node.pid === null ? null : element("span", { class: "pid" }, `pid ${node.pid}`),
+    node.boot_ms == null
+      ? null
+      : element("span", { class: "boot", title: "its last boot took" }, `${(node.boot_ms / 1000).toFixed(2)} s`),
+    node.restart_reason == null
+      ? null
+      : element("span", { class: "reason", title: "why it last restarted" }, `↻ ${node.restart_reason}`),
     acts
       ? actionButton("action restart", "restart", { restart: node.name }, `restart ${node.name} and its subtree`)
       : null,
