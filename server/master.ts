@@ -13,6 +13,7 @@ import { MasterMetrics, metricsRoute } from "./http/metrics.js";
 import { DEFAULT_HANDSHAKES_PER_MINUTE, DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_SESSION_TIMEOUT_MS } from "./limits.js";
 import { CommandHistory } from "./routing/command-history.js";
 import { CommandRoutes } from "./routing/command-routes.js";
+import { NodeTimeline } from "./routing/node-timeline.js";
 import { HandshakeLimiter } from "./sessions/handshake-limiter.js";
 import type { MasterSession } from "./sessions/master-session.js";
 import { PeerConnection } from "./sessions/peer-connection.js";
@@ -71,6 +72,7 @@ export async function startMaster(options: MasterOptions): Promise<Master> {
     watchers,
     routes,
     history,
+    timeline: new NodeTimeline(),
     peers,
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
     handshakes: new HandshakeLimiter(options.handshakesPerMinute ?? DEFAULT_HANDSHAKES_PER_MINUTE),

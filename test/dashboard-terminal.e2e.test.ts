@@ -141,6 +141,23 @@ describe("dashboard terminals in headless Chromium", () => {
     await page.screenshot({ path: screenshotPath("dashboard-history-1280x800.png"), fullPage: true });
   });
 
+  test("draws the last hour: boots and commands on the timeline, commands per minute", async () => {
+    await page.waitForFunction(() => Number(document.getElementById("activity")?.dataset.commands) >= 3);
+    // Two phases booted, and at least the three commands above ran.
+    const marks = Number(await page.locator("#timeline").getAttribute("data-marks"));
+    assert.ok(marks >= 5, `${marks} marks on the timeline`);
+    assert.equal(await page.locator(".chart .uplot").count(), 2);
+    for (const [width, height] of [
+      [1280, 800],
+      [390, 844],
+    ] as const) {
+      await page.setViewportSize({ width, height });
+      await page.locator("#timeline").scrollIntoViewIfNeeded();
+      await page.screenshot({ path: screenshotPath(`dashboard-timeline-${width}x${height}.png`) });
+    }
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
   test("5 MB of output arrive complete in the page", async () => {
     const size = 5_000_000;
     await page.fill("#exec-line", `sh -c "head -c ${size} /dev/zero | tr '\\\\000' x"`);

@@ -9,11 +9,13 @@ import type { FastifyInstance, FastifyReply } from "fastify";
  */
 const PUBLIC_DIR = new URL("../../../server/dashboard/public/", import.meta.url);
 
-/** The terminal emulator the page imports, served as it ships in node_modules, under `/dashboard/vendor/`. */
+/** The terminal emulator and the chart library the page imports, as they ship in node_modules, under `/dashboard/vendor/`. */
 const VENDOR_FILES: Record<string, string> = {
   "xterm.mjs": "@xterm/xterm/lib/xterm.mjs",
   "xterm.css": "@xterm/xterm/css/xterm.css",
   "addon-fit.mjs": "@xterm/addon-fit/lib/addon-fit.mjs",
+  "uPlot.esm.js": "uplot/dist/uPlot.esm.js",
+  "uPlot.min.css": "uplot/dist/uPlot.min.css",
 };
 
 const CONTENT_TYPES: Record<string, string> = {

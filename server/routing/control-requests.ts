@@ -15,18 +15,21 @@ import {
   restart,
   run,
   status,
+  timeline,
   watch,
 } from "../../shared/protocol/messages.js";
 import type { SlaveRegistry } from "../sessions/registry.js";
 import type { Watchers } from "../sessions/watchers.js";
 import type { CommandHistory } from "./command-history.js";
 import type { CommandRoutes } from "./command-routes.js";
+import type { NodeTimeline } from "./node-timeline.js";
 
 export interface ControlContext {
   registry: SlaveRegistry;
   watchers: Watchers;
   routes: CommandRoutes;
   history: CommandHistory;
+  timeline: NodeTimeline;
 }
 
 type LocalHandler = (data: Record<string, unknown>) => Record<string, unknown> | Promise<Record<string, unknown>>;
@@ -41,7 +44,7 @@ type LocalHandler = (data: Record<string, unknown>) => Record<string, unknown> |
 export function serveControl(
   link: Link,
   who: string,
-  { registry, watchers, routes, history: kept }: ControlContext,
+  { registry, watchers, routes, history: kept, timeline: changes }: ControlContext,
 ): void {
   link.onRequest(listSlaves, () => ({ slaves: registry.list() }));
   link.onRequest(status, ({ slave }) => {
@@ -57,6 +60,7 @@ export function serveControl(
     entries: kept.list(slave === undefined ? undefined : registry.find(slave).info.name),
   }));
   link.onRequest(historyOutput, ({ command_id }) => ({ output: kept.output(command_id) }));
+  link.onRequest(timeline, () => ({ events: changes.list() }));
 
   const answeredByMaster = new Map<string, LocalHandler>([
     [ping.type, () => ({})],

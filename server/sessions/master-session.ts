@@ -11,6 +11,7 @@ import { MAX_UNSENT_BYTES_PER_PEER } from "../limits.js";
 import type { CommandHistory } from "../routing/command-history.js";
 import type { CommandRoutes } from "../routing/command-routes.js";
 import { serveControl } from "../routing/control-requests.js";
+import type { NodeTimeline } from "../routing/node-timeline.js";
 import { serveSlave } from "../routing/slave-events.js";
 import type { Registration, SlaveRegistration } from "./handshake.js";
 import type { SlaveRegistry, SlaveSession } from "./registry.js";
@@ -21,6 +22,7 @@ export interface SessionContext {
   watchers: Watchers;
   routes: CommandRoutes;
   history: CommandHistory;
+  timeline: NodeTimeline;
   /** Live sessions by token, attached to a socket or waiting for a resume. */
   sessions: Map<string, MasterSession>;
   heartbeatIntervalMs: number;
@@ -131,7 +133,7 @@ export class MasterSession {
         tree: { slave: name, nodes: [], commands: [] },
         close: (reason) => this.end(reason),
       };
-      serveSlave(this.link, this.slave, context.watchers, context.routes);
+      serveSlave(this.link, this.slave, context.watchers, context.routes, context.timeline);
     } else {
       serveControl(this.link, this.credential.entry?.name ?? "shared token", context);
     }

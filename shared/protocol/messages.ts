@@ -355,6 +355,29 @@ export const historyOutput = request("history_output", {
   response: () => z.object({ output: base64() }),
 });
 
+/** One phase's change of state, as the timeline keeps it. */
+const timelineEvent = memo(() =>
+  z.object({
+    slave: z.string(),
+    node: z.string(),
+    state: z.enum(nodeStates),
+    at: z.string(),
+    /** On `booting`: why it restarted. */
+    reason: z.optional(z.string()),
+    /** On `ready`: how long the boot took. */
+    boot_ms: z.optional(z.number().check(z.nonnegative())),
+  }),
+);
+export type TimelineEvent = z.infer<ReturnType<typeof timelineEvent>>;
+
+/** The phases' changes of state over the last hour (at most 3,000), oldest first. */
+export const timeline = request("timeline", {
+  from: ["control"],
+  access: "viewer",
+  request: () => z.object({}),
+  response: () => z.object({ events: z.array(timelineEvent()) }),
+});
+
 export const catalogue: readonly Definition[] = [
   hello,
   registerSlave,
@@ -385,6 +408,7 @@ export const catalogue: readonly Definition[] = [
   commandEvent,
   history,
   historyOutput,
+  timeline,
 ];
 
 export const definitionsByType: ReadonlyMap<string, Definition> = new Map(

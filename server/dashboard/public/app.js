@@ -4,6 +4,7 @@
  * follows the master's events, and, for roles that may, restarts phases,
  * signals commands and runs them in terminals on the page.
  */
+import { Charts } from "./charts.js";
 import { HistoryView } from "./history.js";
 import { ControlSession, socketUrl } from "./session.js";
 import { forgetToken, onSignOutElsewhere, saveToken, takeToken } from "./sign-in.js";
@@ -37,11 +38,14 @@ const cluster = {
   /** Crashed nodes whose error text is unfolded, by errorKey. */
   openErrors: new Set(),
   role: "viewer",
+  /** The phases' changes of state over the last hour, oldest first, for the timeline. */
+  timeline: [],
 };
 
 let master = null;
 let terminals = null;
 let historyView = null;
+const charts = new Charts({ timeline: byId("timeline"), activity: byId("activity") });
 
 let renderQueued = false;
 function render() {
@@ -52,6 +56,7 @@ function render() {
     renderSlaves(page.slaves, cluster);
     renderCommands(page.commands, cluster.commands, cluster.role);
     renderSlaveChoice();
+    charts.update(cluster.timeline, historyView?.entries ?? []);
   });
 }
 
@@ -93,6 +98,9 @@ async function load() {
       cluster.commands = new Map(commands.map((command) => [command.command_id, command]));
     }),
     historyView.load(),
+    master.request("timeline").then(({ events }) => {
+      cluster.timeline = events;
+    }),
   ]);
   render();
   showConnection("connected", "up");
@@ -108,6 +116,11 @@ const onEvent = {
     if (index >= 0) tree.nodes[index] = node;
     else tree.nodes.push(node);
     cluster.trees.set(slave, tree);
+    // As the master's timeline keeps it: the reason on booting, the boot's time on ready.
+    const change = { slave, node: node.name, state: node.state, at: new Date().toISOString() };
+    if (node.state === "booting" && node.restart_reason != null) change.reason = node.restart_reason;
+    if (node.state === "ready" && node.boot_ms != null) change.boot_ms = node.boot_ms;
+    cluster.timeline.push(change);
   },
   slave_event({ slave, connected }) {
     if (connected) return void cluster.slaves.set(slave.name, slave);
@@ -150,12 +163,16 @@ function connect(token) {
     tabs: byId("terminal-tabs"),
     panels: byId("terminal-panels"),
   });
-  historyView = new HistoryView(master, { filter: byId("history-filter"), rows: byId("history") }, (entry) =>
-    act(
-      master
-        .request("history_output", { command_id: entry.command_id })
-        .then(({ output }) => terminals.showRecorded(entry, Uint8Array.fromBase64(output))),
-    ),
+  historyView = new HistoryView(
+    master,
+    { filter: byId("history-filter"), rows: byId("history") },
+    (entry) =>
+      act(
+        master
+          .request("history_output", { command_id: entry.command_id })
+          .then(({ output }) => terminals.showRecorded(entry, Uint8Array.fromBase64(output))),
+      ),
+    render,
   );
   master.open();
 }
@@ -239,6 +256,8 @@ page.commands.addEventListener("click", (clicked) => {
 });
 
 setInterval(refreshAges, 1000);
+// The pictures' hour slides on even when nothing happens.
+setInterval(render, 30_000);
 
 // A link opened in a tab already on the page changes only the fragment: sign in with its token afresh.
 addEventListener("hashchange", () => {

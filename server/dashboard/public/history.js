@@ -13,9 +13,10 @@ export class HistoryView {
   #entries = [];
   #timer = null;
 
-  /** `show(entry)`: the user asked for an entry's output. */
-  constructor(master, { filter, rows }, show) {
+  /** `show(entry)`: the user asked for an entry's output; `loaded()`: the entries are new. */
+  constructor(master, { filter, rows }, show, loaded) {
     this.#master = master;
+    this.loaded = loaded;
     this.filter = filter;
     this.rows = rows;
     filter.addEventListener("input", () => this.#render());
@@ -26,10 +27,16 @@ export class HistoryView {
     });
   }
 
+  /** The commands that ended, oldest first. */
+  get entries() {
+    return this.#entries;
+  }
+
   /** Loads the table now. */
   async load() {
     this.#entries = (await this.#master.request("history")).entries;
     this.#render();
+    this.loaded();
   }
 
   /** A command ended: load again soon, once for a burst of them. */
