@@ -117,10 +117,6 @@ describe("dashboard terminals in headless Chromium", () => {
     assert.equal(await page.locator(".tab").count(), 3);
     await page.locator(".tab .tab-label").first().click();
     await waitForText("hello ['one', 'two words']");
-    await page.screenshot({ path: screenshotPath("dashboard-terminal-1280x800.png"), fullPage: true });
-    await page.setViewportSize({ width: 390, height: 844 });
-    await page.screenshot({ path: screenshotPath("dashboard-terminal-390x844.png"), fullPage: true });
-    await page.setViewportSize({ width: 1280, height: 800 });
   });
 
   test("shows each ended command in the history, filtered, and its output in a read-only terminal", async () => {
@@ -138,7 +134,6 @@ describe("dashboard terminals in headless Chromium", () => {
     await waitForText("hello ['one', 'two words']");
     assert.equal(await page.locator(".tab").count(), 4);
     await page.fill("#history-filter", "");
-    await page.screenshot({ path: screenshotPath("dashboard-history-1280x800.png"), fullPage: true });
   });
 
   test("draws the last hour: boots and commands on the timeline, commands per minute", async () => {
@@ -147,14 +142,28 @@ describe("dashboard terminals in headless Chromium", () => {
     const marks = Number(await page.locator("#timeline").getAttribute("data-marks"));
     assert.ok(marks >= 5, `${marks} marks on the timeline`);
     assert.equal(await page.locator(".chart .uplot").count(), 2);
-    for (const [width, height] of [
-      [1280, 800],
-      [390, 844],
-    ] as const) {
-      await page.setViewportSize({ width, height });
-      await page.locator("#timeline").scrollIntoViewIfNeeded();
-      await page.screenshot({ path: screenshotPath(`dashboard-timeline-${width}x${height}.png`) });
+  });
+
+  test("leaves pictures of the tree, a terminal, the history and the charts, wide and narrow, light and dark", async () => {
+    const parts = {
+      tree: page.locator("#slaves"),
+      terminal: page.locator("#terminals"),
+      history: page.locator("section:has(#history)"),
+      charts: page.locator("section:has(#timeline)"),
+    };
+    for (const scheme of ["light", "dark"] as const) {
+      await page.emulateMedia({ colorScheme: scheme });
+      for (const [width, height] of [
+        [1280, 800],
+        [390, 844],
+      ] as const) {
+        await page.setViewportSize({ width, height });
+        await page.screenshot({ path: screenshotPath(`dashboard-${width}x${height}-${scheme}.png`) });
+        for (const [name, part] of Object.entries(parts))
+          await part.screenshot({ path: screenshotPath(`dashboard-${name}-${width}x${height}-${scheme}.png`) });
+      }
     }
+    await page.emulateMedia({ colorScheme: "light" });
     await page.setViewportSize({ width: 1280, height: 800 });
   });
 

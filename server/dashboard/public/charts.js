@@ -31,9 +31,18 @@ export class Charts {
   #activity = null;
   #lanes = [];
 
+  #drawn = [[], []];
+
   constructor({ timeline, activity }) {
     this.timelineElement = timeline;
     this.activityElement = activity;
+    // uPlot takes its colours once: a change of the system's scheme draws both anew.
+    matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => {
+      this.#timeline?.destroy();
+      this.#activity?.destroy();
+      this.#timeline = this.#activity = null;
+      this.update(...this.#drawn);
+    });
     new ResizeObserver(() => {
       const width = this.timelineElement.clientWidth;
       this.#timeline?.setSize({ width, height: this.#timeline.height });
@@ -43,6 +52,7 @@ export class Charts {
 
   /** Draws both again from the phases' changes and the history, over the hour up to now. */
   update(events, entries) {
+    this.#drawn = [events, entries];
     const now = Date.now() / 1000;
     const recent = entries.filter((entry) => seconds(entry.started) >= now - HOUR_S);
     this.#drawTimeline(

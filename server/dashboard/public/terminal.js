@@ -28,6 +28,7 @@ export class RemoteTerminal {
   #master;
   #term;
   #fit;
+  #dispose;
   #unacknowledgedInput = 0;
   #queuedInput = [];
 
@@ -42,7 +43,7 @@ export class RemoteTerminal {
     this.target = target;
     this.onChange = onChange;
     this.exitText = "";
-    [this.#term, this.#fit] = mountXterm(element, {});
+    [this.#term, this.#fit, this.#dispose] = mountXterm(element, {});
     this.#term.onData((text) => this.#input(encoder.encode(text)));
     this.#term.onBinary((text) => this.#input(Uint8Array.from(text, (char) => char.charCodeAt(0))));
     this.#term.onResize(({ cols, rows }) => {
@@ -109,7 +110,7 @@ export class RemoteTerminal {
 
   dispose() {
     this.signal("SIGHUP");
-    this.#term.dispose();
+    this.#dispose();
   }
 
   #input(bytes) {
@@ -143,6 +144,7 @@ export class RecordedTerminal {
   state = "ended";
   #term;
   #fit;
+  #dispose;
 
   constructor(element, entry, output) {
     this.id = `history-${entry.command_id}`;
@@ -152,7 +154,7 @@ export class RecordedTerminal {
     this.exitCode = entry.exit_code;
     this.exitText = entry.exit_code === null ? `lost: ${entry.error ?? "no exit code"}` : `exit ${entry.exit_code}`;
     // Output kept from pipes has bare line feeds; a PTY's \r\n is unchanged by this.
-    [this.#term, this.#fit] = mountXterm(element, { disableStdin: true, convertEol: true });
+    [this.#term, this.#fit, this.#dispose] = mountXterm(element, { disableStdin: true, convertEol: true });
     this.#term.write(output);
   }
 
@@ -166,13 +168,21 @@ export class RecordedTerminal {
   lost() {}
 
   dispose() {
-    this.#term.dispose();
+    this.#dispose();
   }
 }
 
-/** An xterm in `element`, fitted to it now and whenever it changes size (while shown). */
+/**
+ * An xterm in `element`, fitted to it now and whenever it changes size (while
+ * shown), in the page's colours when the system's scheme changes too.
+ */
 function mountXterm(element, options) {
   const term = new Terminal({ scrollback: 5000, fontSize: 13, theme: themeFor(element), ...options });
+  const scheme = matchMedia("(prefers-color-scheme: dark)");
+  const followScheme = () => {
+    term.options.theme = themeFor(element);
+  };
+  scheme.addEventListener("change", followScheme);
   const fit = new FitAddon();
   term.loadAddon(fit);
   term.open(element);
@@ -181,7 +191,11 @@ function mountXterm(element, options) {
     // A hidden tab has no size; it is fitted when shown.
     if (element.offsetParent !== null) fit.fit();
   }).observe(element);
-  return [term, fit];
+  const dispose = () => {
+    scheme.removeEventListener("change", followScheme);
+    term.dispose();
+  };
+  return [term, fit, dispose];
 }
 
 /** xterm draws its own colours: take the page's, so it follows the system's light or dark. */
