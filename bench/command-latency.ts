@@ -18,8 +18,9 @@
  */
 import { cpSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { controlBin, projectRoot } from "../test/helpers/processes.js";
 import { railsApp, railsMissing } from "../test/helpers/rails-app.js";
-import { controlBin, loadNote, main, onCleanup, repoRoot, startOlympus, tempDir, timed } from "./harness.js";
+import { loadNote, main, onCleanup, startOlympus, tempDir, timed } from "./harness.js";
 import { median, quantile, report } from "./report.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 30);
@@ -31,7 +32,7 @@ const COLD_SCRIPT =
 await main(async () => {
   const notes = [loadNote("at start")];
   const app = join(tempDir("command"), "python-app");
-  cpSync(join(repoRoot, "examples/python-app"), app, { recursive: true });
+  cpSync(join(projectRoot, "examples/python-app"), app, { recursive: true });
   rmSync(join(app, ".olympus"), { recursive: true, force: true });
   await startOlympus(app);
 
@@ -123,8 +124,8 @@ await main(async () => {
       if (i >= 0 && i % entry.every !== 0) continue;
       if (i < 0 && entry.every > 1 && i !== -1) continue;
       const result = await entry.run();
-      if (result.code !== 0 || !entry.expect.test(result.stdout)) {
-        throw new Error(`${entry.label} failed (exit ${result.code}):\n${result.stdout}${result.stderr}`);
+      if (result.code !== 0 || !entry.expect.test(result.output)) {
+        throw new Error(`${entry.label} failed (exit ${result.code}):\n${result.output}`);
       }
       if (i >= 0) entry.samples.push(result.ms);
     }

@@ -14,12 +14,13 @@
  * comes back, alternating with the same on a local PTY running the same
  * command without the master.
  */
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import pty from "node-pty";
-import { controlBin, loadNote, main, onCleanup, pythonApp, sleep, startOlympus, tempDir, track } from "./harness.js";
+import { controlBin, start } from "../test/helpers/processes.js";
+import { loadNote, main, onCleanup, pythonApp, startOlympus, tempDir } from "./harness.js";
 import { median, quantile, report } from "./report.js";
 
 const MEGABYTES = Number(process.env.BENCH_PTY_MB ?? 100);
@@ -40,12 +41,10 @@ interface Transfer {
 function throughOlympus(app: string, command: string): Promise<Transfer> {
   return new Promise((resolve, reject) => {
     const began = performance.now();
-    const child = track(
-      spawn(process.execPath, [controlBin, "exec", "-t", "--", "sh", "-c", command], {
-        cwd: app,
-        stdio: ["ignore", "pipe", "pipe"],
-      }),
-    );
+    const { child } = start(process.execPath, [controlBin, "exec", "-t", "--", "sh", "-c", command], {
+      cwd: app,
+      keepOutput: false,
+    });
     let bytes = 0;
     let first = 0;
     let last = 0;
