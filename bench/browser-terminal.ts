@@ -14,12 +14,12 @@
  * the page, next to `control run hello` from spawn to its first byte on
  * stdout (which includes Node's start).
  */
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, existsSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Page } from "playwright-core";
-import { controlBin, loadNote, main, onCleanup, pythonApp, startOlympus, tempDir, track } from "./harness.js";
+import { controlBin, start } from "../test/helpers/processes.js";
+import { loadNote, main, onCleanup, pythonApp, startOlympus, tempDir } from "./harness.js";
 import { median, quantile, report } from "./report.js";
 
 const MEGABYTES = Number(process.env.BENCH_BROWSER_MB ?? 50);
@@ -38,9 +38,7 @@ interface Transfer {
 function controlExec(app: string, args: string[]): Promise<Transfer & { firstMs: number }> {
   return new Promise((resolve, reject) => {
     const began = performance.now();
-    const child = track(
-      spawn(process.execPath, [controlBin, ...args], { cwd: app, stdio: ["ignore", "pipe", "pipe"] }),
-    );
+    const { child } = start(process.execPath, [controlBin, ...args], { cwd: app, keepOutput: false });
     let bytes = 0;
     let first = 0;
     let last = 0;
