@@ -209,11 +209,19 @@ export class ControlSession {
       this.#sendUnnumbered("heartbeat", { last_seq: this.#lastReceived });
   }
 
-  /** A master silent for two intervals is behind a cut network: drop the socket and resume. */
+  /**
+   * A master silent for two intervals is behind a cut network: resume on a
+   * new socket at once. The old one is left to close in its own time (a
+   * browser waits for the peer's answer to a close), and is ignored from now.
+   */
   #armWatchdog() {
     if (this.#ticker === null) return;
     clearTimeout(this.#watchdog);
-    this.#watchdog = setTimeout(() => this.#socket?.close(), 2 * this.#heartbeatMs);
+    this.#watchdog = setTimeout(() => {
+      const silent = this.#socket;
+      this.#lost(null);
+      silent?.close();
+    }, 2 * this.#heartbeatMs);
   }
 
   #lost(closeReason) {
