@@ -21,6 +21,7 @@ function writeConsoleApp(): string {
       "def hello():",
       '    print("hello", sys.argv[1:])',
       "def console():",
+      "    import readline  # line editing: the arrow keys move in the line",
       "    try:",
       "        while True:",
       '            print("you said:", input("> "))',
@@ -73,10 +74,12 @@ describe("dashboard terminals in headless Chromium", () => {
     await page.fill("#run-args", "");
   });
 
-  test("the console command answers a typed line, and ^C ends it", async () => {
+  test("the console command answers a typed line, edited with the arrow keys, and ^C ends it", async () => {
     await page.click('button[data-command="console"]');
     await waitForText(">");
-    await page.keyboard.type("ping");
+    await page.keyboard.type("pig");
+    await page.keyboard.press("ArrowLeft");
+    await page.keyboard.type("n");
     await page.keyboard.press("Enter");
     await waitForText("you said: ping");
     await page.keyboard.press("Control+C");
