@@ -180,7 +180,7 @@ describe("dashboard terminals in headless Chromium", () => {
   });
 
   test("a dropped connection resumes the terminal with nothing lost", async () => {
-    proxy = await CuttableProxy.start(olympus.port);
+    proxy ??= await CuttableProxy.start(olympus.port);
     const viaProxy = await newPage(browser);
     await viaProxy.goto(`http://127.0.0.1:${proxy.port}/#token=${encodeURIComponent(olympus.token)}`);
     await viaProxy.locator(".connection.up").waitFor();
@@ -192,6 +192,35 @@ describe("dashboard terminals in headless Chromium", () => {
     // Rows joined as drawn: a line wrapped at the edge reads on.
     const text = (await terminalRows(viaProxy)).join("").replace(/\s+/g, " ");
     const expected = Array.from({ length: 60 }, (_, index) => index + 1).join(" ");
+    assert.ok(text.includes(expected), `every number once, in order: ${text}`);
+    await viaProxy.context().close();
+  });
+
+  test("a network that falls silent is noticed by the heartbeat, and the terminal resumes with nothing lost", async () => {
+    proxy ??= await CuttableProxy.start(olympus.port);
+    const viaProxy = await newPage(browser);
+    await viaProxy.goto(`http://127.0.0.1:${proxy.port}/#token=${encodeURIComponent(olympus.token)}`);
+    await viaProxy.locator(".connection.up").waitFor();
+    await viaProxy.fill("#exec-line", `sh -c 'for i in $(seq 1 40); do printf "%s " $i; sleep 0.05; done'`);
+    await viaProxy.click("#exec-form button[type=submit]");
+    await waitForText("3 ", viaProxy);
+    // What the connection said, every change of it: the resume may take only a moment.
+    await viaProxy.evaluate(() => {
+      const connection = document.getElementById("connection") as HTMLElement;
+      const said: string[] = [];
+      new MutationObserver(() => said.push(connection.textContent ?? "")).observe(connection, { childList: true });
+      Object.assign(window, { said });
+    });
+    assert.ok(proxy.freezeAll() >= 1, "the page's socket went silent");
+    // Neither side hears a heartbeat for two intervals (10 s): the page gives up the socket and resumes on a new one.
+    await viaProxy.locator(".tab-status[data-exit-code='0']").waitFor();
+    const said = await viaProxy.evaluate(() => (window as unknown as { said: string[] }).said);
+    assert.ok(
+      said.some((text) => text.includes("resuming")),
+      `the page said it was resuming: ${JSON.stringify(said)}`,
+    );
+    const text = (await terminalRows(viaProxy)).join("").replace(/\s+/g, " ");
+    const expected = Array.from({ length: 40 }, (_, index) => index + 1).join(" ");
     assert.ok(text.includes(expected), `every number once, in order: ${text}`);
     await viaProxy.context().close();
   });
