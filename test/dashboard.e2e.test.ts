@@ -43,6 +43,17 @@ describe("dashboard in headless Chromium", () => {
     const result = await controlIn(dir, ["dashboard"]);
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout.trim(), link(olympus.token));
+    const opened = await run(controlBin, ["dashboard", "--open"], {
+      cwd: dir,
+      env: { ...process.env, BROWSER: "true" },
+    });
+    assert.equal(opened.code, 0, opened.stderr);
+    const refused = await run(controlBin, ["dashboard", "--open"], {
+      cwd: dir,
+      env: { ...process.env, BROWSER: "false" },
+    });
+    assert.equal(refused.code, 1);
+    assert.equal(refused.stderr, "control: cannot open the dashboard: false exited with 1\n");
   });
 
   test("signs in by the link, takes the token out of the address bar, and shows the slave's tree", async () => {
