@@ -159,8 +159,10 @@ export async function timed(
 ): Promise<{ ms: number; code: number | null; output: string }> {
   const began = performance.now();
   const started = start(file, args, options);
+  // The last output may come after the exit; and 'close' may come in the same tick as 'exit', before `exited` resolves.
+  const closed = once(started.child, "close");
   const { code } = await started.exited;
   const ms = performance.now() - began;
-  await once(started.child, "close"); // the last output may come after the exit
+  await closed;
   return { ms, code, output: started.output };
 }

@@ -58,11 +58,13 @@ it("skips a line it cannot read, and says so", async () => {
   assert.throws(() => second.output("command-unknown"), /no command command-unknown in the history/);
 });
 
-it("keeps the last 64 KiB of output, however it was cut into chunks", () => {
+it("keeps the last 64 KiB of output, however it was cut into chunks, bytes and base64 alike", () => {
   const tail = new OutputTail();
   const bytes = Buffer.alloc(200_000);
   for (let index = 0; index < bytes.length; index++) bytes[index] = index % 251;
-  for (let offset = 0; offset < bytes.length; offset += 7_000)
-    tail.add(bytes.subarray(offset, offset + 7_000).toString("base64"));
+  for (let offset = 0; offset < bytes.length; offset += 7_000) {
+    const chunk = bytes.subarray(offset, offset + 7_000);
+    tail.add(offset % 14_000 === 0 ? chunk : chunk.toString("base64"));
+  }
   assert.deepEqual(tail.take(), bytes.subarray(bytes.length - HISTORY_OUTPUT_BYTES));
 });

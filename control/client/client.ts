@@ -69,7 +69,13 @@ export class OlympusClient {
   /** `log` hears of a lost connection being resumed, among others. */
   static async connect(
     address: MasterAddress,
-    options: { agent?: string; setup?: (link: Link) => void; log?: (line: string) => void } = {},
+    options: {
+      agent?: string;
+      setup?: (link: Link) => void;
+      log?: (line: string) => void;
+      /** false: command bytes as JSON with base64, as a client of the base protocol sends them; by default true unless OLYMPUS_BINARY_FRAMES=0. */
+      binaryFrames?: boolean;
+    } = {},
   ): Promise<OlympusClient> {
     const commands = new Map<string, CommandListener>();
     const session = await connect({
@@ -79,6 +85,7 @@ export class OlympusClient {
       agent: options.agent ?? "Olympus control",
       registration: { role: "control" },
       log: options.log,
+      binaryFrames: options.binaryFrames ?? process.env.OLYMPUS_BINARY_FRAMES !== "0",
       setup: (link) => {
         routeCommandEvents(link, commands);
         options.setup?.(link);
@@ -149,6 +156,9 @@ function routeCommandEvents(link: Link, commands: Map<string, CommandListener>):
   link.onEvent(commandOutputEvent, ({ command_id, stream, data }) =>
     commands.get(command_id)?.output(stream, Buffer.from(data, "base64")),
   );
+  link.onBytes(({ stream, commandId, payload }) => {
+    if (stream !== "stdin") commands.get(commandId)?.output(stream, payload);
+  });
   link.onEvent(commandAckEvent, ({ command_id, bytes }) => commands.get(command_id)?.inputAcknowledged(bytes));
   link.onEvent(commandExitEvent, ({ command_id, code, error }) =>
     commands

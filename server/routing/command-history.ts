@@ -33,17 +33,19 @@ export function shellLine(argv: string[]): string {
 }
 
 /**
- * The last HISTORY_OUTPUT_BYTES of a command's output, as it passes. It
- * keeps the chunks as they came, base64, and decodes only when the command
- * ends: the master does not decode the whole stream for its last bytes.
+ * The last HISTORY_OUTPUT_BYTES of a command's output, as it passes: binary
+ * frames' payloads as they are, JSON frames' base64 as it came, decoded only
+ * when the command ends, so the master does not decode the whole stream for
+ * its last bytes.
  */
 export class OutputTail {
-  private chunks: { base64: string; bytes: number }[] = [];
+  private chunks: { data: Buffer | string; bytes: number }[] = [];
   private bytes = 0;
 
-  add(base64: string): void {
-    const bytes = Buffer.byteLength(base64, "base64");
-    this.chunks.push({ base64, bytes });
+  /** A chunk of output: bytes, or base64 text. */
+  add(data: Buffer | string): void {
+    const bytes = typeof data === "string" ? Buffer.byteLength(data, "base64") : data.length;
+    this.chunks.push({ data, bytes });
     this.bytes += bytes;
     while (this.bytes - (this.chunks[0]?.bytes ?? 0) >= HISTORY_OUTPUT_BYTES)
       this.bytes -= this.chunks.shift()?.bytes ?? 0;
@@ -51,7 +53,9 @@ export class OutputTail {
 
   /** The kept bytes: the oldest chunk may reach further back, so the front is cut. */
   take(): Buffer {
-    const all = Buffer.concat(this.chunks.map((chunk) => Buffer.from(chunk.base64, "base64")));
+    const all = Buffer.concat(
+      this.chunks.map(({ data }) => (typeof data === "string" ? Buffer.from(data, "base64") : data)),
+    );
     return all.subarray(Math.max(0, all.length - HISTORY_OUTPUT_BYTES));
   }
 }

@@ -1,3 +1,4 @@
+import type { BinaryFrame } from "../../shared/protocol/binary-frame.js";
 import type { EventDefinition } from "../../shared/protocol/definitions.js";
 import type { Link } from "../../shared/protocol/link.js";
 import {
@@ -70,6 +71,32 @@ export class CommandRoutes {
     if (route === undefined) return;
     if (route.control === control || definition.type === commandSignalEvent.type)
       route.slave.link.event(definition, data as never);
+  }
+
+  /**
+   * A control's input bytes go to the command's slave, routed by the header
+   * alone. Bytes for a command that is not this control's (ended, unknown,
+   * another's) are answered with its exit and an error; the session goes on.
+   */
+  bytesFromControl(control: Link, frame: BinaryFrame, raw: Buffer): void {
+    const route = this.routes.get(frame.commandId);
+    if (route?.control === control) return route.slave.link.forwardBytes(frame, raw);
+    control.event(commandExitEvent, {
+      command_id: frame.commandId,
+      code: null,
+      signal: null,
+      error: `no running command ${frame.commandId} of this control`,
+    });
+  }
+
+  /** A slave's output bytes go to the command's control, as they are if it takes binary frames, else as base64. */
+  bytesFromSlave(slave: SlaveSession, frame: BinaryFrame, raw: Buffer): void {
+    const route = this.routes.get(frame.commandId);
+    if (route?.slave !== slave) return;
+    route.tail.add(frame.payload);
+    if (!route.controlGone) return route.control.forwardBytes(frame, raw);
+    const bytes = frame.payload.length;
+    if (bytes > 0) slave.link.event(commandAckEvent, { command_id: frame.commandId, bytes });
   }
 
   /** An event from the slave that runs the command goes to its control. */

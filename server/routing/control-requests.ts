@@ -96,6 +96,7 @@ export function serveControl(
   for (const definition of [commandInputEvent, commandAckEvent, commandResizeEvent, commandSignalEvent]) {
     link.onEvent(definition, (data) => routes.fromControl(link, definition, data));
   }
+  link.onBytes((frame, raw) => routes.bytesFromControl(link, frame, raw));
 }
 
 /** `restart` without a slave: every slave restarts; the answer names `slave/node`. */

@@ -25,6 +25,7 @@ export function serveSlave(
   for (const definition of [commandOutputEvent, commandAckEvent, commandExitEvent]) {
     link.onEvent(definition, (data) => routes.fromSlave(session, definition, data));
   }
+  link.onBytes((frame, raw) => routes.bytesFromSlave(session, frame, raw));
   const slave = session.info.name;
   link.onEvent(treeEvent, ({ nodes, commands }) => {
     session.tree = { slave, nodes, commands };

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { BINARY_FRAMES } from "../../shared/protocol/binary-frame.js";
 import { ProtocolError } from "../../shared/protocol/errors.js";
 import { Heartbeat } from "../../shared/protocol/heartbeat.js";
 import { DEFAULT_MAX_REQUESTS_IN_FLIGHT } from "../../shared/protocol/limits.js";
@@ -37,7 +38,7 @@ export interface SessionContext {
 export type LinkObserver = Required<Pick<LinkOptions, "onFrame" | "onRequestAnswered">>;
 
 export interface Carrier {
-  send(text: string): void;
+  send(frame: string | Buffer): void;
   /** Closes the socket, saying why in the log; the session lives on and may be resumed. */
   drop(reason: string): void;
   /** Closes the socket for good, after the session's `close`. */
@@ -119,6 +120,7 @@ export class MasterSession {
       authorize: registration.role === "control" ? controlAuthorizer(registration.credential.role) : undefined,
       log: (line) => context.log(`${this.describe()}: ${line}`),
     });
+    this.link.binaryFrames = registration.data.extensions?.includes(BINARY_FRAMES) ?? false;
     this.heartbeat = new Heartbeat(this.link, context.heartbeatIntervalMs, () => this.silent());
     this.link.onMessage(close, ({ reason }) => {
       context.log(`${this.describe()} closed the session: ${reason}`);
@@ -170,7 +172,7 @@ export class MasterSession {
     if (this.resumeTimer !== null) clearTimeout(this.resumeTimer);
     this.resumeTimer = null;
     this.carrier = carrier;
-    this.link.attach((text) => this.send(text), peerLastSeq);
+    this.link.attach((frame) => this.send(frame), peerLastSeq);
     if (this.registered) this.heartbeat.start();
     if (this.slave !== null) {
       this.context.registry.add(this.slave);
@@ -255,8 +257,8 @@ export class MasterSession {
   }
 
   /** A peer that does not acknowledge may not grow the master's memory: past the bound its session ends. */
-  private send(text: string): void {
-    this.carrier?.send(text);
+  private send(frame: string | Buffer): void {
+    this.carrier?.send(frame);
     const unacknowledged = this.link.unacknowledgedBytes;
     if (unacknowledged > KEPT_BYTES_BEFORE_FIRST_HEARTBEAT && !this.heartbeat.heardFromPeer)
       this.speaksBaseProtocolOnly();

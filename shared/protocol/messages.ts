@@ -19,7 +19,13 @@ const pid = memo(() => z.number().check(z.int(), z.positive()));
 
 // Handshake and session.
 
-export const hello = plain("hello", { from: ["master"], data: () => z.object({ version: version() }) });
+/** Protocol extensions by name (binary_frames): offered in `hello`, taken in the registration; unknown ones are ignored. */
+const extensions = memo(() => z.optional(z.array(z.string().check(z.maxLength(64))).check(z.maxLength(32))));
+
+export const hello = plain("hello", {
+  from: ["master"],
+  data: () => z.object({ version: version(), extensions: extensions() }),
+});
 
 export const registerSlave = plain("register_slave", {
   from: ["slave"],
@@ -34,12 +40,13 @@ export const registerSlave = plain("register_slave", {
       pid: z.optional(pid()),
       /** Take the name from a connected agent that holds it, instead of being refused. */
       replace: z.optional(z.boolean()),
+      extensions: extensions(),
     }),
 });
 
 export const registerControl = plain("register_control", {
   from: ["control"],
-  data: () => z.object({ agent: agent(), version: version(), token: token() }),
+  data: () => z.object({ agent: agent(), version: version(), token: token(), extensions: extensions() }),
 });
 
 /** The base protocol's `ready` is `{}`; the session fields let a client resume after a dropped socket. */

@@ -1,5 +1,6 @@
 import type { Duplex } from "node:stream";
 import WebSocket from "ws";
+import { type CommandStream, decodeBinaryFrame, encodeBinaryFrame } from "../../shared/protocol/binary-frame.js";
 import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
 
 export interface RawFrame {
@@ -14,6 +15,10 @@ export interface RawFrame {
  */
 export class RawClient {
   readonly frames: RawFrame[] = [];
+  /** Binary frames received (the binary_frames extension), whole: header and payload. */
+  readonly binary: Buffer[] = [];
+  /** The master's first frame. */
+  hello: RawFrame | null = null;
   readonly closed: Promise<number>;
   private waiters: (() => void)[] = [];
   private transport: Duplex | null = null;
@@ -27,7 +32,13 @@ export class RawClient {
   private isClosed = false;
 
   private constructor(readonly socket: WebSocket) {
-    socket.on("message", (payload) => {
+    socket.on("message", (payload: Buffer, isBinary) => {
+      if (isBinary) {
+        this.lastFromMaster = Math.max(this.lastFromMaster, decodeBinaryFrame(payload).seq);
+        this.binary.push(payload);
+        for (const wake of this.waiters.splice(0)) wake();
+        return;
+      }
       const frame = JSON.parse(payload.toString()) as RawFrame;
       if (typeof frame.seq === "number") this.lastFromMaster = Math.max(this.lastFromMaster, frame.seq);
       const settle = frame.type.endsWith("_response") ? this.pending.get(frame.data.seq as number) : undefined;
@@ -58,13 +69,18 @@ export class RawClient {
       socket.once("open", resolve);
       socket.once("error", reject);
     });
-    if (hello) await client.next("hello");
+    if (hello) client.hello = await client.next("hello");
     return client;
   }
 
   /** Registers as a control and keeps the session alive with the heartbeats `ready` asks for. */
-  registerControl(token: string, agent = "raw client"): Promise<void> {
-    return this.register("register_control", { agent, version: PROTOCOL_VERSION, token });
+  registerControl(token: string, agent = "raw client", extensions?: string[]): Promise<void> {
+    return this.register("register_control", {
+      agent,
+      version: PROTOCOL_VERSION,
+      token,
+      ...(extensions === undefined ? {} : { extensions }),
+    });
   }
 
   /** Registers as a slave (one that serves no requests unless `onFrame` answers them). */
@@ -122,12 +138,18 @@ export class RawClient {
     }
   }
 
-  send(frame: RawFrame | string): void {
-    this.socket.send(typeof frame === "string" ? frame : JSON.stringify(frame));
+  /** A Buffer goes as a binary frame. */
+  send(frame: RawFrame | string | Buffer): void {
+    this.socket.send(typeof frame === "string" || Buffer.isBuffer(frame) ? frame : JSON.stringify(frame));
+  }
+
+  /** Sends a command's bytes as a binary frame numbered by this client (the binary_frames extension). */
+  sendBytes(stream: CommandStream, commandId: string, payload: Buffer): void {
+    this.send(encodeBinaryFrame(this.nextSeq++, stream, commandId, [payload]));
   }
 
   /** Sends the frames in one write, so that the master reads them together. */
-  sendTogether(...frames: (RawFrame | string)[]): void {
+  sendTogether(...frames: (RawFrame | string | Buffer)[]): void {
     const transport = this.transport as Duplex;
     transport.cork();
     for (const frame of frames) this.send(frame);
