@@ -8,6 +8,7 @@ import { refuseIfClaimed, removeMasterFile, writeMasterFile } from "../shared/ru
 import { onShutdownSignal } from "../shared/runtime/shutdown.js";
 import { renderChange, renderTree } from "../shared/runtime/status-chart.js";
 import { readCa, readServerTls } from "../shared/runtime/tls.js";
+import { signInLink } from "../shared/runtime/url.js";
 import { Agent } from "../slave/agent.js";
 import { loadPlanOrExit } from "../slave/main.js";
 import { idForName } from "../slave/master-connection.js";
@@ -77,6 +78,7 @@ export async function runStart(options: StartOptions): Promise<void> {
     command: "olympus start",
   });
   log(`master listening on ${master.url}; token in ${masterFile}`);
+  log(`dashboard: ${signInLink(master.url, token)}`);
 
   agent = new Agent({
     plan,

@@ -2,6 +2,7 @@ import { createLogger } from "../shared/runtime/log.js";
 import { refuseIfClaimed, removeMasterFile, writeMasterFile } from "../shared/runtime/master-file.js";
 import { onShutdownSignal } from "../shared/runtime/shutdown.js";
 import { readServerTls } from "../shared/runtime/tls.js";
+import { signInLink } from "../shared/runtime/url.js";
 import { issueLocalAdminToken } from "./auth/auth.js";
 import { useAtomicMarking } from "./gc-tuning.js";
 import { startMaster } from "./master.js";
@@ -26,8 +27,9 @@ export async function runMasterCommand(options: MasterCommandOptions): Promise<v
   const master = await startMaster({ ...options, tls: readServerTls(options), log });
   console.log(`olympus master listening on ${master.url}`);
   let masterFile: string | null = null;
-  if (options.token === undefined) {
-    const token = await issueLocalAdminToken(master.auth.store);
+  let token = options.token;
+  if (token === undefined) {
+    token = await issueLocalAdminToken(master.auth.store);
     masterFile = writeMasterFile(process.cwd(), {
       url: master.url,
       token,
@@ -36,6 +38,7 @@ export async function runMasterCommand(options: MasterCommandOptions): Promise<v
     });
     console.log(`admin token written to ${masterFile} (readable by you only)`);
   }
+  console.log(`dashboard: ${signInLink(master.url, token)}`);
   onShutdownSignal(async (signal) => {
     log(`${signal}: shutting down`);
     if (masterFile !== null) removeMasterFile(masterFile);

@@ -11,7 +11,9 @@ import { dashboard } from "./dashboard/plugin.js";
 import { httpApi } from "./http/http-api.js";
 import { MasterMetrics, metricsRoute } from "./http/metrics.js";
 import { DEFAULT_HANDSHAKES_PER_MINUTE, DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_SESSION_TIMEOUT_MS } from "./limits.js";
+import { CommandHistory } from "./routing/command-history.js";
 import { CommandRoutes } from "./routing/command-routes.js";
+import { NodeTimeline } from "./routing/node-timeline.js";
 import { HandshakeLimiter } from "./sessions/handshake-limiter.js";
 import type { MasterSession } from "./sessions/master-session.js";
 import { PeerConnection } from "./sessions/peer-connection.js";
@@ -25,7 +27,7 @@ export interface MasterOptions {
   port: number;
   /** A shared token, accepted as an admin token; tokens the store signed are accepted either way. */
   token?: string;
-  /** Holds the secret, the token list and the test timings (default: .olympus in the working directory). */
+  /** Holds the secret, the token list, the command history and the test timings (default: .olympus in the working directory). */
   stateDirectory?: string;
   /** Serve HTTPS and wss:// with this certificate (PEM). */
   tls?: { cert: Buffer; key: Buffer };
@@ -51,10 +53,12 @@ export interface Master {
 export async function startMaster(options: MasterOptions): Promise<Master> {
   const stateDirectory = options.stateDirectory ?? join(process.cwd(), STATE_DIRECTORY);
   const auth = new Authenticator(new TokenStore(stateDirectory), options.token);
+  const history = new CommandHistory(stateDirectory, options.log);
+  await history.load();
   const registry = new SlaveRegistry();
   const peers = new Set<PeerConnection>();
   const watchers = new Watchers();
-  const routes = new CommandRoutes(watchers);
+  const routes = new CommandRoutes(watchers, history);
   const sessions = new Map<string, MasterSession>();
   const metrics = new MasterMetrics({ registry, peers, countRunningCommands: () => routes.size });
   const app = Fastify({ logger: false, https: options.tls ?? null });
@@ -71,6 +75,8 @@ export async function startMaster(options: MasterOptions): Promise<Master> {
     routes,
     suites: new TestSuites(),
     timings: new TimingStore(stateDirectory, options.log),
+    history,
+    timeline: new NodeTimeline(),
     peers,
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
     handshakes: new HandshakeLimiter(options.handshakesPerMinute ?? DEFAULT_HANDSHAKES_PER_MINUTE),
@@ -102,6 +108,7 @@ export async function startMaster(options: MasterOptions): Promise<Master> {
       for (const session of [...sessions.values()]) session.end(reason);
       for (const peer of peers) peer.end(reason);
       await app.close();
+      await history.flushed();
     },
   };
 }

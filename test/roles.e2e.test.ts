@@ -99,6 +99,9 @@ async function registered(url: string, peer: Peer, token: string): Promise<RawCl
 /** A control's roles, least first (the README's table). */
 const ranks: readonly ControlRole[] = ["viewer", "operator", "admin"];
 
+/** A command that ended before the tests, so the history has its output to give. */
+const endedCommand = { id: "" };
+
 /**
  * Who may send each request and event, written out from the README's table:
  * a control of at least `control`'s role, and a slave when `slave` is set.
@@ -131,6 +134,13 @@ const expected: Record<
   },
   watch_request: { control: "viewer", data: () => ({}), answered: (data) => data.error === undefined },
   commands_request: { control: "viewer", data: () => ({}), answered: (data) => Array.isArray(data.commands) },
+  history_request: { control: "viewer", data: () => ({}), answered: (data) => Array.isArray(data.entries) },
+  history_output_request: {
+    control: "viewer",
+    data: () => ({ command_id: endedCommand.id }),
+    answered: (data) => Buffer.from(String(data.output), "base64").toString() === "ended\n",
+  },
+  timeline_request: { control: "viewer", data: () => ({}), answered: (data) => Array.isArray(data.events) },
   restart_request: {
     control: "operator",
     data: () => ({ slave: "roles-agent", node: "work" }),
@@ -243,6 +253,12 @@ describe("roles and tokens", () => {
       join(app, "zeus.json"),
     ]);
     await agent.waitFor(/connected to/);
+    const control = ["--master", url, "--token", TEST_TOKEN];
+    assert.equal((await run(controlBin, [...control, "exec", "--", "echo", "ended"])).code, 0);
+    const [entry] = JSON.parse((await run(controlBin, [...control, "history", "--json"])).stdout) as {
+      command_id: string;
+    }[];
+    endedCommand.id = entry?.command_id ?? "";
   });
   after(stopAll);
 

@@ -1,7 +1,9 @@
+import { spawn } from "node:child_process";
 import { Command, InvalidArgumentError } from "commander";
 import { nodeStateEvent, slaveEvent } from "../../shared/protocol/messages.js";
 import { versionLine } from "../../shared/protocol/version.js";
 import { renderChange, renderTree } from "../../shared/runtime/status-chart.js";
+import { signInLink } from "../../shared/runtime/url.js";
 import { OlympusClient, resolveMaster } from "../client/client.js";
 import { NotStartedError, type Target } from "../client/remote-command.js";
 import { age, table } from "./format.js";
@@ -107,6 +109,43 @@ export function controlProgram(): Command {
     });
 
   program
+    .command("history")
+    .description("the commands that ended, oldest first (the master keeps the last 1,000)")
+    .argument("[slave]", "slave name or id (default: all)")
+    .option("--json", "print JSON")
+    .option("--output <command-id>", "print the last 64 KiB of that command's output instead")
+    .action(async (slave: string | undefined, options: { json?: boolean; output?: string }) => {
+      if (options.output !== undefined) {
+        const output = await withClient(program.opts(), (client) => client.historyOutput(options.output as string));
+        return void process.stdout.write(output);
+      }
+      const entries = await withClient(program.opts(), (client) => client.history(slave));
+      if (options.json) return console.log(JSON.stringify(entries, null, 2));
+      if (entries.length === 0) return console.log("no commands have ended yet");
+      const rows = entries.map((entry) => [
+        entry.started.replace("T", " ").slice(0, 19),
+        entry.slave,
+        entry.who,
+        `${entry.duration.toFixed(1)}s`,
+        entry.exit_code === null ? "lost" : String(entry.exit_code),
+        entry.command_id,
+        entry.command,
+      ]);
+      console.log(table(["STARTED", "SLAVE", "WHO", "TOOK", "EXIT", "ID", "COMMAND"], rows));
+    });
+
+  program
+    .command("dashboard")
+    .description("print the dashboard's sign-in link (it carries the token), or open it")
+    .option("--open", "open it in the browser ($BROWSER, else xdg-open)")
+    .action(async (options: { open?: boolean }) => {
+      const { url, token } = resolveMaster(program.opts());
+      const link = signInLink(url, token);
+      console.log(link);
+      if (options.open) await openInBrowser(link);
+    });
+
+  program
     .command("restart")
     .description("restart a node and its subtree, or everything")
     .argument("[slave]", "slave name or id (default: every slave)")
@@ -179,6 +218,18 @@ async function runTarget(flags: ConnectionFlags, options: RunFlags, target: Targ
     client.close();
   }
   process.exit(code);
+}
+
+/** Waits for the opener, which hands the link to a browser and returns. */
+function openInBrowser(link: string): Promise<void> {
+  const opener = process.env.BROWSER ?? "xdg-open";
+  return new Promise((resolve, reject) => {
+    const child = spawn(opener, [link], { stdio: "ignore" });
+    child.once("error", (error) => reject(new Error(`cannot open the dashboard with ${opener}: ${error.message}`)));
+    child.once("exit", (code) =>
+      code === 0 ? resolve() : reject(new Error(`cannot open the dashboard: ${opener} exited with ${code}`)),
+    );
+  });
 }
 
 /** A positive number of seconds, for `--timeout`. */

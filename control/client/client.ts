@@ -6,6 +6,8 @@ import {
   commandAckEvent,
   commandExitEvent,
   commandOutputEvent,
+  history,
+  historyOutput,
   listSlaves,
   ping,
   restart,
@@ -182,6 +184,16 @@ export class OlympusClient {
       throw error;
     });
     return { started, done, stop: () => this.link.event(testStopEvent, { suite_id: suiteId }) };
+  }
+
+  /** The commands that ended, oldest first, as the master keeps them (the last 1,000). */
+  async history(slave?: string) {
+    return (await this.link.request(history, slave === undefined ? {} : { slave })).entries;
+  }
+
+  /** The last 64 KiB of an ended command's output. */
+  async historyOutput(commandId: string): Promise<Buffer> {
+    return Buffer.from((await this.link.request(historyOutput, { command_id: commandId })).output, "base64");
   }
 
   close(): void {

@@ -11,6 +11,7 @@ import {
 } from "../../shared/protocol/messages.js";
 import type { SlaveSession } from "../sessions/registry.js";
 import type { Watchers } from "../sessions/watchers.js";
+import { type CommandHistory, OutputTail, shellLine } from "./command-history.js";
 
 type CommandEventData = { command_id: string } & Record<string, unknown>;
 
@@ -23,6 +24,9 @@ interface CommandRoute {
   slave: SlaveSession;
   /** The control went away: the master acknowledges the output itself until the command ends. */
   controlGone: boolean;
+  /** The token name of the control that started it, for the history. */
+  who: string;
+  tail: OutputTail;
 }
 
 /**
@@ -32,7 +36,10 @@ interface CommandRoute {
 export class CommandRoutes {
   private readonly routes = new Map<string, CommandRoute>();
 
-  constructor(private readonly watchers: Watchers) {}
+  constructor(
+    private readonly watchers: Watchers,
+    private readonly history: CommandHistory,
+  ) {}
 
   get size(): number {
     return this.routes.size;
@@ -42,22 +49,31 @@ export class CommandRoutes {
     return [...this.routes.values()].map((route) => route.command);
   }
 
-  open(id: string, control: CommandOwner, slave: SlaveSession, argv: string[]): void {
+  open(id: string, control: CommandOwner, who: string, slave: SlaveSession, argv: string[]): void {
     if (this.routes.has(id)) throw new Error(`command id ${id} is in use`);
     const command = { command_id: id, slave: slave.info.name, argv, started_at: new Date().toISOString() };
-    this.routes.set(id, { command, control, slave, controlGone: false });
+    this.routes.set(id, { command, control, slave, controlGone: false, who, tail: new OutputTail() });
     this.watchers.broadcast(commandEvent, { command, running: true });
   }
 
-  /** The command never started. */
+  /** The command never started: it has no place in the history. */
   discard(id: string): void {
-    this.close(id);
+    const route = this.routes.get(id);
+    if (route === undefined) return;
+    this.routes.delete(id);
+    this.watchers.broadcast(commandEvent, { command: route.command, running: false });
   }
 
-  /** An event from the control that owns the command goes to its slave. */
+  /**
+   * An event from the control that owns the command goes to its slave. A
+   * signal may come from any control whose role may send one, so an operator
+   * can stop a command another control started.
+   */
   fromControl(control: Link, definition: EventDefinition, data: CommandEventData): void {
     const route = this.routes.get(data.command_id);
-    if (route?.control === control) route.slave.link.event(definition, data as never);
+    if (route === undefined) return;
+    if (route.control === control || definition.type === commandSignalEvent.type)
+      route.slave.link.event(definition, data as never);
   }
 
   /**
@@ -80,6 +96,7 @@ export class CommandRoutes {
   bytesFromSlave(slave: SlaveSession, frame: BinaryFrame, raw: Buffer): void {
     const route = this.routes.get(frame.commandId);
     if (route?.slave !== slave) return;
+    route.tail.add(frame.payload);
     if (!route.controlGone) return route.control.forwardBytes(frame, raw);
     const bytes = frame.payload.length;
     if (bytes > 0) slave.link.event(commandAckEvent, { command_id: frame.commandId, bytes });
@@ -89,12 +106,13 @@ export class CommandRoutes {
   fromSlave(slave: SlaveSession, definition: EventDefinition, data: CommandEventData): void {
     const route = this.routes.get(data.command_id);
     if (route?.slave !== slave) return;
+    if (definition.type === commandOutputEvent.type) route.tail.add(data.data as string);
     if (!route.controlGone) route.control.event(definition, data as never);
     else if (definition.type === commandOutputEvent.type) {
       const bytes = Buffer.byteLength(data.data as string, "base64");
       if (bytes > 0) slave.link.event(commandAckEvent, { command_id: data.command_id, bytes });
     }
-    if (definition.type === commandExitEvent.type) this.close(data.command_id);
+    if (definition.type === commandExitEvent.type) this.close(data.command_id, data.code as number | null);
   }
 
   /** The control vanished: its commands get a hangup, as a closed terminal would give them. */
@@ -108,24 +126,34 @@ export class CommandRoutes {
 
   /** The slave vanished: its controls hear so at once instead of waiting forever. */
   slaveClosed(slave: SlaveSession): void {
+    const error = `slave ${slave.info.name} disconnected`;
     for (const [id, route] of this.routes) {
       if (route.slave !== slave) continue;
       if (!route.controlGone) {
-        route.control.event(commandExitEvent, {
-          command_id: id,
-          code: null,
-          signal: null,
-          error: `slave ${slave.info.name} disconnected`,
-        });
+        route.control.event(commandExitEvent, { command_id: id, code: null, signal: null, error });
       }
-      this.close(id);
+      this.close(id, null, error);
     }
   }
 
-  private close(id: string): void {
+  /** The command ended: watchers hear so, and the history keeps it. */
+  private close(id: string, code: number | null, error?: string): void {
     const route = this.routes.get(id);
     if (route === undefined) return;
-    this.routes.delete(id);
-    this.watchers.broadcast(commandEvent, { command: route.command, running: false });
+    this.discard(id);
+    const { command } = route;
+    this.history.record(
+      {
+        command_id: id,
+        command: shellLine(command.argv),
+        slave: command.slave,
+        who: route.who,
+        started: command.started_at,
+        duration: (Date.now() - Date.parse(command.started_at)) / 1000,
+        exit_code: code,
+        ...(error === undefined ? {} : { error }),
+      },
+      route.tail.take(),
+    );
   }
 }

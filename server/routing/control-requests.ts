@@ -8,18 +8,23 @@ import {
   commandSignalEvent,
   commands,
   exec,
+  history,
+  historyOutput,
   listSlaves,
   ping,
   restart,
   run,
   status,
+  timeline,
   watch,
 } from "../../shared/protocol/messages.js";
 import type { SlaveRegistry } from "../sessions/registry.js";
 import { serveTests, type TestContext } from "../testing/serve-tests.js";
+import type { CommandHistory } from "./command-history.js";
+import type { NodeTimeline } from "./node-timeline.js";
 
-/** What serving a control needs: the slaves, the watchers, the command routes, and the test suites. */
-export type ControlContext = TestContext;
+/** What serving a control needs: the slaves, the watchers, the command routes, the test suites, the history and the timeline. */
+export type ControlContext = TestContext & { history: CommandHistory; timeline: NodeTimeline };
 
 type LocalHandler = (data: Record<string, unknown>) => Record<string, unknown> | Promise<Record<string, unknown>>;
 
@@ -27,10 +32,11 @@ type LocalHandler = (data: Record<string, unknown>) => Record<string, unknown> |
  * Serves a control's requests. A request whose definition says
  * `forwardToSlave` and that names `data.slave` is relayed to that slave and
  * its answer comes back under the control's seq; without a slave it is
- * answered here, if the master has an answer of its own.
+ * answered here, if the master has an answer of its own. `who` names the
+ * control's token in the history of the commands it starts.
  */
-export function serveControl(link: Link, context: ControlContext): void {
-  const { registry, watchers, routes } = context;
+export function serveControl(link: Link, who: string, context: ControlContext): void {
+  const { registry, watchers, routes, history: kept, timeline: changes } = context;
   link.onRequest(listSlaves, () => ({ slaves: registry.list() }));
   link.onRequest(status, ({ slave }) => {
     const sessions = slave === undefined ? registry.sessions() : [registry.find(slave)];
@@ -41,6 +47,11 @@ export function serveControl(link: Link, context: ControlContext): void {
     return {};
   });
   link.onRequest(commands, () => ({ commands: routes.list() }));
+  link.onRequest(history, ({ slave }) => ({
+    entries: kept.list(slave === undefined ? undefined : registry.find(slave).info.name),
+  }));
+  link.onRequest(historyOutput, ({ command_id }) => ({ output: kept.output(command_id) }));
+  link.onRequest(timeline, () => ({ events: changes.list() }));
 
   const answeredByMaster = new Map<string, LocalHandler>([
     [ping.type, () => ({})],
@@ -65,7 +76,7 @@ export function serveControl(link: Link, context: ControlContext): void {
       if (argv === undefined) return session.link.request(definition as RequestDefinition, data as never);
       // A command's events may arrive before its response: route them from the start.
       const id = data.command_id as string;
-      routes.open(id, link, session, argv);
+      routes.open(id, link, who, session, argv);
       return session.link.request(definition as RequestDefinition, data as never).catch((error: unknown) => {
         routes.discard(id);
         throw error;
@@ -77,7 +88,7 @@ export function serveControl(link: Link, context: ControlContext): void {
     link.onEvent(definition, (data) => routes.fromControl(link, definition, data));
   }
   link.onBytes((frame, raw) => routes.bytesFromControl(link, frame, raw));
-  serveTests(link, context);
+  serveTests(link, who, context);
 }
 
 /** `restart` without a slave: every slave restarts; the answer names `slave/node`. */

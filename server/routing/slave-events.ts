@@ -9,9 +9,19 @@ import {
 import type { SlaveSession } from "../sessions/registry.js";
 import type { Watchers } from "../sessions/watchers.js";
 import type { CommandRoutes } from "./command-routes.js";
+import type { NodeTimeline } from "./node-timeline.js";
 
-/** Keeps a slave's latest tree from its events, passes every change on to watchers, and routes command events. */
-export function serveSlave(link: Link, session: SlaveSession, watchers: Watchers, routes: CommandRoutes): void {
+/**
+ * Keeps a slave's latest tree from its events, passes every change on to
+ * watchers and the timeline, and routes command events.
+ */
+export function serveSlave(
+  link: Link,
+  session: SlaveSession,
+  watchers: Watchers,
+  routes: CommandRoutes,
+  timeline: NodeTimeline,
+): void {
   for (const definition of [commandOutputEvent, commandAckEvent, commandExitEvent]) {
     link.onEvent(definition, (data) => routes.fromSlave(session, definition, data));
   }
@@ -26,6 +36,7 @@ export function serveSlave(link: Link, session: SlaveSession, watchers: Watchers
     const index = nodes.findIndex((known) => known.name === node.name);
     if (index >= 0) nodes[index] = node;
     else nodes.push(node);
+    timeline.record(slave, node);
     watchers.broadcast(nodeStateEvent, { slave, node });
   });
 }

@@ -9,8 +9,10 @@ import type { Logger } from "../../shared/runtime/log.js";
 import { controlAuthorizer } from "../auth/roles.js";
 import { type Credential, expiredRefusal } from "../auth/tokens.js";
 import { MAX_UNSENT_BYTES_PER_PEER } from "../limits.js";
+import type { CommandHistory } from "../routing/command-history.js";
 import type { CommandRoutes } from "../routing/command-routes.js";
 import { serveControl } from "../routing/control-requests.js";
+import type { NodeTimeline } from "../routing/node-timeline.js";
 import { serveSlave } from "../routing/slave-events.js";
 import type { TestSuites } from "../testing/serve-tests.js";
 import type { TimingStore } from "../testing/timings.js";
@@ -25,6 +27,9 @@ export interface SessionContext {
   /** Test suites running now, and the timings of earlier ones. */
   suites: TestSuites;
   timings: TimingStore;
+  /** Commands that ended, and the phases' changes of state over the last hour. */
+  history: CommandHistory;
+  timeline: NodeTimeline;
   /** Live sessions by token, attached to a socket or waiting for a resume. */
   sessions: Map<string, MasterSession>;
   heartbeatIntervalMs: number;
@@ -76,6 +81,11 @@ export function claimSlaveName(
     }
     session.end("replaced by a new connection");
   }
+}
+
+/** Who a control is, for it to show: its token's role and name (the shared token has none). */
+function controlIdentity({ role, entry }: Credential) {
+  return { role: role === "slave" ? undefined : role, token_name: entry?.name };
 }
 
 /** The longest a Node timer waits (about 24.8 days); a token may live longer. */
@@ -131,9 +141,9 @@ export class MasterSession {
         tree: { slave: name, nodes: [], commands: [] },
         close: (reason) => this.end(reason),
       };
-      serveSlave(this.link, this.slave, context.watchers, context.routes);
+      serveSlave(this.link, this.slave, context.watchers, context.routes, context.timeline);
     } else {
-      serveControl(this.link, context);
+      serveControl(this.link, this.credential.entry?.name ?? "shared token", context);
     }
     this.link.receivedOutside(registrationSeq);
     context.sessions.set(this.token, this);
@@ -142,6 +152,7 @@ export class MasterSession {
       session_token: this.token,
       heartbeat_interval: context.heartbeatIntervalMs / 1000,
       session_timeout: context.sessionTimeoutMs / 1000,
+      ...(this.slave === null ? controlIdentity(this.credential) : {}),
     });
     // Heartbeats only after `ready`: before it, the client does not expect them.
     this.registered = true;

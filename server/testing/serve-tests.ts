@@ -42,13 +42,14 @@ export class TestSuites {
 }
 
 /** Serves `test_request` and `test_stop_event` on a control's link. */
-export function serveTests(link: Link, context: TestContext): void {
-  link.onRequest(test, (data) => startSuite(link, data, context));
+export function serveTests(link: Link, who: string, context: TestContext): void {
+  link.onRequest(test, (data) => startSuite(link, who, data, context));
   link.onEvent(testStopEvent, ({ suite_id }) => context.suites.stop(link, suite_id));
 }
 
 async function startSuite(
   control: Link,
+  who: string,
   data: RequestOf<typeof test>,
   { registry, watchers, routes, timings, suites }: TestContext,
 ): Promise<ResponseOf<typeof test>> {
@@ -84,6 +85,7 @@ async function startSuite(
   const suite = new TestSuite({
     id: data.suite_id,
     control,
+    who,
     command,
     phase,
     participants,

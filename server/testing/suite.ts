@@ -55,6 +55,8 @@ const KILL_AFTER_MS = 1000;
 export interface SuiteOptions {
   id: string;
   control: CommandOwner;
+  /** The token name of the control that started the suite, for the history of its commands. */
+  who: string;
   command: string;
   phase: string;
   participants: Participant[];
@@ -142,7 +144,7 @@ export class TestSuite {
       settled: false,
     };
     participant.running.add(attempt);
-    this.options.routes.open(id, this.ownerFor(attempt), session, [this.options.command, file]);
+    this.options.routes.open(id, this.ownerFor(attempt), this.options.who, session, [this.options.command, file]);
     this.tell(attempt, "started");
     const data = {
       slave: session.info.name,

@@ -4,7 +4,7 @@
  * control may send, says which control role at least (the master enforces both).
  * docs/protocol.md is the table a person reads; a test keeps the two in step.
  */
-import { type Definition, event, memo, plain, request } from "./definitions.js";
+import { controlRoles, type Definition, event, memo, plain, request } from "./definitions.js";
 import * as z from "./zod.js";
 
 // Schemas are built on first use (see memo); the types other modules need
@@ -59,6 +59,9 @@ export const ready = plain("ready", {
       heartbeat_interval: z.optional(z.number().check(z.positive())),
       /** Seconds a session waits for a resume once its socket is gone. */
       session_timeout: z.optional(z.number().check(z.positive())),
+      /** To a control: its token's role, and the token's name (none for the master's shared token). */
+      role: z.optional(z.enum(controlRoles)),
+      token_name: z.optional(z.string().check(z.maxLength(200))),
     }),
 });
 
@@ -130,6 +133,10 @@ const treeNode = memo(() =>
     state: z.enum(nodeStates),
     pid: z.nullable(z.number().check(z.int())),
     error: z.nullable(z.string().check(z.maxLength(256 * 1024))),
+    /** How long its last boot took, to ready. */
+    boot_ms: z.optional(z.nullable(z.number().check(z.nonnegative()))),
+    /** Why it last restarted: `lib.py changed`, `restart requested`, `worker died`, `boot restarted`, `boot crashed`. */
+    restart_reason: z.optional(z.nullable(z.string().check(z.maxLength(4096)))),
   }),
 );
 export type TreeNode = z.infer<ReturnType<typeof treeNode>>;
@@ -442,6 +449,66 @@ export const testStopEvent = event("test_stop", {
   data: () => z.object({ suite_id: suiteId() }),
 });
 
+// History: the commands that ended, as the master keeps them.
+
+const historyEntry = memo(() =>
+  z.object({
+    command_id: commandId(),
+    /** The command line, as a shell would take it back (cut at 400 characters). */
+    command: z.string(),
+    slave: z.string(),
+    /** The token name of the control that started it ("shared token" for the master's --token). */
+    who: z.string(),
+    started: z.string(),
+    /** Seconds. */
+    duration: z.number().check(z.nonnegative()),
+    /** 128+N for signal N; null when the command was lost (its slave went away). */
+    exit_code: z.nullable(z.number().check(z.int())),
+    error: z.optional(z.string()),
+    /** Bytes kept of its output: the last 64 KiB at most, read with history_output. */
+    output_bytes: z.number().check(z.int(), z.nonnegative()),
+  }),
+);
+export type HistoryEntry = z.infer<ReturnType<typeof historyEntry>>;
+
+/** The last 1,000 commands that ended, oldest first; without their output, which is asked for one at a time. */
+export const history = request("history", {
+  from: ["control"],
+  access: "viewer",
+  request: () => z.object({ slave: z.optional(slaveSelector()) }),
+  response: () => z.object({ entries: z.array(historyEntry()) }),
+});
+
+export const historyOutput = request("history_output", {
+  from: ["control"],
+  access: "viewer",
+  request: () => z.object({ command_id: commandId() }),
+  response: () => z.object({ output: base64() }),
+});
+
+/** One phase's change of state, as the timeline keeps it. */
+const timelineEvent = memo(() =>
+  z.object({
+    slave: z.string(),
+    node: z.string(),
+    state: z.enum(nodeStates),
+    at: z.string(),
+    /** On `booting`: why it restarted. */
+    reason: z.optional(z.string()),
+    /** On `ready`: how long the boot took. */
+    boot_ms: z.optional(z.number().check(z.nonnegative())),
+  }),
+);
+export type TimelineEvent = z.infer<ReturnType<typeof timelineEvent>>;
+
+/** The phases' changes of state over the last hour (at most 3,000), oldest first. */
+export const timeline = request("timeline", {
+  from: ["control"],
+  access: "viewer",
+  request: () => z.object({}),
+  response: () => z.object({ events: z.array(timelineEvent()) }),
+});
+
 export const catalogue: readonly Definition[] = [
   hello,
   registerSlave,
@@ -476,6 +543,9 @@ export const catalogue: readonly Definition[] = [
   testDoneEvent,
   testProgressEvent,
   testStopEvent,
+  history,
+  historyOutput,
+  timeline,
 ];
 
 export const definitionsByType: ReadonlyMap<string, Definition> = new Map(

@@ -20,3 +20,16 @@ export function socketUrl(input: string): string {
   url.pathname = url.pathname.replace(/\/+$/, "").replace(new RegExp(`${SOCKET_PATH}$`), "") + SOCKET_PATH;
   return url.toString();
 }
+
+/** The dashboard's address for a master's WebSocket URL: the same host, over http(s). */
+export function dashboardUrl(masterSocketUrl: string): string {
+  const url = new URL(masterSocketUrl);
+  url.protocol = url.protocol === "wss:" ? "https:" : "http:";
+  url.pathname = url.pathname.replace(new RegExp(`${SOCKET_PATH}$`), "/");
+  return url.toString();
+}
+
+/** The dashboard with a token in the fragment, which browsers never send: the page signs in with it and then removes it. */
+export function signInLink(masterSocketUrl: string, token: string): string {
+  return `${dashboardUrl(masterSocketUrl)}#token=${encodeURIComponent(token)}`;
+}

@@ -11,6 +11,11 @@ export class TreeNode {
   error: string | null = null;
   /** Files the worker loaded, and those its crash report names. */
   readonly files = new Set<string>();
+  /** When its worker last started booting, and how long that boot took once it was ready. */
+  bootStartedAt = 0;
+  bootMs: number | null = null;
+  /** Why it last restarted: a changed file, a request, a parent's restart or crash; null before the first. */
+  restartReason: string | null = null;
 
   constructor(
     readonly name: string,
@@ -40,7 +45,15 @@ export class TreeNode {
   }
 
   snapshot(): NodeSnapshot {
-    return { name: this.name, parent: this.parent?.name ?? null, state: this.state, pid: this.pid, error: this.error };
+    return {
+      name: this.name,
+      parent: this.parent?.name ?? null,
+      state: this.state,
+      pid: this.pid,
+      error: this.error,
+      boot_ms: this.bootMs,
+      restart_reason: this.restartReason,
+    };
   }
 }
 

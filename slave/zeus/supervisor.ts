@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { delimiter } from "node:path";
+import { delimiter, dirname, isAbsolute, relative } from "node:path";
 import { createInterface } from "node:readline";
 import type { NodeState } from "../../shared/protocol/messages.js";
 import type { Logger } from "../../shared/runtime/log.js";
@@ -31,6 +31,8 @@ export interface SupervisorOptions {
 
 /** How long a worker has to send `P:` once its socket arrived. */
 const IDENTITY_TIMEOUT_MS = 10_000;
+/** A restart's reason names its files up to here (the protocol takes 4,096 characters). */
+const MAX_REASON_CHARS = 1000;
 /** A crashed worker may still send loaded files; then it is killed. */
 const CRASH_GRACE_MS = 1_000;
 /** A ready worker that dies sooner than this after booting is crashed, not rebooted, to avoid a boot loop. */
@@ -78,7 +80,7 @@ export class Supervisor {
 
   /** zeus.json changed: the same plan restarts the root; a new one replaces the whole tree. */
   replacePlan(plan: Plan): void {
-    if (samePlan(plan, this.plan)) return this.restartSubtree(this.tree.root, `${plan.path} changed`);
+    if (samePlan(plan, this.plan)) return this.restartSubtree(this.tree.root, `${this.fromPlan(plan.path)} changed`);
     this.options.log(`${plan.path} changed: booting the new plan`);
     for (const worker of this.workers.values()) worker.dispose("SIGKILL");
     this.workers.clear();
@@ -146,7 +148,9 @@ export class Supervisor {
 
   /** Restarts the highest nodes that loaded any of these files. */
   filesChanged(paths: string[]): void {
-    for (const node of this.tree.highestLoading(paths)) this.restartSubtree(node, `${paths.join(", ")} changed`);
+    const all = paths.map((path) => this.fromPlan(path)).join(", ");
+    const named = all.length > MAX_REASON_CHARS ? `${all.slice(0, MAX_REASON_CHARS)}…` : all;
+    for (const node of this.tree.highestLoading(paths)) this.restartSubtree(node, `${named} changed`);
   }
 
   /** Kills every worker; the agent is going away. */
@@ -164,6 +168,7 @@ export class Supervisor {
     if (node.parent !== null && node.parent.state !== "ready") return;
     const worker = new Worker(node);
     this.workers.set(node, worker);
+    node.bootStartedAt = Date.now();
     this.setState(node, "booting", null);
     worker.setTimer(this.options.bootTimeoutMs, () =>
       this.crash(node, `no result (R:) within ${this.options.bootTimeoutMs} ms`),
@@ -282,6 +287,7 @@ export class Supervisor {
         if (message.error !== null) return this.crash(node, message.error);
         worker.clearTimer();
         this.readySince.set(node, Date.now());
+        node.bootMs = Date.now() - node.bootStartedAt;
         this.setState(node, "ready", null);
         for (const child of node.children) this.boot(child);
         return;
@@ -346,12 +352,21 @@ export class Supervisor {
   private restartSubtree(node: TreeNode, why: string): void {
     this.options.log(`restarting ${node.name}: ${why}`);
     if (node === this.tree.root) this.killRootGroup();
+    // Those below restart with it; after a crash they were waiting for it.
+    const below = node.state === "crashed" ? `${node.name} crashed` : `${node.name} restarted`;
     for (const member of node.subtree()) {
+      member.restartReason = member === node ? why : below;
       this.workers.get(member)?.dispose("SIGKILL");
       this.workers.delete(member);
       this.setState(member, "unbooted", null);
     }
     this.boot(node);
+  }
+
+  /** A path as users know it: relative to the plan's directory when it is inside. */
+  private fromPlan(path: string): string {
+    const inside = relative(dirname(this.plan.path), path);
+    return inside.startsWith("..") || isAbsolute(inside) ? path : inside;
   }
 
   private setState(node: TreeNode, state: NodeState, error: string | null): void {

@@ -29,18 +29,31 @@ export function refreshAges() {
   for (const span of document.querySelectorAll("[data-since]")) span.textContent = formatAge(span.dataset.since);
 }
 
+/** A viewer is shown no action: the master would refuse it anyway. */
+export function mayAct(role) {
+  return role === "operator" || role === "admin";
+}
+
+/** A small button; `data` becomes its data-* attributes. */
+function actionButton(className, text, data, title = text) {
+  const attributes = { type: "button", class: className, title };
+  for (const [name, value] of Object.entries(data)) attributes[`data-${name}`] = value;
+  return element("button", attributes, text);
+}
+
 /** Every slave known from list_slaves, slave events or trees, with its process tree. */
-export function renderSlaves(container, { slaves, trees, openErrors }) {
+export function renderSlaves(container, { slaves, trees, openErrors, role }) {
   const names = [...new Set([...slaves.keys(), ...trees.keys()])].sort();
   if (names.length === 0) return container.replaceChildren(element("p", { class: "empty" }, "No slaves connected."));
+  const acts = mayAct(role);
   container.replaceChildren(
     ...names.map((name) =>
-      slaveCard(name, slaves.get(name), trees.get(name) ?? { nodes: [], commands: [] }, openErrors),
+      slaveCard(name, slaves.get(name), trees.get(name) ?? { nodes: [], commands: [] }, openErrors, acts),
     ),
   );
 }
 
-function slaveCard(name, info, tree, openErrors) {
+function slaveCard(name, info, tree, openErrors, acts) {
   const details =
     info === undefined
       ? null
@@ -53,22 +66,28 @@ function slaveCard(name, info, tree, openErrors) {
   return element(
     "article",
     { class: "slave", "data-slave": name },
-    element("header", {}, element("h3", {}, name), details),
+    element(
+      "header",
+      {},
+      element("h3", {}, name),
+      details,
+      acts && tree.nodes.length > 0 ? actionButton("action restart-tree", "restart tree", { restart: "" }) : null,
+    ),
     tree.nodes.length === 0
       ? element("p", { class: "empty" }, "No process tree reported yet.")
-      : nodeList(name, tree.nodes, null, openErrors),
-    planCommands(tree),
+      : nodeList(name, tree.nodes, null, openErrors, acts),
+    planCommands(tree, acts),
   );
 }
 
 /** The children of `parent` (the roots for null), each with its own subtree. */
-function nodeList(slave, nodes, parent, openErrors) {
+function nodeList(slave, nodes, parent, openErrors, acts) {
   const children = nodes.filter((node) => node.parent === parent);
   if (children.length === 0) return null;
-  return element("ul", { class: "tree" }, ...children.map((node) => nodeItem(slave, nodes, node, openErrors)));
+  return element("ul", { class: "tree" }, ...children.map((node) => nodeItem(slave, nodes, node, openErrors, acts)));
 }
 
-function nodeItem(slave, nodes, node, openErrors) {
+function nodeItem(slave, nodes, node, openErrors, acts) {
   const crashed = node.state === "crashed";
   // A crashed node is a button: a click shows or hides its error text.
   const title = crashed ? "crashed: click for the error text" : node.state;
@@ -84,8 +103,17 @@ function nodeItem(slave, nodes, node, openErrors) {
     {},
     label,
     node.pid === null ? null : element("span", { class: "pid" }, `pid ${node.pid}`),
+    node.boot_ms == null
+      ? null
+      : element("span", { class: "boot", title: "its last boot took" }, `${(node.boot_ms / 1000).toFixed(2)} s`),
+    node.restart_reason == null
+      ? null
+      : element("span", { class: "reason", title: "why it last restarted" }, `↻ ${node.restart_reason}`),
+    acts
+      ? actionButton("action restart", "restart", { restart: node.name }, `restart ${node.name} and its subtree`)
+      : null,
     showError ? element("pre", { class: "node-error" }, node.error.trimEnd()) : null,
-    nodeList(slave, nodes, node.name, openErrors),
+    nodeList(slave, nodes, node.name, openErrors, acts),
   );
 }
 
@@ -93,8 +121,11 @@ export function errorKey(slave, node) {
   return `${slave}\n${node}`;
 }
 
-/** The plan's commands, coloured like the node they run from, as `zeus start` shows them. */
-function planCommands(tree) {
+/**
+ * The plan's commands, coloured like the node they run from, as `zeus start`
+ * shows them; one whose node is ready is a Run button for those who may run it.
+ */
+function planCommands(tree, acts) {
   if (tree.commands.length === 0) return null;
   const states = new Map(tree.nodes.map((node) => [node.name, node.state]));
   return element(
@@ -102,38 +133,55 @@ function planCommands(tree) {
     { class: "plan-commands" },
     "commands: ",
     ...tree.commands.map((command) => {
+      const state = states.get(command.parent) ?? "unbooted";
       const aliases = command.aliases.length === 0 ? "" : ` (${command.aliases.join(", ")})`;
-      return element(
-        "span",
-        { class: `command state ${states.get(command.parent) ?? "unbooted"}` },
-        command.name + aliases,
+      if (!acts || state !== "ready")
+        return element("span", { class: `command state ${state}` }, command.name + aliases);
+      return actionButton(
+        `command run state ${state}`,
+        `▶ ${command.name}${aliases}`,
+        { command: command.name },
+        `run ${command.name}`,
       );
     }),
   );
 }
 
-/** The commands running now, oldest first. */
-export function renderCommands(tbody, commands) {
+/** Signals a running command may be sent from its row, with their buttons' words. */
+const SIGNAL_BUTTONS = [
+  ["SIGINT", "interrupt"],
+  ["SIGTERM", "terminate"],
+  ["SIGKILL", "kill"],
+];
+
+/** The commands running now, oldest first; with signal buttons for those who may send them. */
+export function renderCommands(tbody, commands, role) {
   const rows = [...commands.values()].sort((a, b) => a.started_at.localeCompare(b.started_at));
   if (rows.length === 0) {
     return tbody.replaceChildren(
-      element("tr", {}, element("td", { class: "empty", colspan: "3" }, "No commands running.")),
+      element("tr", {}, element("td", { class: "empty", colspan: "4" }, "No commands running.")),
     );
   }
+  const acts = mayAct(role);
   tbody.replaceChildren(
     ...rows.map((command) =>
       element(
         "tr",
-        { "data-command": command.command_id },
+        { "data-command-id": command.command_id },
         element("td", {}, command.slave),
         element("td", {}, element("code", {}, commandLine(command.argv))),
         element("td", {}, age(command.started_at)),
+        element(
+          "td",
+          { class: "actions" },
+          ...(acts ? SIGNAL_BUTTONS.map(([signal, text]) => actionButton("action", text, { signal }, signal)) : []),
+        ),
       ),
     ),
   );
 }
 
 /** argv as a shell would take it back: arguments with spaces or quotes are single-quoted. */
-function commandLine(argv) {
+export function commandLine(argv) {
   return argv.map((arg) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`)).join(" ");
 }
