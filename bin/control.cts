@@ -19,7 +19,18 @@ import { Script } from "node:vm";
 
 const bundle = join(__dirname, "..", "control.bundle.cjs");
 /** control/cli.ts's subcommands; any other command line shares one cache. */
-const SUBCOMMANDS = new Set(["slaves", "ping", "status", "watch", "history", "dashboard", "restart", "run", "exec"]);
+const SUBCOMMANDS = new Set([
+  "slaves",
+  "ping",
+  "status",
+  "watch",
+  "history",
+  "dashboard",
+  "restart",
+  "run",
+  "exec",
+  "test",
+]);
 
 const cacheDirectory = join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "olympus");
 
