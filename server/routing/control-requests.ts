@@ -36,8 +36,7 @@ type LocalHandler = (data: Record<string, unknown>) => Record<string, unknown> |
 export function serveControl(link: Link, { registry, watchers, routes }: ControlContext): void {
   link.onRequest(listSlaves, () => ({ slaves: registry.list() }));
   link.onRequest(status, ({ slave }) => {
-    const sessions = slave === undefined ? registry.sessions() : [registry.find(slave)];
-    return { trees: sessions.map((session) => session.tree) };
+    return { trees: slave === undefined ? registry.trees() : [registry.find(slave).tree] };
   });
   link.onRequest(watch, () => {
     watchers.add(link);

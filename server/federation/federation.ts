@@ -1,0 +1,70 @@
+import { randomBytes } from "node:crypto";
+import { Kvm } from "@nats-io/kv";
+import { connect } from "@nats-io/transport-node";
+import type { Logger } from "../../shared/runtime/log.js";
+import type { ControlContext } from "../routing/control-requests.js";
+import { Fleet } from "./fleet.js";
+import { FLEET_BUCKET } from "./names.js";
+import { Tunnels } from "./tunnels.js";
+
+export interface FederationOptions extends ControlContext {
+  /** NATS servers, `nats://host:port`. */
+  servers: string[];
+  /** This master's URL, as slaves and controls reach it. */
+  url: string;
+  /** A master silent for this long is gone, and its slaves with it: the heartbeat timeout. */
+  leaseMs: number;
+  /** How long a request to a slave on another master may wait. */
+  requestTimeoutMs: number;
+  log: Logger;
+}
+
+export interface Federation {
+  /** What `/api/health` and `/metrics` say of it. */
+  health(): { nats: "connected" | "disconnected"; masters: number; tunnels: number };
+  stop(): Promise<void>;
+}
+
+/** A master joins the others on NATS: a shared registry, tunnels to their slaves, and theirs to its own. */
+export async function startFederation(options: FederationOptions): Promise<Federation> {
+  const { servers, log } = options;
+  const nats = await connect({
+    servers,
+    name: `olympus master ${options.url}`,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+  });
+  const masterId = randomBytes(8).toString("hex");
+  const kv = await new Kvm(nats).create(FLEET_BUCKET, { history: 1 });
+  const tunnels = new Tunnels({ ...options, nats, masterId });
+  const fleet = new Fleet({ ...options, kv, masterId, tunnels });
+  await fleet.start();
+  options.registry.elsewhere = fleet;
+  let connected = true;
+  void (async () => {
+    for await (const status of nats.status()) {
+      if (status.type === "disconnect") {
+        connected = false;
+        log(`federation: lost NATS; serving this master's own slaves and controls until it is back`);
+      } else if (status.type === "reconnect") {
+        connected = true;
+        log(`federation: NATS is back (${status.server})`);
+        fleet.republish();
+      }
+    }
+  })();
+  log(`federation: joined NATS at ${nats.getServer()} as master ${masterId}`);
+  return {
+    health: () => ({
+      nats: connected ? "connected" : "disconnected",
+      masters: fleet.masterCount,
+      tunnels: tunnels.size,
+    }),
+    async stop() {
+      options.registry.elsewhere = null;
+      await fleet.stop();
+      tunnels.stop("master shutting down");
+      await nats.drain();
+    },
+  };
+}

@@ -1,0 +1,50 @@
+/**
+ * Where the federation keeps things in NATS. A slave's name may hold any
+ * character, and NATS subjects and keys allow few, so names appear there in
+ * base64url.
+ */
+
+/** The JetStream key-value bucket of the shared registry. */
+export const FLEET_BUCKET = "olympus_fleet";
+
+export function encodeName(name: string): string {
+  return Buffer.from(name).toString("base64url");
+}
+
+export function decodeName(encoded: string): string {
+  return Buffer.from(encoded, "base64url").toString();
+}
+
+/** The key of a slave's entry in the bucket. */
+export function slaveKey(name: string): string {
+  return `slave.${encodeName(name)}`;
+}
+
+/** The key of a master's lease in the bucket. */
+export function masterKey(masterId: string): string {
+  return `master.${masterId}`;
+}
+
+/** Frames from other masters to the master a slave is connected to: `olympus.slave.<name>.<tunnel>`. */
+export function toSlaveSubject(name: string, tunnel: string): string {
+  return `olympus.slave.${encodeName(name)}.${tunnel}`;
+}
+
+export function toSlaveWildcard(name: string): string {
+  return `olympus.slave.${encodeName(name)}.>`;
+}
+
+/** Frames back to the master that opened the tunnel; a tunnel is `<master id>.<n>`. */
+export function tunnelSubject(tunnel: string): string {
+  return `olympus.tunnel.${tunnel}`;
+}
+
+/** The tunnel named at the end of a `toSlaveSubject`. */
+export function tunnelOf(subject: string): string {
+  return subject.split(".").slice(3).join(".");
+}
+
+/** The master that opened a tunnel. */
+export function tunnelOwner(tunnel: string): string {
+  return tunnel.split(".")[0] as string;
+}
