@@ -111,8 +111,8 @@ program
   .command("slave")
   .description("run a slave agent that connects to a master")
   .option(
-    "--master <url>",
-    "master URL: ws://, wss://, http:// or https://, with or without /api/socket (env OLYMPUS_MASTER)",
+    "--master <urls>",
+    "master URL: ws://, wss://, http:// or https://, with or without /api/socket; several comma-separated are tried in order (env OLYMPUS_MASTER)",
   )
   .option("--name <name>", "this slave's name (default: the host name)")
   .option("--id <id>", "this slave's numeric id (default: derived from the name)", integer)

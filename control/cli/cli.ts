@@ -28,7 +28,10 @@ export function controlProgram(): Command {
   const program = new Command("control")
     .description("Steer an Olympus master: list slaves, ping, and more")
     .version(versionLine(), "-V, --version", "print the package and protocol versions")
-    .option("--master <url>", "master URL (env OLYMPUS_MASTER, else .olympus/master.json)")
+    .option(
+      "--master <urls>",
+      "master URL, or several comma-separated, tried in order (env OLYMPUS_MASTER, else .olympus/master.json)",
+    )
     .option("--token <token>", "access token (env OLYMPUS_TOKEN, else .olympus/master.json)")
     .option(
       "--ca <file>",

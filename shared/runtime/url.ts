@@ -20,3 +20,13 @@ export function socketUrl(input: string): string {
   url.pathname = url.pathname.replace(/\/+$/, "").replace(new RegExp(`${SOCKET_PATH}$`), "") + SOCKET_PATH;
   return url.toString();
 }
+
+/** A comma-separated list of masters (for failover), each as `socketUrl` takes it. */
+export function socketUrls(input: string): string[] {
+  const urls = input
+    .split(",")
+    .filter((item) => item.trim() !== "")
+    .map((item) => socketUrl(item.trim()));
+  if (urls.length === 0) throw new Error(`master URL list ${JSON.stringify(input)} is empty`);
+  return urls;
+}
