@@ -100,6 +100,7 @@ export async function startMaster(options: MasterOptions): Promise<Master> {
     federation = await startFederation({
       servers: options.nats,
       url,
+      auth,
       registry,
       watchers,
       routes,

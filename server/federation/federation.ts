@@ -2,12 +2,15 @@ import { randomBytes } from "node:crypto";
 import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
 import type { Logger } from "../../shared/runtime/log.js";
+import type { Authenticator } from "../auth/auth.js";
 import type { ControlContext } from "../routing/control-requests.js";
 import { Fleet } from "./fleet.js";
 import { FLEET_BUCKET } from "./names.js";
+import { shareRevocations } from "./revocations.js";
 import { Tunnels } from "./tunnels.js";
 
 export interface FederationOptions extends ControlContext {
+  auth: Authenticator;
   /** NATS servers, `nats://host:port`. */
   servers: string[];
   /** This master's URL, as slaves and controls reach it. */
@@ -39,6 +42,7 @@ export async function startFederation(options: FederationOptions): Promise<Feder
   const tunnels = new Tunnels({ ...options, nats, masterId });
   const fleet = new Fleet({ ...options, kv, masterId, tunnels });
   await fleet.start();
+  const stopSharingRevocations = await shareRevocations(kv, options.auth, log);
   options.registry.elsewhere = fleet;
   let connected = true;
   void (async () => {
@@ -62,6 +66,7 @@ export async function startFederation(options: FederationOptions): Promise<Feder
     }),
     async stop() {
       options.registry.elsewhere = null;
+      stopSharingRevocations();
       await fleet.stop();
       tunnels.stop("master shutting down");
       await nats.drain();

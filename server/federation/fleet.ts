@@ -261,7 +261,8 @@ export class Fleet implements SlavesElsewhere {
   }
 }
 
-function parse<T>(schema: z.ZodMiniType<T>, entry: KvEntry): T | null {
+/** An entry's value if it holds JSON that fits the schema, else null: the bucket is shared, so nothing is taken on trust. */
+export function parse<T>(schema: z.ZodMiniType<T>, entry: KvEntry): T | null {
   try {
     const result = schema.safeParse(entry.json());
     return result.success ? result.data : null;

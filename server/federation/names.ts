@@ -25,6 +25,11 @@ export function masterKey(masterId: string): string {
   return `master.${masterId}`;
 }
 
+/** The key that marks a token (by its id) revoked fleet-wide. */
+export function revokedTokenKey(id: string): string {
+  return `revoked.${id}`;
+}
+
 /** Frames from other masters to the master a slave is connected to: `olympus.slave.<name>.<tunnel>`. */
 export function toSlaveSubject(name: string, tunnel: string): string {
   return `olympus.slave.${encodeName(name)}.${tunnel}`;
