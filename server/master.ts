@@ -60,7 +60,13 @@ export async function startMaster(options: MasterOptions): Promise<Master> {
   const watchers = new Watchers();
   const routes = new CommandRoutes(watchers);
   const sessions = new Map<string, MasterSession>();
-  const metrics = new MasterMetrics({ registry, peers, countRunningCommands: () => routes.size });
+  let federation: Federation | null = null;
+  const metrics = new MasterMetrics({
+    registry,
+    peers,
+    countRunningCommands: () => routes.size,
+    federation: () => federation?.health(),
+  });
   const app = Fastify({ logger: false, https: options.tls ?? null });
 
   await app.register(websocket, {
@@ -85,7 +91,6 @@ export async function startMaster(options: MasterOptions): Promise<Master> {
   app.get(SOCKET_PATH, { websocket: true }, (socket, request) => {
     new PeerConnection(socket, request.raw.socket, request.ip, context);
   });
-  let federation: Federation | null = null;
   await app.register(httpApi, { auth, registry, peers, federation: () => federation?.health() });
   await app.register(metricsRoute, { auth, metrics });
   await app.register(dashboard);

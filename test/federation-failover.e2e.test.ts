@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, it } from "node:test";
 import type { SlaveInfo } from "../shared/protocol/messages.js";
-import { control, startMaster, startSlave } from "./helpers/cluster.js";
+import { control, startMaster, startSlave, TEST_TOKEN } from "./helpers/cluster.js";
 import { startNats } from "./helpers/nats.js";
 import { eventually, stopAll } from "./helpers/processes.js";
 
@@ -72,4 +72,43 @@ it("connects a control to the first master of its list that answers", async () =
     listed.some((slave) => slave.name === "also-reached" && slave.master === a.url),
     JSON.stringify(listed),
   );
+});
+
+it("keeps serving through a NATS outage, says so in /api/health, and rejoins when NATS is back", async () => {
+  const nats = await startNats();
+  const masters = [];
+  for (let i = 0; i < 3; i++)
+    masters.push(await startMaster(["--nats", nats.url, "--heartbeat-interval", String(HEARTBEAT_MS)]));
+  const [a, b] = masters as [(typeof masters)[0], (typeof masters)[0]];
+  await startSlave(b.url, "before");
+  await eventually(async () => (await slavesVia(a.url)).length === 1, 10_000, "before listed on a");
+
+  await nats.process.kill("SIGKILL");
+  const health = async (url: string) => {
+    const response = await fetch(url.replace(/^ws/, "http").replace(/api\/socket$/, "api/health"), {
+      headers: { authorization: `Bearer ${TEST_TOKEN}` },
+    });
+    return ((await response.json()) as { federation?: { nats: string } }).federation?.nats;
+  };
+  for (const { url } of masters)
+    await eventually(async () => (await health(url)) === "disconnected", 10_000, `${url} says NATS is lost`);
+  // Each master still serves its own slaves and controls.
+  await startSlave(b.url, "during");
+  const local = await control(b.url, ["exec", "--slave", "during", "--", "sh", "-c", "echo here"]);
+  assert.deepEqual([local.code, local.stdout], [0, "here\n"]);
+
+  await startNats(nats.port, nats.store);
+  for (const { url } of masters)
+    await eventually(async () => (await health(url)) === "connected", 20_000, `${url} back on NATS`);
+  await eventually(
+    async () =>
+      (await slavesVia(a.url))
+        .map((slave) => `${slave.name}@${slave.master}`)
+        .sort()
+        .join() === `before@${b.url},during@${b.url}`,
+    20_000,
+    "both slaves of b listed on a again",
+  );
+  const remote = await control(a.url, ["exec", "--slave", "during", "--", "sh", "-c", "echo there"]);
+  assert.deepEqual([remote.code, remote.stdout], [0, "there\n"]);
 });

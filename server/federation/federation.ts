@@ -22,9 +22,19 @@ export interface FederationOptions extends ControlContext {
   log: Logger;
 }
 
+export interface FederationHealth {
+  nats: "connected" | "disconnected";
+  /** Masters holding a lease, this one included. */
+  masters: number;
+  tunnels: number;
+  /** Frames to and from other masters, in bytes. */
+  bytes_in: number;
+  bytes_out: number;
+}
+
 export interface Federation {
   /** What `/api/health` and `/metrics` say of it. */
-  health(): { nats: "connected" | "disconnected"; masters: number; tunnels: number };
+  health(): FederationHealth;
   stop(): Promise<void>;
 }
 
@@ -49,9 +59,11 @@ export async function startFederation(options: FederationOptions): Promise<Feder
     for await (const status of nats.status()) {
       if (status.type === "disconnect") {
         connected = false;
+        fleet.online = false;
         log(`federation: lost NATS; serving this master's own slaves and controls until it is back`);
       } else if (status.type === "reconnect") {
         connected = true;
+        fleet.online = true;
         log(`federation: NATS is back (${status.server})`);
         fleet.republish();
       }
@@ -63,6 +75,7 @@ export async function startFederation(options: FederationOptions): Promise<Feder
       nats: connected ? "connected" : "disconnected",
       masters: fleet.masterCount,
       tunnels: tunnels.size,
+      ...tunnels.traffic,
     }),
     async stop() {
       options.registry.elsewhere = null;

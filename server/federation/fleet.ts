@@ -59,6 +59,8 @@ export class Fleet implements SlavesElsewhere {
   private relaying = false;
   private readonly timers: NodeJS.Timeout[] = [];
   private stopped = false;
+  /** False while NATS is unreachable: failed writes are expected then, and said once by the federation. */
+  online = true;
   private stopWatch = () => {};
 
   constructor(private readonly context: FleetContext) {
@@ -187,7 +189,9 @@ export class Fleet implements SlavesElsewhere {
   }
 
   private write(promise: Promise<unknown>): void {
-    const tracked = promise.catch((error: Error) => this.context.log(`federation: registry write: ${error.message}`));
+    const tracked = promise.catch((error: Error) => {
+      if (this.online) this.context.log(`federation: registry write: ${error.message}`);
+    });
     this.writes.add(tracked);
     void tracked.finally(() => this.writes.delete(tracked));
   }

@@ -33,6 +33,8 @@ export class Tunnels {
   private readonly served = new Map<string, Subscription>();
   private readonly replies: Subscription;
   private nextTunnel = 1;
+  /** Bytes of frames to and from other masters. */
+  readonly traffic = { bytes_in: 0, bytes_out: 0 };
 
   constructor(private readonly context: TunnelContext) {
     this.replies = context.nats.subscribe(tunnelSubject(`${context.masterId}.>`), {
@@ -135,6 +137,7 @@ export class Tunnels {
   }
 
   private feed(link: Link, text: string): void {
+    this.traffic.bytes_in += text.length;
     try {
       link.receive(text);
     } catch (error) {
@@ -144,6 +147,7 @@ export class Tunnels {
   }
 
   private publish(subject: string, text: string): void {
+    this.traffic.bytes_out += text.length;
     try {
       this.context.nats.publish(subject, text);
     } catch (error) {
