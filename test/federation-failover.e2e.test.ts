@@ -112,3 +112,17 @@ it("keeps serving through a NATS outage, says so in /api/health, and rejoins whe
   const remote = await control(a.url, ["exec", "--slave", "during", "--", "sh", "-c", "echo there"]);
   assert.deepEqual([remote.code, remote.stdout], [0, "there\n"]);
 });
+
+it("fails a request to a slave whose master stopped answering with an error that says so", async () => {
+  const nats = await startNats();
+  // A lease of 4 s: the request is surely on its way before the silent master's lease lapses.
+  const heartbeat = ["--nats", nats.url, "--heartbeat-interval", "2000"];
+  const [a, b] = [await startMaster(heartbeat), await startMaster(heartbeat)];
+  await startSlave(b.url, "frozen");
+  await eventually(async () => (await slavesVia(a.url)).length === 1, 10_000, "frozen listed on a");
+  b.process.child.kill("SIGSTOP");
+  const result = await control(a.url, ["ping", "frozen"]);
+  await b.process.kill("SIGKILL");
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /slave frozen is on a master that stopped answering/);
+});

@@ -208,12 +208,12 @@ export class Fleet implements SlavesElsewhere {
     if (kind !== "slave") return;
     const value = entry.operation === "PUT" ? parse(slaveEntry, entry) : null;
     if (value === null || value.master_id === this.context.masterId)
-      return this.drop(decodeName(id), "left its master");
+      return this.drop(decodeName(id), `slave ${decodeName(id)} left its master`);
     if (!this.masters.has(value.master_id))
       this.masters.set(value.master_id, { url: value.info.master ?? "", renewedAt: Date.now() });
     const previous = this.remote.get(value.info.name);
     if (previous !== undefined && previous.entry.master_id !== value.master_id)
-      this.drop(value.info.name, `moved to ${value.info.master}`);
+      this.drop(value.info.name, `slave ${value.info.name} moved to ${value.info.master}`);
     const kept = this.remote.get(value.info.name);
     if (kept !== undefined) {
       kept.entry = value;
@@ -241,17 +241,17 @@ export class Fleet implements SlavesElsewhere {
     this.context.tunnels.masterGone(id);
     for (const [name, remote] of this.remote) {
       if (remote.entry.master_id !== id) continue;
-      this.drop(name, "its master is gone");
+      this.drop(name, `slave ${name} is on a master that stopped answering`);
       // Tidy the bucket for masters that start later; a newer entry (the slave moved) is left alone.
       this.write(this.context.kv.delete(slaveKey(name), { previousSeq: remote.revision }));
     }
   }
 
-  private drop(name: string, why: string): void {
+  private drop(name: string, reason: string): void {
     const remote = this.remote.get(name);
     if (remote === undefined) return;
     this.remote.delete(name);
-    remote.session?.close(`slave ${name} ${why}`);
+    remote.session?.close(reason);
     this.relay(slaveEvent, { slave: remote.entry.info, connected: false });
   }
 

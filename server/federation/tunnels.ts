@@ -1,7 +1,9 @@
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { ProtocolError } from "../../shared/protocol/errors.js";
-import { Link } from "../../shared/protocol/link.js";
+import type { RequestDefinition, ResponseOf } from "../../shared/protocol/definitions.js";
+import { ProtocolError, RequestTimeoutError } from "../../shared/protocol/errors.js";
+import { Link, type LinkOptions } from "../../shared/protocol/link.js";
 import type { SlaveInfo, SlaveTree } from "../../shared/protocol/messages.js";
+import type * as z from "../../shared/protocol/zod.js";
 import type { Logger } from "../../shared/runtime/log.js";
 import { type ControlContext, serveControl } from "../routing/control-requests.js";
 import { serveSlave } from "../routing/slave-events.js";
@@ -14,6 +16,27 @@ export interface TunnelContext extends ControlContext {
   masterId: string;
   requestTimeoutMs: number;
   log: Logger;
+}
+
+/** The slave's side of a tunnel: a request that times out says where the silence is. */
+class TunnelLink extends Link {
+  constructor(
+    private readonly slave: string,
+    options: LinkOptions,
+  ) {
+    super(options);
+  }
+
+  override request<D extends RequestDefinition>(
+    definition: D,
+    data: z.input<D["request"]>,
+    timeoutMs?: number,
+  ): Promise<ResponseOf<D>> {
+    return super.request(definition, data, timeoutMs).catch((error: unknown) => {
+      if (!(error instanceof RequestTimeoutError)) throw error;
+      throw new RequestTimeoutError(`slave ${this.slave} is on a master that stopped answering (${error.message})`);
+    });
+  }
 }
 
 /**
@@ -51,7 +74,7 @@ export class Tunnels {
     const { masterId, watchers, routes, requestTimeoutMs, log } = this.context;
     const tunnel = `${masterId}.${this.nextTunnel++}`;
     const subject = toSlaveSubject(info.name, tunnel);
-    const link = new Link({
+    const link = new TunnelLink(info.name, {
       send: (text) => this.publish(subject, text),
       localRole: "master",
       peerRole: "slave",

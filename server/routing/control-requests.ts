@@ -80,10 +80,11 @@ export function serveControl(link: Link, { registry, watchers, routes }: Control
   }
 }
 
-/** `restart` without a slave: every slave restarts; the answer names `slave/node`. */
+/** `restart` without a slave: every slave restarts (on every federated master); the answer names `slave/node`. */
 async function restartEverywhere(registry: SlaveRegistry, data: Record<string, unknown>) {
   const answers = await Promise.all(
-    registry.sessions().map(async (session) => {
+    registry.list().map(async ({ name }) => {
+      const session = registry.find(name);
       const { restarted } = await session.link.request(restart, { ...data, slave: session.info.name });
       return restarted.map((node) => `${session.info.name}/${node}`);
     }),
