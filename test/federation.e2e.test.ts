@@ -41,8 +41,13 @@ describe("three masters over NATS", () => {
         ["on-c", c.url],
       ],
     );
+    const table = await control(a.url, ["slaves"]);
+    assert.match(table.stdout, /MASTER/);
+    assert.ok(table.stdout.includes(c.url), table.stdout);
     const status = await control(a.url, ["status", "--json"]);
     assert.equal(status.code, 0, status.stderr);
+    const trees = JSON.parse(status.stdout) as { slave: string }[];
+    assert.deepEqual(trees.map((tree) => tree.slave).sort(), ["on-b", "on-c"]);
   });
 
   it("runs exec on slaves of other masters, with their exit codes, output and input", async () => {

@@ -49,7 +49,16 @@ export function controlProgram(): Command {
       if (options.json) return console.log(JSON.stringify(slaves, null, 2));
       if (slaves.length === 0) return console.log("no slaves connected");
       const rows = slaves.map((s) => [s.name, String(s.id), s.address, s.version, age(s.connected_at)]);
-      console.log(table(["NAME", "ID", "ADDRESS", "VERSION", "CONNECTED"], rows));
+      const header = ["NAME", "ID", "ADDRESS", "VERSION", "CONNECTED"];
+      // Federated masters (--nats) say which master each slave is on.
+      if (slaves.some((s) => s.master !== undefined))
+        return console.log(
+          table(
+            [...header, "MASTER"],
+            rows.map((row, i) => [...row, slaves[i]?.master ?? ""]),
+          ),
+        );
+      console.log(table(header, rows));
     });
 
   program
