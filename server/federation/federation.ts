@@ -38,6 +38,9 @@ export interface Federation {
   stop(): Promise<void>;
 }
 
+/** How long a stopping master tries to take its entries out of the bucket. */
+const STOP_TIMEOUT_MS = 2_000;
+
 /** A master joins the others on NATS: a shared registry, tunnels to their slaves, and theirs to its own. */
 export async function startFederation(options: FederationOptions): Promise<Federation> {
   const { servers, log } = options;
@@ -80,9 +83,12 @@ export async function startFederation(options: FederationOptions): Promise<Feder
     async stop() {
       options.registry.elsewhere = null;
       stopSharingRevocations();
-      await fleet.stop();
       tunnels.stop("master shutting down");
-      await nats.drain();
+      // Without NATS the goodbye cannot be said: the lease lapses instead.
+      const goodbye = fleet.stop().then(() => nats.drain());
+      const timer = setTimeout(() => void nats.close(), STOP_TIMEOUT_MS);
+      await goodbye.catch(() => {});
+      clearTimeout(timer);
     },
   };
 }

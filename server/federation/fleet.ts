@@ -100,7 +100,8 @@ export class Fleet implements SlavesElsewhere {
     const remote =
       this.remote.get(selector) ?? [...this.remote.values()].find(({ entry }) => String(entry.info.id) === selector);
     if (remote === undefined) return undefined;
-    remote.session ??= this.context.tunnels.open(remote.entry.info, remote.entry.tree, () => {
+    const { info, tree, master_id } = remote.entry;
+    remote.session ??= this.context.tunnels.open(info, tree, master_id, () => {
       remote.session = null;
     });
     return remote.session;

@@ -30,13 +30,17 @@ export function revokedTokenKey(id: string): string {
   return `revoked.${id}`;
 }
 
-/** Frames from other masters to the master a slave is connected to: `olympus.slave.<name>.<tunnel>`. */
-export function toSlaveSubject(name: string, tunnel: string): string {
-  return `olympus.slave.${encodeName(name)}.${tunnel}`;
+/**
+ * Frames from other masters to the master a slave is connected to:
+ * `olympus.slave.<name>.<master id>.<tunnel>`. The master is named too, so
+ * that frames for a master that died never reach the one the slave moved to.
+ */
+export function toSlaveSubject(name: string, masterId: string, tunnel: string): string {
+  return `olympus.slave.${encodeName(name)}.${masterId}.${tunnel}`;
 }
 
-export function toSlaveWildcard(name: string): string {
-  return `olympus.slave.${encodeName(name)}.>`;
+export function toSlaveWildcard(name: string, masterId: string): string {
+  return `olympus.slave.${encodeName(name)}.${masterId}.>`;
 }
 
 /** Frames back to the master that opened the tunnel; a tunnel is `<master id>.<n>`. */
@@ -46,7 +50,7 @@ export function tunnelSubject(tunnel: string): string {
 
 /** The tunnel named at the end of a `toSlaveSubject`. */
 export function tunnelOf(subject: string): string {
-  return subject.split(".").slice(3).join(".");
+  return subject.split(".").slice(4).join(".");
 }
 
 /** The master that opened a tunnel. */

@@ -69,11 +69,11 @@ export class Tunnels {
     });
   }
 
-  /** A session for a slave on another master: what this master's routing sees of it. */
-  open(info: SlaveInfo, tree: SlaveTree, onClosed: () => void): SlaveSession {
-    const { masterId, watchers, routes, requestTimeoutMs, log } = this.context;
-    const tunnel = `${masterId}.${this.nextTunnel++}`;
-    const subject = toSlaveSubject(info.name, tunnel);
+  /** A session for a slave on another master (by id): what this master's routing sees of it. */
+  open(info: SlaveInfo, tree: SlaveTree, masterId: string, onClosed: () => void): SlaveSession {
+    const { watchers, routes, requestTimeoutMs, log } = this.context;
+    const tunnel = `${this.context.masterId}.${this.nextTunnel++}`;
+    const subject = toSlaveSubject(info.name, masterId, tunnel);
     const link = new TunnelLink(info.name, {
       send: (text) => this.publish(subject, text),
       localRole: "master",
@@ -100,7 +100,7 @@ export class Tunnels {
   /** Lets other masters reach this master's slave `name`. */
   serve(name: string): void {
     if (this.served.has(name)) return;
-    const subscription = this.context.nats.subscribe(toSlaveWildcard(name), {
+    const subscription = this.context.nats.subscribe(toSlaveWildcard(name, this.context.masterId), {
       callback: (error, message) => {
         if (error !== null) return this.context.log(`federation: slave ${name}: ${error.message}`);
         const tunnel = tunnelOf(message.subject);
