@@ -77,7 +77,7 @@ function writeApp(): string {
 async function startCluster(directory: string): Promise<string> {
   const { url } = await startMaster([], 0, directory);
   for (const name of SLAVES) await startSlave(url, name, ["--config", join(directory, "zeus.json")]);
-  const client = await OlympusClient.connect({ url, token: TEST_TOKEN });
+  const client = await OlympusClient.connect({ urls: [url], token: TEST_TOKEN });
   try {
     for (;;) {
       const trees = await client.status();

@@ -12,129 +12,26 @@
  * unmeasured: all are long-running servers, and their first few thousand
  * requests, before V8 has optimized the hot paths, are not what users meet.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
-import { quantile, report } from "./report.js";
+import {
+  killAll,
+  load,
+  nextFrame,
+  pingFrame,
+  type Side,
+  type Slice,
+  startProcess,
+  summarize,
+  WARMUP_MS,
+} from "./ping-load.js";
+import { report } from "./report.js";
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 3000);
 const SLICES = 8;
-const WARMUP_MS = 250;
 const WARMUP_LOAD_MS = 3000;
 const TOKEN = "bench-token";
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
-const children: ChildProcess[] = [];
-
-function startProcess(args: string[], ready: RegExp, pids: number[]): Promise<RegExpMatchArray> {
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  pids.push(child.pid!);
-  let output = "";
-  return new Promise((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = output.match(ready);
-      if (match !== null) resolve(match);
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    child.on("exit", (code) => reject(new Error(`${args.join(" ")} exited with ${code}:\n${output}`)));
-  });
-}
-
-function nextFrame(socket: WebSocket): Promise<{ type: string; data: Record<string, unknown> }> {
-  return new Promise((resolve) => socket.once("message", (text) => resolve(JSON.parse(text.toString()))));
-}
-
-interface Slice {
-  completed: number;
-  elapsedMs: number;
-  latencies: number[];
-  /** CPU time the side's server processes used while measured. */
-  cpuSeconds: number;
-}
-
-/** One side under load: the load generator's socket and the pids of the processes that serve it. */
-interface Side {
-  socket: WebSocket;
-  pids: number[];
-}
-
-/** Linux reports CPU time in clock ticks of 1/100 s (USER_HZ) in /proc/<pid>/stat. */
-const TICKS_PER_SECOND = 100;
-
-/** User plus system CPU time of these processes so far. */
-function cpuSeconds(pids: number[]): number {
-  let ticks = 0;
-  for (const pid of pids) {
-    // The fields after the command name, which is in parentheses and may hold spaces: utime and stime are the 12th and 13th.
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    ticks += Number(fields[11]) + Number(fields[12]);
-  }
-  return ticks / TICKS_PER_SECOND;
-}
-
-/** Frames are numbered for the whole session (the master drops a seq it has seen), so across runs too. */
-let seq = 1000;
-
-/** Keeps `inFlight` requests outstanding for `durationMs` (after a warm-up) and records each round trip. */
-async function load(
-  { socket, pids }: Side,
-  inFlight: number,
-  durationMs: number,
-  frame: (seq: number) => string,
-): Promise<Slice> {
-  const sentAt = new Map<number, number>();
-  const latencies: number[] = [];
-  let measuring = false;
-  let stopping = false;
-  let completed = 0;
-  const send = () => {
-    const id = ++seq;
-    sentAt.set(id, performance.now());
-    socket.send(frame(id));
-  };
-  const onMessage = (text: WebSocket.RawData) => {
-    const { data } = JSON.parse(text.toString()) as { data: { seq: number } };
-    const started = sentAt.get(data.seq);
-    if (started === undefined) return;
-    sentAt.delete(data.seq);
-    if (measuring) {
-      latencies.push(performance.now() - started);
-      completed++;
-    }
-    if (!stopping) send();
-  };
-  socket.on("message", onMessage);
-  for (let i = 0; i < inFlight; i++) send();
-  await new Promise((resolve) => setTimeout(resolve, WARMUP_MS));
-  measuring = true;
-  const began = performance.now();
-  const cpuBefore = cpuSeconds(pids);
-  await new Promise((resolve) => setTimeout(resolve, durationMs));
-  const elapsedMs = performance.now() - began;
-  const cpuUsed = cpuSeconds(pids) - cpuBefore;
-  measuring = false;
-  stopping = true;
-  while (sentAt.size > 0) await new Promise((resolve) => setTimeout(resolve, 10));
-  socket.off("message", onMessage);
-  return { completed, elapsedMs, latencies, cpuSeconds: cpuUsed };
-}
-
-/** Slices of one side, summed: requests per second, p50 and p99 in ms, and server CPU per request in µs. */
-function summarize(slices: Slice[]): { rps: number; p50: number; p99: number; cpuPerRequest: number } {
-  const latencies = slices.flatMap((slice) => slice.latencies);
-  const sum = (field: "completed" | "elapsedMs" | "cpuSeconds") =>
-    slices.reduce((total, slice) => total + slice[field], 0);
-  return {
-    rps: (sum("completed") / sum("elapsedMs")) * 1000,
-    p50: quantile(latencies, 0.5),
-    p99: quantile(latencies, 0.99),
-    cpuPerRequest: (sum("cpuSeconds") / sum("completed")) * 1e6,
-  };
-}
-
 async function olympusSide(): Promise<Side & { metricsUrl: string }> {
   const olympus = here("../bin/olympus.js");
   const pids: number[] = [];
@@ -180,10 +77,6 @@ async function bareSide(kind: "forwarder" | "pipe"): Promise<Side> {
   const socket = new WebSocket(`${url}/control`);
   await new Promise((resolve) => socket.once("open", resolve));
   return { socket, pids };
-}
-
-function pingFrame(seq: number): string {
-  return JSON.stringify({ seq, type: "ping_request", data: { slave: "bench" } });
 }
 
 try {
@@ -272,6 +165,6 @@ try {
   console.error(`bench/relay failed: ${(error as Error).stack}`);
   process.exitCode = 1;
 } finally {
-  for (const child of children) child.kill("SIGKILL");
+  killAll();
   process.exit();
 }

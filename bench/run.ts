@@ -14,6 +14,7 @@ const ALL = [
   "browser-terminal",
   "scale",
   "fleet-test",
+  "federation",
 ];
 const chosen = process.argv.length > 2 ? process.argv.slice(2) : ALL;
 let failed = 0;

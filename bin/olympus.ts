@@ -44,13 +44,20 @@ function integer(value: string): number {
 
 type MasterFlags = Omit<
   MasterCommandOptions,
-  "handshakeTimeoutMs" | "handshakesPerMinute" | "heartbeatIntervalMs" | "sessionTimeoutMs"
+  "nats" | "handshakeTimeoutMs" | "handshakesPerMinute" | "heartbeatIntervalMs" | "sessionTimeoutMs"
 > & {
+  nats?: string;
   handshakeTimeout: number;
   handshakeLimit: number;
   heartbeatInterval: number;
   sessionTimeout: number;
 };
+
+/** `a,b` → [a, b]; nothing → undefined. */
+function commaList(value: string | undefined): string[] | undefined {
+  const items = value?.split(",").filter((item) => item !== "");
+  return items === undefined || items.length === 0 ? undefined : items;
+}
 
 const program = new Command("olympus")
   .description("Olympus: a Zeus-style preloader for many hosts")
@@ -87,9 +94,11 @@ program
     integer,
     DEFAULT_SESSION_TIMEOUT_MS,
   )
+  .option("--nats <urls>", "join the masters federated over these NATS servers, comma-separated (env OLYMPUS_NATS)")
   .action((options: MasterFlags) =>
     runMasterCommand({
       ...options,
+      nats: commaList(options.nats ?? process.env.OLYMPUS_NATS),
       handshakeTimeoutMs: options.handshakeTimeout,
       handshakesPerMinute: options.handshakeLimit,
       heartbeatIntervalMs: options.heartbeatInterval,
@@ -102,8 +111,8 @@ program
   .command("slave")
   .description("run a slave agent that connects to a master")
   .option(
-    "--master <url>",
-    "master URL: ws://, wss://, http:// or https://, with or without /api/socket (env OLYMPUS_MASTER)",
+    "--master <urls>",
+    "master URL: ws://, wss://, http:// or https://, with or without /api/socket; several comma-separated are tried in order (env OLYMPUS_MASTER)",
   )
   .option("--name <name>", "this slave's name (default: the host name)")
   .option("--id <id>", "this slave's numeric id (default: derived from the name)", integer)

@@ -84,7 +84,7 @@ export async function runStart(options: StartOptions): Promise<void> {
     plan,
     fileChangeDelayMs: options.fileChangeDelayMs,
     bootTimeoutMs: options.bootTimeoutMs,
-    master: { url: master.url, token, ca: readCa(ca), name, id: idForName(name) },
+    master: { urls: [master.url], token, ca: readCa(ca), name, id: idForName(name) },
     log,
     onRefused: (reason) => log(`agent refused by its own master: ${reason}`),
     onNodeChange: (node) => (live ? redraw() : console.log(renderChange(name, node.snapshot(), false))),

@@ -17,6 +17,8 @@ export interface MasterCommandOptions {
   handshakesPerMinute: number;
   heartbeatIntervalMs: number;
   sessionTimeoutMs: number;
+  /** NATS servers to federate over (`--nats`, OLYMPUS_NATS). */
+  nats?: string[];
 }
 
 /** `olympus master`: serve until a signal, then close every peer with a reason. */

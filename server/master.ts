@@ -3,11 +3,13 @@ import websocket from "@fastify/websocket";
 import Fastify, { type FastifyInstance } from "fastify";
 import type { WebSocket } from "ws";
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, MAX_WEBSOCKET_PAYLOAD_BYTES } from "../shared/protocol/limits.js";
+import { DEFAULT_REQUEST_TIMEOUT_MS } from "../shared/protocol/link.js";
 import type { Logger } from "../shared/runtime/log.js";
 import { SOCKET_PATH } from "../shared/runtime/url.js";
 import { Authenticator } from "./auth/auth.js";
 import { STATE_DIRECTORY, TokenStore } from "./auth/tokens.js";
 import { dashboard } from "./dashboard/plugin.js";
+import { type Federation, startFederation } from "./federation/federation.js";
 import { httpApi } from "./http/http-api.js";
 import { MasterMetrics, metricsRoute } from "./http/metrics.js";
 import { DEFAULT_HANDSHAKES_PER_MINUTE, DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_SESSION_TIMEOUT_MS } from "./limits.js";
@@ -37,6 +39,8 @@ export interface MasterOptions {
   heartbeatIntervalMs?: number;
   /** How long a session whose socket dropped waits for a resume. */
   sessionTimeoutMs?: number;
+  /** NATS servers: join the masters federated there (see server/federation/). */
+  nats?: string[];
   log: Logger;
 }
 
@@ -60,7 +64,13 @@ export async function startMaster(options: MasterOptions): Promise<Master> {
   const watchers = new Watchers();
   const routes = new CommandRoutes(watchers, history);
   const sessions = new Map<string, MasterSession>();
-  const metrics = new MasterMetrics({ registry, peers, countRunningCommands: () => routes.size });
+  let federation: Federation | null = null;
+  const metrics = new MasterMetrics({
+    registry,
+    peers,
+    countRunningCommands: () => routes.size,
+    federation: () => federation?.health(),
+  });
   const app = Fastify({ logger: false, https: options.tls ?? null });
 
   await app.register(websocket, {
@@ -89,7 +99,7 @@ export async function startMaster(options: MasterOptions): Promise<Master> {
   app.get(SOCKET_PATH, { websocket: true }, (socket, request) => {
     new PeerConnection(socket, request.raw.socket, request.ip, context);
   });
-  await app.register(httpApi, { auth, registry, peers });
+  await app.register(httpApi, { auth, registry, peers, federation: () => federation?.health() });
   await app.register(metricsRoute, { auth, metrics });
   await app.register(dashboard);
 
@@ -98,15 +108,34 @@ export async function startMaster(options: MasterOptions): Promise<Master> {
   const address = app.server.address();
   const port = typeof address === "object" && address !== null ? address.port : options.port;
   const host = options.host.includes(":") ? `[${options.host}]` : options.host;
+  const url = `${options.tls === undefined ? "ws" : "wss"}://${host}:${port}${SOCKET_PATH}`;
+  if (options.nats !== undefined) {
+    federation = await startFederation({
+      servers: options.nats,
+      url,
+      auth,
+      registry,
+      watchers,
+      routes,
+      suites: context.suites,
+      timings: context.timings,
+      history,
+      timeline: context.timeline,
+      leaseMs: 2 * context.heartbeatIntervalMs,
+      requestTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS,
+      log: options.log,
+    });
+  }
   return {
     app,
     registry,
     auth,
-    url: `${options.tls === undefined ? "ws" : "wss"}://${host}:${port}${SOCKET_PATH}`,
+    url,
     async stop(reason = "master shutting down") {
       stopEndingRevokedSessions();
       for (const session of [...sessions.values()]) session.end(reason);
       for (const peer of peers) peer.end(reason);
+      await federation?.stop();
       await app.close();
       await history.flushed();
     },

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { createLogger } from "../shared/runtime/log.js";
 import { onShutdownSignal } from "../shared/runtime/shutdown.js";
-import { socketUrl } from "../shared/runtime/url.js";
+import { socketUrls } from "../shared/runtime/url.js";
 import { Agent, DEFAULT_BOOT_TIMEOUT_MS } from "./agent.js";
 import { idForName } from "./master-connection.js";
 import { ConfigError, loadPlan, type Plan } from "./zeus/config.js";
@@ -43,7 +43,7 @@ export function runSlaveCommand(options: SlaveCommandOptions): void {
     fileChangeDelayMs: options.fileChangeDelayMs,
     bootTimeoutMs: options.bootTimeoutMs ?? DEFAULT_BOOT_TIMEOUT_MS,
     master: {
-      url: socketUrl(options.master),
+      urls: socketUrls(options.master),
       token: options.token,
       ca: options.ca,
       name: options.name,

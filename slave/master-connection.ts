@@ -7,7 +7,8 @@ import type { Logger } from "../shared/runtime/log.js";
 export const AGENT_NAME = "Olympus slave agent";
 
 export interface MasterConnectionOptions {
-  url: string;
+  /** Masters to try in this order, on every (re)connection. */
+  urls: string[];
   token: string;
   /** Trusted besides the system's CAs, for a wss:// master. */
   ca?: Buffer;
@@ -61,10 +62,10 @@ export class MasterConnection {
   }
 
   private async attempt(): Promise<void> {
-    const { url, token, ca, name, id, log } = this.options;
+    const { urls, token, ca, name, id, log } = this.options;
     try {
       this.session = await connect({
-        url,
+        urls,
         token,
         ca,
         agent: AGENT_NAME,
@@ -82,7 +83,7 @@ export class MasterConnection {
     if (this.stopped) return this.session.close("agent stopping");
     this.failures = 0;
     this.replace = false;
-    log(`connected to ${url} as ${name} (id ${id})`);
+    log(`connected to ${this.session.url} as ${name} (id ${id})`);
     this.options.onConnected?.(this.session.link);
     const reason = await this.session.ended;
     this.session = null;
@@ -94,7 +95,7 @@ export class MasterConnection {
     const ceiling = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** this.failures++);
     const delay = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
     this.options.log(
-      `master ${this.options.url} unavailable (${reason}); reconnecting in ${(delay / 1000).toFixed(1)} s`,
+      `master ${this.options.urls.join(",")} unavailable (${reason}); reconnecting in ${(delay / 1000).toFixed(1)} s`,
     );
     this.retryTimer = setTimeout(() => void this.attempt(), delay);
   }

@@ -71,8 +71,8 @@ describe("binary frames", () => {
     const raw = await RawClient.open(url);
     assert.deepEqual(raw.hello?.data.extensions, [BINARY_FRAMES]);
     raw.socket.close();
-    const binary = await OlympusClient.connect({ url, token: TEST_TOKEN }, { binaryFrames: true });
-    const json = await OlympusClient.connect({ url, token: TEST_TOKEN }, { binaryFrames: false });
+    const binary = await OlympusClient.connect({ urls: [url], token: TEST_TOKEN }, { binaryFrames: true });
+    const json = await OlympusClient.connect({ urls: [url], token: TEST_TOKEN }, { binaryFrames: false });
     assert.deepEqual([binary.link.binaryFrames, json.link.binaryFrames], [true, false]);
     const pipe: Target = { kind: "exec", program: "cat", args: [file] };
     const terminalCat: Target = { kind: "exec", program: "sh", args: ["-c", `stty raw -echo; cat ${file}`] };
@@ -95,7 +95,7 @@ describe("binary frames", () => {
   });
 
   it("refuse bad frames with one line each; the sessions and commands around them go on", async () => {
-    const owner = await OlympusClient.connect({ url, token: TEST_TOKEN });
+    const owner = await OlympusClient.connect({ urls: [url], token: TEST_TOKEN });
     const chunks: Buffer[] = [];
     const sink = new Writable({
       write: (chunk: Buffer, _encoding, done) => {

@@ -31,7 +31,10 @@ export function controlProgram(): Command {
   const program = new Command("control")
     .description("Steer an Olympus master: list slaves, ping, and more")
     .version(versionLine(), "-V, --version", "print the package and protocol versions")
-    .option("--master <url>", "master URL (env OLYMPUS_MASTER, else .olympus/master.json)")
+    .option(
+      "--master <urls>",
+      "master URL, or several comma-separated, tried in order (env OLYMPUS_MASTER, else .olympus/master.json)",
+    )
     .option("--token <token>", "access token (env OLYMPUS_TOKEN, else .olympus/master.json)")
     .option(
       "--ca <file>",
@@ -49,7 +52,16 @@ export function controlProgram(): Command {
       if (options.json) return console.log(JSON.stringify(slaves, null, 2));
       if (slaves.length === 0) return console.log("no slaves connected");
       const rows = slaves.map((s) => [s.name, String(s.id), s.address, s.version, age(s.connected_at)]);
-      console.log(table(["NAME", "ID", "ADDRESS", "VERSION", "CONNECTED"], rows));
+      const header = ["NAME", "ID", "ADDRESS", "VERSION", "CONNECTED"];
+      // Federated masters (--nats) say which master each slave is on.
+      if (slaves.some((s) => s.master !== undefined))
+        return console.log(
+          table(
+            [...header, "MASTER"],
+            rows.map((row, i) => [...row, slaves[i]?.master ?? ""]),
+          ),
+        );
+      console.log(table(header, rows));
     });
 
   program
@@ -139,8 +151,8 @@ export function controlProgram(): Command {
     .description("print the dashboard's sign-in link (it carries the token), or open it")
     .option("--open", "open it in the browser ($BROWSER, else xdg-open)")
     .action(async (options: { open?: boolean }) => {
-      const { url, token } = resolveMaster(program.opts());
-      const link = signInLink(url, token);
+      const { urls, token } = resolveMaster(program.opts());
+      const link = signInLink(urls[0] as string, token);
       console.log(link);
       if (options.open) await openInBrowser(link);
     });

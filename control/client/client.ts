@@ -21,11 +21,12 @@ import {
 import { connect, type Session } from "../../shared/runtime/connect.js";
 import { findMasterFile, isRunning, type MasterFile } from "../../shared/runtime/master-file.js";
 import { readCa } from "../../shared/runtime/tls.js";
-import { socketUrl } from "../../shared/runtime/url.js";
+import { socketUrls } from "../../shared/runtime/url.js";
 import { type CommandListener, type OutputSinks, RemoteCommand } from "./remote-command.js";
 
 export interface MasterAddress {
-  url: string;
+  /** Tried in this order: failover. */
+  urls: string[];
   token: string;
   /** Trusted besides the system's CAs, for a wss:// master. */
   ca?: Buffer;
@@ -49,7 +50,7 @@ export function resolveMaster(
   }
   const token = flags.token ?? process.env.OLYMPUS_TOKEN ?? fromFile()?.token;
   if (token === undefined) throw new Error("no token given: pass --token or set OLYMPUS_TOKEN");
-  return { url: socketUrl(url), token, ca: readCa(flags.ca ?? process.env.OLYMPUS_CA ?? fromFile()?.ca) };
+  return { urls: socketUrls(url), token, ca: readCa(flags.ca ?? process.env.OLYMPUS_CA ?? fromFile()?.ca) };
 }
 
 /** The nearest master file, unless the process that wrote it is gone (its URL would only be refused, or reach another server). */
@@ -105,7 +106,7 @@ export class OlympusClient {
     const commands = new Map<string, CommandListener>();
     const suites = new Map<string, SuiteListener>();
     const session = await connect({
-      url: address.url,
+      urls: address.urls,
       token: address.token,
       ca: address.ca,
       agent: options.agent ?? "Olympus control",

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { onRequestAsyncHookHandler } from "fastify";
 import type { Logger } from "../../shared/runtime/log.js";
 import { mayRegisterAs } from "./roles.js";
-import { type Credential, TokenRefusedError, type TokenStore } from "./tokens.js";
+import { type Credential, type TokenEntry, TokenRefusedError, type TokenStore } from "./tokens.js";
 
 /**
  * Who may in: holders of a token signed by the store, and holders of the
@@ -11,6 +11,9 @@ import { type Credential, TokenRefusedError, type TokenStore } from "./tokens.js
  */
 export class Authenticator {
   private readonly sharedDigest: Buffer | null;
+  /** Tokens revoked on another master of a federation (by id, with their names): refused here too. */
+  private readonly revokedElsewhere = new Map<string, string>();
+  private readonly revocationListeners = new Set<() => void>();
 
   constructor(
     readonly store: TokenStore,
@@ -25,6 +28,13 @@ export class Authenticator {
     if (!mayRegisterAs(credential.role, peer))
       throw new TokenRefusedError(`bad token: a ${credential.role} token may not register as a ${peer}`);
     return credential;
+  }
+
+  /** Another master revoked the token with this id: it is refused here as well, and its sessions end. */
+  revokedOnAnotherMaster(id: string, name: string): void {
+    if (this.revokedElsewhere.has(id)) return;
+    this.revokedElsewhere.set(id, name);
+    for (const listener of this.revocationListeners) listener();
   }
 
   /** For the HTTP routes: `Authorization: Bearer <a control's token>` (viewer is enough). Returns the refusal, or null. */
@@ -48,25 +58,48 @@ export class Authenticator {
     sessions: () => Iterable<{ credential: Credential | null; end(reason: string): void }>,
     log: Logger,
   ): () => void {
-    return this.store.watch(
-      (entries) => {
-        for (const session of [...sessions()]) {
-          const id = session.credential?.entry?.id;
-          const refusal = id === undefined ? null : this.store.refusal(id, entries);
-          if (refusal === null) continue;
-          log(`ending a session: ${refusal}`);
-          session.end(refusal);
-        }
-      },
-      (error) => log(`cannot read the token list: ${error.message}`),
-    );
+    const endRevoked = (entries: TokenEntry[]) => {
+      for (const session of [...sessions()]) {
+        const id = session.credential?.entry?.id;
+        const refusal = id === undefined ? null : this.refusal(id, entries);
+        if (refusal === null) continue;
+        log(`ending a session: ${refusal}`);
+        session.end(refusal);
+      }
+    };
+    const onError = (error: Error) => log(`cannot read the token list: ${error.message}`);
+    const onRevokedElsewhere = () => {
+      try {
+        endRevoked(this.store.list());
+      } catch (error) {
+        onError(error as Error);
+      }
+    };
+    this.revocationListeners.add(onRevokedElsewhere);
+    const stopWatching = this.store.watch(endRevoked, onError);
+    return () => {
+      stopWatching();
+      this.revocationListeners.delete(onRevokedElsewhere);
+    };
+  }
+
+  private refusal(id: string, entries: TokenEntry[]): string | null {
+    return this.refusedElsewhere(id) ?? this.store.refusal(id, entries);
+  }
+
+  private refusedElsewhere(id: string): string | null {
+    const name = this.revokedElsewhere.get(id);
+    return name === undefined ? null : `bad token: ${JSON.stringify(name)} was revoked`;
   }
 
   private async identify(token: string): Promise<Credential> {
     // Hashing first makes the comparison constant-time whatever the lengths.
     if (this.sharedDigest !== null && timingSafeEqual(this.sharedDigest, sha256(token)))
       return { role: "admin", entry: null };
-    return this.store.verify(token);
+    const credential = await this.store.verify(token);
+    const refusal = credential.entry === null ? null : this.refusedElsewhere(credential.entry.id);
+    if (refusal !== null) throw new TokenRefusedError(refusal);
+    return credential;
   }
 }
 

@@ -8,10 +8,15 @@ export interface HttpApiOptions {
   auth: Authenticator;
   registry: SlaveRegistry;
   peers: Set<PeerConnection>;
+  /** A federated master's NATS state, else undefined. */
+  federation: () => object | undefined;
 }
 
 /** `GET /api/health`, open to probes and load balancers (its details behind a bearer token), and `GET /api/slaves`, behind one. */
-export async function httpApi(app: FastifyInstance, { auth, registry, peers }: HttpApiOptions): Promise<void> {
+export async function httpApi(
+  app: FastifyInstance,
+  { auth, registry, peers, federation }: HttpApiOptions,
+): Promise<void> {
   app.get("/api/health", async (request) => {
     if ((await auth.refuseBearer(request.headers.authorization)) !== null) return { status: "ok" };
     return {
@@ -20,6 +25,7 @@ export async function httpApi(app: FastifyInstance, { auth, registry, peers }: H
       slaves: registry.size,
       controls: countControls(peers),
       uptime_s: Math.round(process.uptime()),
+      federation: federation(),
     };
   });
 

@@ -3,6 +3,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 import { BINARY_FRAME_TYPE } from "../../shared/protocol/binary-frame.js";
 import { catalogue, commandInputEvent, commandOutputEvent, nodeStates } from "../../shared/protocol/messages.js";
 import { type Authenticator, requireBearer } from "../auth/auth.js";
+import type { FederationHealth } from "../federation/federation.js";
 import type { LinkObserver } from "../sessions/master-session.js";
 import { countControls, type PeerConnection } from "../sessions/peer-connection.js";
 import type { SlaveRegistry } from "../sessions/registry.js";
@@ -12,6 +13,8 @@ export interface MetricSources {
   peers: Set<PeerConnection>;
   /** Commands (run and exec) running now. */
   countRunningCommands: () => number;
+  /** A federated master's state on NATS (`--nats`), else undefined. */
+  federation: () => FederationHealth | undefined;
 }
 
 /** Every type in the catalogue, and the response types; anything else is counted as "other". */
@@ -104,6 +107,37 @@ export class MasterMetrics {
       registers,
       collect() {
         this.set(sources.countRunningCommands());
+      },
+    });
+    new Gauge({
+      name: "olympus_nats_connected",
+      help: "1 while a federated master (--nats) is connected to NATS, else 0; absent without --nats.",
+      registers,
+      collect() {
+        const federation = sources.federation();
+        if (federation !== undefined) this.set(federation.nats === "connected" ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "olympus_federation_masters",
+      help: "Masters of the federation holding a lease, this one included.",
+      registers,
+      collect() {
+        const federation = sources.federation();
+        if (federation !== undefined) this.set(federation.masters);
+      },
+    });
+    new Counter({
+      name: "olympus_federation_bytes_total",
+      help: "Bytes of frames this master sent to (out) or received from (in) other masters over NATS.",
+      labelNames: ["direction"],
+      registers,
+      collect() {
+        const federation = sources.federation();
+        if (federation === undefined) return;
+        this.reset();
+        this.inc({ direction: "in" }, federation.bytes_in);
+        this.inc({ direction: "out" }, federation.bytes_out);
       },
     });
     const { tallies, otherTally } = this;

@@ -39,8 +39,7 @@ export function serveControl(link: Link, who: string, context: ControlContext): 
   const { registry, watchers, routes, history: kept, timeline: changes } = context;
   link.onRequest(listSlaves, () => ({ slaves: registry.list() }));
   link.onRequest(status, ({ slave }) => {
-    const sessions = slave === undefined ? registry.sessions() : [registry.find(slave)];
-    return { trees: sessions.map((session) => session.tree) };
+    return { trees: slave === undefined ? registry.trees() : [registry.find(slave).tree] };
   });
   link.onRequest(watch, () => {
     watchers.add(link);
@@ -91,10 +90,11 @@ export function serveControl(link: Link, who: string, context: ControlContext): 
   serveTests(link, who, context);
 }
 
-/** `restart` without a slave: every slave restarts; the answer names `slave/node`. */
+/** `restart` without a slave: every slave restarts (on every federated master); the answer names `slave/node`. */
 async function restartEverywhere(registry: SlaveRegistry, data: Record<string, unknown>) {
   const answers = await Promise.all(
-    registry.sessions().map(async (session) => {
+    registry.list().map(async ({ name }) => {
+      const session = registry.find(name);
       const { restarted } = await session.link.request(restart, { ...data, slave: session.info.name });
       return restarted.map((node) => `${session.info.name}/${node}`);
     }),

@@ -10,6 +10,14 @@ export interface SlaveSession {
   close(reason: string): void;
 }
 
+/** Slaves connected to other masters of a federation, consulted after this master's own. */
+export interface SlavesElsewhere {
+  /** This master's slaves, marked as its own, and every other master's. */
+  list(local: SlaveInfo[]): SlaveInfo[];
+  find(selector: string): SlaveSession | undefined;
+  trees(): SlaveTree[];
+}
+
 /** The slaves connected now, by name (a registration claims its name first: see claimSlaveName). */
 export class SlaveRegistry {
   private readonly byName = new Map<string, SlaveSession>();
@@ -20,6 +28,8 @@ export class SlaveRegistry {
     this.removalListeners.add(listener);
     return () => this.removalListeners.delete(listener);
   }
+  /** Set when the master is federated (`--nats`). */
+  elsewhere: SlavesElsewhere | null = null;
 
   /** Adds a slave; one already connected with the same name is replaced. */
   add(session: SlaveSession): void {
@@ -45,7 +55,14 @@ export class SlaveRegistry {
   }
 
   list(): SlaveInfo[] {
-    return this.sessions().map((session) => session.info);
+    const local = this.sessions().map((session) => session.info);
+    return this.elsewhere === null ? local : this.elsewhere.list(local);
+  }
+
+  /** The latest tree of every slave, here and elsewhere. */
+  trees(): SlaveTree[] {
+    const local = this.sessions().map((session) => session.tree);
+    return this.elsewhere === null ? local : [...local, ...this.elsewhere.trees()];
   }
 
   /** Finds a slave by name, or by id written as a string. */
@@ -53,6 +70,8 @@ export class SlaveRegistry {
     const named = this.byName.get(selector);
     if (named !== undefined) return named;
     for (const session of this.byName.values()) if (String(session.info.id) === selector) return session;
+    const remote = this.elsewhere?.find(selector);
+    if (remote !== undefined) return remote;
     throw new Error(`no slave named ${JSON.stringify(selector)} is connected`);
   }
 

@@ -92,7 +92,7 @@ export const close = plain("close", {
 
 // Slaves.
 
-const slaveInfo = memo(() =>
+export const slaveInfo = memo(() =>
   z.object({
     id: z.number().check(z.int()),
     name: z.string(),
@@ -101,6 +101,8 @@ const slaveInfo = memo(() =>
     address: z.string(),
     connected_at: z.string(),
     pid: z.optional(pid()),
+    /** The URL of the master the slave is connected to (federated masters only: `--nats`). */
+    master: z.optional(z.string()),
   }),
 );
 export type SlaveInfo = z.infer<ReturnType<typeof slaveInfo>>;
@@ -175,7 +177,7 @@ export const slaveEvent = event("slave", {
   data: () => z.object({ slave: slaveInfo(), connected: z.boolean() }),
 });
 
-const slaveTree = memo(() => z.object({ slave: z.string(), ...tree() }));
+export const slaveTree = memo(() => z.object({ slave: z.string(), ...tree() }));
 export type SlaveTree = z.infer<ReturnType<typeof slaveTree>>;
 
 export const status = request("status", {

@@ -25,7 +25,8 @@ import { CoalescingSender } from "./coalesce.js";
 export type Registration = { role: "slave"; name: string; id: number; replace?: boolean } | { role: "control" };
 
 export interface ConnectOptions {
-  url: string;
+  /** Masters to try in this order; a resume that cannot reach one tries the next. */
+  urls: string[];
   token: string;
   agent: string;
   registration: Registration;
@@ -42,6 +43,8 @@ export interface ConnectOptions {
 
 export interface Session {
   link: Link;
+  /** The master's URL the session is on now. */
+  readonly url: string;
   /** Resolves with the reason once the session has ended, however it ended. */
   ended: Promise<string>;
   close(reason: string): void;
@@ -90,6 +93,8 @@ class ClientSession implements Session {
   private resumeDeadline = 0;
   private resumeAttempts = 0;
   private attemptTimer: NodeJS.Timeout | null = null;
+  /** Which of `urls` the next socket goes to. */
+  private urlIndex = 0;
 
   constructor(private readonly options: ConnectOptions) {
     this.ended = new Promise((resolve) => (this.markEnded = resolve));
@@ -120,25 +125,31 @@ class ClientSession implements Session {
     this.open();
   }
 
+  get url(): string {
+    return this.options.urls[this.urlIndex] as string;
+  }
+
   close(reason: string): void {
     if (this.socket?.readyState === WebSocket.OPEN) this.link.close(reason);
     this.finish(reason);
   }
 
   private open(): void {
-    const socket = new WebSocket(this.options.url, { maxPayload: MAX_WEBSOCKET_PAYLOAD_BYTES, ca: this.options.ca });
+    const socket = new WebSocket(this.url, { maxPayload: MAX_WEBSOCKET_PAYLOAD_BYTES, ca: this.options.ca });
     this.socket = socket;
     socket.once("upgrade", (response) => (this.sender = new CoalescingSender(socket, response.socket)));
     const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
     this.attemptTimer = setTimeout(() => {
       if (this.isReady) socket.terminate();
-      else this.fail(`no ready from ${this.options.url} within ${timeoutMs} ms`);
+      else this.fail(`no ready from ${this.url} within ${timeoutMs} ms`);
     }, timeoutMs);
     socket.on("message", (payload: Buffer, isBinary: boolean) => {
       if (socket === this.socket) this.onFrame(payload, isBinary);
     });
     socket.on("error", (error) => {
-      if (!this.isReady) this.fail(`cannot connect to ${this.options.url}: ${error.message}`);
+      const reason = `cannot connect to ${this.url}: ${error.message}`;
+      if (this.isReady) this.urlIndex = (this.urlIndex + 1) % this.options.urls.length;
+      else if (!this.tryNextUrl(reason)) this.fail(reason);
     });
     socket.on("close", (code) => {
       if (socket === this.socket) this.onSocketClosed(code);
@@ -204,7 +215,7 @@ class ClientSession implements Session {
     this.heartbeat?.start();
     this.resumeDeadline = 0;
     this.resumeAttempts = 0;
-    this.options.log?.(`resumed the session with ${this.options.url}`);
+    this.options.log?.(`resumed the session with ${this.url}`);
   }
 
   private onSocketClosed(code: number): void {
@@ -213,19 +224,30 @@ class ClientSession implements Session {
     this.link.detach();
     this.heartbeat?.stop();
     if (this.endReason !== null) return;
-    if (!this.isReady) return this.fail(`connection to ${this.options.url} closed during the handshake (code ${code})`);
+    if (!this.isReady) return this.fail(`connection to ${this.url} closed during the handshake (code ${code})`);
     if (this.sessionToken === null) return this.finish(`connection lost (code ${code})`);
     if (this.resumeDeadline === 0) this.resumeDeadline = Date.now() + this.sessionTimeoutMs;
     if (Date.now() >= this.resumeDeadline) return this.finish(`connection lost (code ${code}) and not resumed in time`);
     if (this.resumeAttempts === 0) {
       this.options.log?.(
-        `connection to ${this.options.url} lost, resuming (up to ${Math.round((this.resumeDeadline - Date.now()) / 1000)} s)`,
+        `connection to ${this.url} lost, resuming (up to ${Math.round((this.resumeDeadline - Date.now()) / 1000)} s)`,
       );
     }
     const delay = Math.min(MAX_RESUME_RETRY_MS, FIRST_RESUME_RETRY_MS * 2 ** this.resumeAttempts++);
     setTimeout(() => {
       if (this.endReason === null) this.open();
     }, delay);
+  }
+
+  /** Before `ready`, a master that cannot be reached gives way to the next in the list, if any. */
+  private tryNextUrl(reason: string): boolean {
+    if (this.urlIndex + 1 >= this.options.urls.length) return false;
+    this.urlIndex++;
+    this.options.log?.(`${reason}; trying ${this.url}`);
+    this.clearAttemptTimer();
+    this.socket = null;
+    this.open();
+    return true;
   }
 
   private clearAttemptTimer(): void {

@@ -33,3 +33,13 @@ export function dashboardUrl(masterSocketUrl: string): string {
 export function signInLink(masterSocketUrl: string, token: string): string {
   return `${dashboardUrl(masterSocketUrl)}#token=${encodeURIComponent(token)}`;
 }
+
+/** A comma-separated list of masters (for failover), each as `socketUrl` takes it. */
+export function socketUrls(input: string): string[] {
+  const urls = input
+    .split(",")
+    .filter((item) => item.trim() !== "")
+    .map((item) => socketUrl(item.trim()));
+  if (urls.length === 0) throw new Error(`master URL list ${JSON.stringify(input)} is empty`);
+  return urls;
+}

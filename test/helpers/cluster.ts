@@ -1,4 +1,5 @@
-import { mkdtempSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { mkdtempSync, openSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { controlBin, olympusBin, run, type Started, startNode } from "./processes.js";
@@ -38,4 +39,23 @@ export async function slaveNames(url: string): Promise<string[]> {
   const result = await control(url, ["slaves", "--json"]);
   if (result.code !== 0) throw new Error(`control slaves failed: ${result.stderr}`);
   return (JSON.parse(result.stdout) as { name: string }[]).map((slave) => slave.name).sort();
+}
+
+/** Runs `control` against a master with stdin from a file (or nothing), collecting stdout as bytes. */
+export function controlBytes(
+  url: string,
+  args: string[],
+  inputPath: string | null,
+): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
+  const child = spawn(process.execPath, [controlBin, "--master", url, "--token", TEST_TOKEN, ...args], {
+    cwd: mkdtempSync(join(tmpdir(), "olympus-control-")),
+    stdio: [inputPath === null ? "ignore" : openSync(inputPath, "r"), "pipe", "pipe"],
+  });
+  const chunks: Buffer[] = [];
+  let stderr = "";
+  child.stdout?.on("data", (chunk: Buffer) => chunks.push(chunk));
+  child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  return new Promise((resolve) =>
+    child.on("close", (code) => resolve({ code, stdout: Buffer.concat(chunks), stderr })),
+  );
 }
