@@ -20,6 +20,7 @@ import {
 } from "../protocol/messages.js";
 import { PROTOCOL_VERSION, versionMismatch } from "../protocol/version.js";
 import { CoalescingSender } from "./coalesce.js";
+import { diagnoseConnectError } from "./connect-errors.js";
 
 export type Registration = { role: "slave"; name: string; id: number; replace?: boolean } | { role: "control" };
 
@@ -87,6 +88,8 @@ class ClientSession implements Session {
   private resumeDeadline = 0;
   private resumeAttempts = 0;
   private attemptTimer: NodeJS.Timeout | null = null;
+  /** A socket error before `ready` is being put into words; the close that follows it waits for them. */
+  private diagnosing = false;
 
   constructor(private readonly options: ConnectOptions) {
     this.ended = new Promise((resolve) => (this.markEnded = resolve));
@@ -135,7 +138,9 @@ class ClientSession implements Session {
       if (socket === this.socket) this.onFrame(payload, isBinary);
     });
     socket.on("error", (error) => {
-      if (!this.isReady) this.fail(`cannot connect to ${this.options.url}: ${error.message}`);
+      if (this.isReady) return;
+      this.diagnosing = true;
+      void diagnoseConnectError(this.options.url, error).then(({ message, refused }) => this.fail(message, refused));
     });
     socket.on("close", (code) => {
       if (socket === this.socket) this.onSocketClosed(code);
@@ -203,7 +208,7 @@ class ClientSession implements Session {
     this.socket = null;
     this.link.detach();
     this.heartbeat?.stop();
-    if (this.endReason !== null) return;
+    if (this.endReason !== null || this.diagnosing) return;
     if (!this.isReady) return this.fail(`connection to ${this.options.url} closed during the handshake (code ${code})`);
     if (this.sessionToken === null) return this.finish(`connection lost (code ${code})`);
     if (this.resumeDeadline === 0) this.resumeDeadline = Date.now() + this.sessionTimeoutMs;
