@@ -97,7 +97,10 @@ export async function startMaster(options: MasterOptions): Promise<Master> {
     url: `${options.tls === undefined ? "ws" : "wss"}://${host}:${port}${SOCKET_PATH}`,
     async stop(reason = "master shutting down") {
       stopEndingRevokedSessions();
-      for (const session of [...sessions.values()]) session.end(reason);
+      // Controls first: their commands end with the master's reason, not with their slaves' loss.
+      const all = [...sessions.values()];
+      for (const session of all.filter((session) => session.slave === null)) session.end(reason);
+      for (const session of all.filter((session) => session.slave !== null)) session.end(reason);
       for (const peer of peers) peer.end(reason);
       await app.close();
     },

@@ -70,6 +70,13 @@ export class Agent {
       onConnected: (link) => {
         if (this.supervisor !== null) link.event(treeEvent, this.supervisor.tree.snapshot());
       },
+      // The master has forgotten their controls: nobody is left to read their output.
+      onSessionExpired: () => {
+        const running = this.commands.running;
+        if (running === 0) return;
+        log(`ending ${running} command(s) whose session with the master is over`);
+        this.commands.stopAll();
+      },
     });
   }
 

@@ -19,6 +19,8 @@ export interface MasterConnectionOptions {
   setup?: (link: Link) => void;
   /** Called once each new session is ready. */
   onConnected?: (link: Link) => void;
+  /** A session's connection stayed lost past the session timeout: the master has forgotten it and its commands. */
+  onSessionExpired?: () => void;
   /** The master refused us (bad token, wrong version): retrying will not help. */
   onRefused: (reason: string) => void;
   log: Logger;
@@ -84,9 +86,12 @@ export class MasterConnection {
     this.replace = false;
     log(`connected to ${url} as ${name} (id ${id})`);
     this.options.onConnected?.(this.session.link);
-    const reason = await this.session.ended;
+    const session = this.session;
+    const reason = await session.ended;
     this.session = null;
-    if (!this.stopped) this.retry(reason);
+    if (this.stopped) return;
+    if (session.expired) this.options.onSessionExpired?.();
+    this.retry(reason);
   }
 
   private retry(reason: string): void {

@@ -159,6 +159,7 @@ const expected: Record<
   command_exit_event: { slave: true, data: () => ({ command_id: commandId(), code: 0, signal: null }) },
   slave_event: { data: () => ({}) },
   command_event: { data: () => ({}) },
+  command_slave_event: { data: () => ({ command_id: commandId(), connected: true }) },
 };
 
 let commands = 0;

@@ -4,6 +4,7 @@ import {
   commandAckEvent,
   commandExitEvent,
   commandOutputEvent,
+  commandSlaveEvent,
   listSlaves,
   ping,
   restart,
@@ -138,6 +139,9 @@ function routeCommandEvents(link: Link, commands: Map<string, CommandListener>):
     commands.get(command_id)?.output(stream, Buffer.from(data, "base64")),
   );
   link.onEvent(commandAckEvent, ({ command_id, bytes }) => commands.get(command_id)?.inputAcknowledged(bytes));
+  link.onEvent(commandSlaveEvent, ({ command_id, connected, timeout }) =>
+    commands.get(command_id)?.slaveConnection(connected, timeout),
+  );
   link.onEvent(commandExitEvent, ({ command_id, code, error }) =>
     commands
       .get(command_id)

@@ -7,6 +7,7 @@ import {
   commandExitEvent,
   commandOutputEvent,
   commandSignalEvent,
+  commandSlaveEvent,
 } from "../../shared/protocol/messages.js";
 import type { SlaveSession } from "../sessions/registry.js";
 import type { Watchers } from "../sessions/watchers.js";
@@ -77,8 +78,17 @@ export class CommandRoutes {
     }
   }
 
-  /** The slave vanished: its controls hear so at once instead of waiting forever. */
-  slaveClosed(slave: SlaveSession): void {
+  /** The slave's socket dropped (`timeoutMs`: how long the master waits for its resume), or it resumed: its controls hear so. */
+  slaveConnection(slave: SlaveSession, connected: boolean, timeoutMs?: number): void {
+    const timeout = timeoutMs === undefined ? {} : { timeout: timeoutMs / 1000 };
+    for (const [id, route] of this.routes) {
+      if (route.slave === slave && !route.controlGone)
+        route.control.event(commandSlaveEvent, { command_id: id, connected, ...timeout });
+    }
+  }
+
+  /** The slave's session ended: its controls hear so, and why, at once instead of waiting forever. */
+  slaveClosed(slave: SlaveSession, reason: string): void {
     for (const [id, route] of this.routes) {
       if (route.slave !== slave) continue;
       if (!route.controlGone) {
@@ -86,7 +96,7 @@ export class CommandRoutes {
           command_id: id,
           code: null,
           signal: null,
-          error: `slave ${slave.info.name} disconnected`,
+          error: `slave ${slave.info.name} disconnected: ${reason}`,
         });
       }
       this.close(id);

@@ -165,6 +165,7 @@ export class MasterSession {
     if (this.slave !== null) {
       this.context.registry.add(this.slave);
       this.context.watchers.broadcast(slaveEvent, { slave: this.slave.info, connected: true });
+      if (this.registered) this.context.routes.slaveConnection(this.slave, true);
     }
   }
 
@@ -176,8 +177,10 @@ export class MasterSession {
     this.heartbeat.stop();
     if (this.slave !== null && this.context.registry.remove(this.slave)) {
       this.context.watchers.broadcast(slaveEvent, { slave: this.slave.info, connected: false });
+      this.context.routes.slaveConnection(this.slave, false, this.context.sessionTimeoutMs);
     }
-    this.resumeTimer = setTimeout(() => this.end("session timed out"), this.context.sessionTimeoutMs);
+    const timeout = this.context.sessionTimeoutMs;
+    this.resumeTimer = setTimeout(() => this.end(`no resume within ${timeout / 1000} s`), timeout);
     this.context.log(
       `${this.describe()} lost its connection; waiting ${this.context.sessionTimeoutMs} ms for a resume`,
     );
@@ -198,7 +201,7 @@ export class MasterSession {
     this.context.watchers.remove(this.link);
     if (this.slave === null) this.context.routes.controlClosed(this.link);
     else {
-      this.context.routes.slaveClosed(this.slave);
+      this.context.routes.slaveClosed(this.slave, reason);
       if (this.context.registry.remove(this.slave))
         this.context.watchers.broadcast(slaveEvent, { slave: this.slave.info, connected: false });
     }

@@ -42,6 +42,8 @@ export interface Session {
   link: Link;
   /** Resolves with the reason once the session has ended, however it ended. */
   ended: Promise<string>;
+  /** Whether it ended because its connection stayed lost past the session timeout: the master has given up on it too. */
+  readonly expired: boolean;
   close(reason: string): void;
 }
 
@@ -81,6 +83,7 @@ class ClientSession implements Session {
   /** Sends on the current socket; set once its upgrade succeeded, which comes before any frame. */
   private sender: CoalescingSender | null = null;
   private endReason: string | null = null;
+  expired = false;
   private isReady = false;
   private sessionToken: string | null = null;
   private sessionTimeoutMs = 0;
@@ -212,7 +215,10 @@ class ClientSession implements Session {
     if (!this.isReady) return this.fail(`connection to ${this.options.url} closed during the handshake (code ${code})`);
     if (this.sessionToken === null) return this.finish(`connection lost (code ${code})`);
     if (this.resumeDeadline === 0) this.resumeDeadline = Date.now() + this.sessionTimeoutMs;
-    if (Date.now() >= this.resumeDeadline) return this.finish(`connection lost (code ${code}) and not resumed in time`);
+    if (Date.now() >= this.resumeDeadline) {
+      this.expired = true;
+      return this.finish(`connection lost (code ${code}) and not resumed within ${this.sessionTimeoutMs / 1000} s`);
+    }
     if (this.resumeAttempts === 0) {
       this.options.log?.(
         `connection to ${this.options.url} lost, resuming (up to ${Math.round((this.resumeDeadline - Date.now()) / 1000)} s)`,
