@@ -86,12 +86,19 @@ export class Agent {
     this.connection.start();
   }
 
-  async stop(reason: string): Promise<void> {
+  /** Stops everything; says what it stopped, e.g. `2 commands, 3 workers (boot, work, test) and the session with ws://…`. */
+  async stop(reason: string): Promise<string> {
+    const commands = this.commands.running;
+    const workers = (this.supervisor?.tree.snapshot().nodes ?? []).filter((node) => node.pid !== null);
+    const connected = this.connection.link !== null;
     this.commands.stopAll();
     this.connection.stop(reason);
     this.supervisor?.stop();
     this.guardian.close();
     await this.files?.close();
+    const names = workers.length === 0 ? "" : ` (${workers.map((node) => node.name).join(", ")})`;
+    const session = connected ? ` and the session with ${this.options.master.url}` : "";
+    return `${plural(commands, "command")}, ${plural(workers.length, "worker")}${names}${session}`;
   }
 
   private filesChanged(paths: string[]): void {
@@ -120,4 +127,8 @@ export class Agent {
       return { restarted: this.supervisor.restart(node) };
     });
   }
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
 }

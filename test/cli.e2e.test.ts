@@ -106,3 +106,31 @@ it("prints JSON from ping and, one object per line, from watch", async () => {
   );
   for (const event of events) assert.ok(!Number.isNaN(Date.parse(event.at)), event.at);
 });
+
+it("says what it stopped on Ctrl-C of olympus slave", async () => {
+  const { url } = await startMaster();
+  const app = writePythonApp();
+  const slave = startNode(olympusBin, ["slave", "--master", url, "--name", "stopped", "--token", TEST_TOKEN], {
+    cwd: app,
+  });
+  await slave.waitFor(/connected to/);
+  assert.equal((await control(url, ["status", "--wait"])).code, 0);
+  const running = startNode(controlBin, [
+    "--master",
+    url,
+    "--token",
+    TEST_TOKEN,
+    "exec",
+    "--",
+    "sh",
+    "-c",
+    "echo started; exec sleep 300",
+  ]);
+  await running.waitFor(/started/);
+  await slave.kill("SIGINT");
+  assert.match(
+    slave.output,
+    new RegExp(`slave stopped: SIGINT: stopped 1 command, 2 workers \\(boot, work\\) and the session with ${url}\\n$`),
+  );
+  assert.equal((await running.exited).code, 1);
+});
