@@ -87,6 +87,7 @@ program
     integer,
     DEFAULT_SESSION_TIMEOUT_MS,
   )
+  .option("--verbose", "log detail too: each control's registration and goodbye")
   .action((options: MasterFlags) =>
     runMasterCommand({
       ...options,
@@ -171,6 +172,7 @@ program
     integer,
     DEFAULT_SESSION_TIMEOUT_MS,
   )
+  .option("--verbose", "log detail too: each control's registration and goodbye")
   .action((options: StartFlags) =>
     runStart({
       ...options,

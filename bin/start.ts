@@ -24,6 +24,7 @@ export interface StartOptions {
   fileChangeDelayMs: number;
   bootTimeoutMs: number;
   sessionTimeoutMs: number;
+  verbose?: boolean;
 }
 
 const LOG_LINES_UNDER_CHART = 12;
@@ -67,6 +68,7 @@ export async function runStart(options: StartOptions): Promise<void> {
     tls,
     sessionTimeoutMs: options.sessionTimeoutMs,
     log,
+    verbose: options.verbose,
   });
   const token = options.token ?? (await issueLocalAdminToken(master.auth.store));
   const masterFile = writeMasterFile(process.cwd(), {

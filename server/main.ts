@@ -16,6 +16,7 @@ export interface MasterCommandOptions {
   handshakesPerMinute: number;
   heartbeatIntervalMs: number;
   sessionTimeoutMs: number;
+  verbose?: boolean;
 }
 
 /** `olympus master`: serve until a signal, then close every peer with a reason. */
@@ -24,7 +25,7 @@ export async function runMasterCommand(options: MasterCommandOptions): Promise<v
   if (options.token === undefined) refuseIfClaimed(process.cwd());
   useAtomicMarking();
   const master = await startMaster({ ...options, tls: readServerTls(options), log });
-  console.log(`olympus master listening on ${master.url}`);
+  log(`olympus master listening on ${master.url}`);
   let masterFile: string | null = null;
   if (options.token === undefined) {
     const token = await issueLocalAdminToken(master.auth.store);
@@ -34,7 +35,7 @@ export async function runMasterCommand(options: MasterCommandOptions): Promise<v
       pid: process.pid,
       command: "olympus master",
     });
-    console.log(`admin token written to ${masterFile} (readable by you only)`);
+    log(`admin token written to ${masterFile} (readable by you only)`);
   }
   onShutdownSignal(async (signal) => {
     log(`${signal}: shutting down`);

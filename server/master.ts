@@ -34,6 +34,8 @@ export interface MasterOptions {
   /** How long a session whose socket dropped waits for a resume. */
   sessionTimeoutMs?: number;
   log: Logger;
+  /** Log detail too: a control's registration and goodbye. */
+  verbose?: boolean;
 }
 
 export interface Master {
@@ -54,7 +56,7 @@ export async function startMaster(options: MasterOptions): Promise<Master> {
   const registry = new SlaveRegistry();
   const peers = new Set<PeerConnection>();
   const watchers = new Watchers();
-  const routes = new CommandRoutes(watchers);
+  const routes = new CommandRoutes(watchers, options.log);
   const sessions = new Map<string, MasterSession>();
   const metrics = new MasterMetrics({ registry, peers, countRunningCommands: () => routes.size });
   const app = Fastify({ logger: false, https: options.tls ?? null });
@@ -77,6 +79,7 @@ export async function startMaster(options: MasterOptions): Promise<Master> {
     sessionTimeoutMs: options.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS,
     linkObserver: metrics.linkObserver,
     log: options.log,
+    debug: options.verbose ? options.log : () => {},
   };
   app.get(SOCKET_PATH, { websocket: true }, (socket, request) => {
     new PeerConnection(socket, request.raw.socket, request.ip, context);

@@ -9,8 +9,10 @@ import {
   commandSignalEvent,
   commandSlaveEvent,
 } from "../../shared/protocol/messages.js";
+import type { Logger } from "../../shared/runtime/log.js";
 import type { SlaveSession } from "../sessions/registry.js";
 import type { Watchers } from "../sessions/watchers.js";
+import { callLine, describeCommand } from "./call-log.js";
 
 type CommandEventData = { command_id: string } & Record<string, unknown>;
 
@@ -20,6 +22,10 @@ interface CommandRoute {
   slave: SlaveSession;
   /** The control went away: the master acknowledges the output itself until the command ends. */
   controlGone: boolean;
+  /** Who asked (for the log line at its end), what, and since when. */
+  caller: string;
+  call: string;
+  startedAt: number;
 }
 
 /**
@@ -29,7 +35,10 @@ interface CommandRoute {
 export class CommandRoutes {
   private readonly routes = new Map<string, CommandRoute>();
 
-  constructor(private readonly watchers: Watchers) {}
+  constructor(
+    private readonly watchers: Watchers,
+    private readonly log: Logger,
+  ) {}
 
   get size(): number {
     return this.routes.size;
@@ -39,10 +48,12 @@ export class CommandRoutes {
     return [...this.routes.values()].map((route) => route.command);
   }
 
-  open(id: string, control: Link, slave: SlaveSession, argv: string[]): void {
+  /** `kind` is the request's type; `caller` describes the control, for the log. */
+  open(id: string, control: Link, slave: SlaveSession, kind: string, argv: string[], caller: string): void {
     if (this.routes.has(id)) throw new Error(`command id ${id} is in use`);
     const command = { command_id: id, slave: slave.info.name, argv, started_at: new Date().toISOString() };
-    this.routes.set(id, { command, control, slave, controlGone: false });
+    const call = describeCommand(kind, command);
+    this.routes.set(id, { command, control, slave, controlGone: false, caller, call, startedAt: performance.now() });
     this.watchers.broadcast(commandEvent, { command, running: true });
   }
 
@@ -66,7 +77,11 @@ export class CommandRoutes {
       const bytes = Buffer.byteLength(data.data as string, "base64");
       if (bytes > 0) slave.link.event(commandAckEvent, { command_id: data.command_id, bytes });
     }
-    if (definition.type === commandExitEvent.type) this.close(data.command_id);
+    if (definition.type === commandExitEvent.type) {
+      const { code, signal, error } = data as unknown as { code: number | null; signal: string | null; error?: string };
+      this.logEnd(route, error ?? (code === null ? `signal ${signal}` : `exit ${code}`));
+      this.close(data.command_id);
+    }
   }
 
   /** The control vanished: its commands get a hangup, as a closed terminal would give them. */
@@ -99,8 +114,13 @@ export class CommandRoutes {
           error: `slave ${slave.info.name} disconnected: ${reason}`,
         });
       }
+      this.logEnd(route, `lost: slave ${slave.info.name} disconnected: ${reason}`);
       this.close(id);
     }
+  }
+
+  private logEnd(route: CommandRoute, outcome: string): void {
+    this.log(callLine(route.caller, route.call, outcome, (performance.now() - route.startedAt) / 1000));
   }
 
   private close(id: string): void {

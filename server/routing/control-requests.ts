@@ -25,6 +25,9 @@ export interface ControlContext {
   routes: CommandRoutes;
 }
 
+/** Who is asking: the control as the log names it. */
+type Caller = () => string;
+
 type LocalHandler = (data: Record<string, unknown>) => Record<string, unknown> | Promise<Record<string, unknown>>;
 
 /**
@@ -33,7 +36,7 @@ type LocalHandler = (data: Record<string, unknown>) => Record<string, unknown> |
  * its answer comes back under the control's seq; without a slave it is
  * answered here, if the master has an answer of its own.
  */
-export function serveControl(link: Link, { registry, watchers, routes }: ControlContext): void {
+export function serveControl(link: Link, { registry, watchers, routes }: ControlContext, caller: Caller): void {
   link.onRequest(listSlaves, () => ({ slaves: registry.list() }));
   link.onRequest(status, ({ slave }) => {
     const sessions = slave === undefined ? registry.sessions() : [registry.find(slave)];
@@ -68,7 +71,7 @@ export function serveControl(link: Link, { registry, watchers, routes }: Control
       if (argv === undefined) return session.link.request(definition as RequestDefinition, data as never);
       // A command's events may arrive before its response: route them from the start.
       const id = data.command_id as string;
-      routes.open(id, link, session, argv);
+      routes.open(id, link, session, definition.type, argv, caller());
       return session.link.request(definition as RequestDefinition, data as never).catch((error: unknown) => {
         routes.discard(id);
         throw error;
