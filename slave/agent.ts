@@ -61,6 +61,7 @@ export class Agent {
       () => this.connection.link,
       plan?.directory ?? process.cwd(),
       this.guardian,
+      log,
     );
     this.connection = new MasterConnection({
       ...options.master,

@@ -28,12 +28,12 @@ const as = (url: string, token: string, args: string[]) =>
 
 const TIME = String.raw`\d\d:\d\d:\d\d\.\d{3}`;
 
-it("logs one line per control call, naming the token's name and role, each line with its time", async () => {
+it("logs one line per control call, naming the token's name and role (the agent one per command), each line with its time", async () => {
   const directory = mkdtempSync(join(tmpdir(), "olympus-log-"));
   const ci = await createToken(directory, "operator", "ci");
   const eyes = await createToken(directory, "viewer", "eyes");
   const { master, url } = await masterIn(directory);
-  await startSlave(url, "web");
+  const slave = await startSlave(url, "web");
 
   assert.equal((await as(url, ci, ["exec", "--slave", "web", "--", "sh", "-c", "exit 3"])).code, 3);
   await master.waitFor(
@@ -42,6 +42,8 @@ it("logs one line per control call, naming the token's name and role, each line 
       "m",
     ),
   );
+  // The agent's own line for the command: it does not know the token, the master does.
+  await slave.waitFor(new RegExp(`^${TIME} slave web: exec sh -c exit 3 \\(exit 3, \\d+\\.\\d s\\)$`, "m"));
   assert.equal((await as(url, eyes, ["status"])).code, 0);
   await master.waitFor(
     new RegExp(`^${TIME} master: control eyes \\(viewer\\) from 127\\.0\\.0\\.1: status \\(ok, \\d+\\.\\d s\\)$`, "m"),
