@@ -18,8 +18,10 @@
  */
 import { cpSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { controlBin, projectRoot, start } from "../test/helpers/processes.js";
 import { railsApp, railsMissing } from "../test/helpers/rails-app.js";
-import { controlBin, loadNote, main, onCleanup, repoRoot, startOlympus, tempDir, timed } from "./harness.js";
+import { zeusGemLib } from "../test/helpers/zeus-gem.js";
+import { loadNote, main, onCleanup, startOlympus, tempDir, timed } from "./harness.js";
 import { median, quantile, report } from "./report.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 30);
@@ -27,11 +29,45 @@ const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 5);
 const WARMUP = 2;
 const COLD_SCRIPT =
   "import plan; plan.boot(); plan.default_environment(); plan.development_environment(); plan.hello()";
+/**
+ * The floor of any fork-based preloader for the Rails rows: the gem's own
+ * plan loaded once in one Ruby process, which then forks the runner command
+ * (after the plan's after_fork, as the gem does) for each line on stdin and
+ * waits for it. No agent, no runner handshake, no terminal, no Node.
+ */
+const FORK_FLOOR = `
+plan = Zeus.plan
+plan.boot; plan.default_bundle; plan.development_environment
+STDOUT.sync = true
+puts "ready"
+served = 0
+while STDIN.gets
+  pid = fork { plan.after_fork; ARGV.replace(["nil"]); plan.runner }
+  Process.wait(pid)
+  puts "exit #{served += 1} #{$?.exitstatus}"
+end
+`;
+
+/** Starts the fork floor in the Rails app; returns a run that forks the command once and times it. */
+async function forkFloor(directory: string): Promise<() => ReturnType<typeof timed>> {
+  const ruby = start("ruby", ["-I", zeusGemLib("modern"), "-rzeus/rails", "-e", FORK_FLOOR], {
+    cwd: directory,
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  await ruby.waitFor(/^ready$/m, 180_000);
+  let served = 0;
+  return async () => {
+    const began = performance.now();
+    ruby.child.stdin?.write("\n");
+    const [, code] = await ruby.waitFor(new RegExp(`^exit ${++served} (\\d+)$`, "m"));
+    return { ms: performance.now() - began, code: Number(code), output: "" };
+  };
+}
 
 await main(async () => {
   const notes = [loadNote("at start")];
   const app = join(tempDir("command"), "python-app");
-  cpSync(join(repoRoot, "examples/python-app"), app, { recursive: true });
+  cpSync(join(projectRoot, "examples/python-app"), app, { recursive: true });
   rmSync(join(app, ".olympus"), { recursive: true, force: true });
   await startOlympus(app);
 
@@ -90,7 +126,7 @@ await main(async () => {
       ? [bareNode, help, ours, cold]
       : [bareNode, bareNodeWithoutCa, help, ours, oursWithoutCa, cold];
 
-  let rails: { ours: Case; cold: Case } | null = null;
+  let rails: { ours: Case; floor: Case; cold: Case } | null = null;
   if (railsMissing === null) {
     const railsDirectory = await railsApp();
     onCleanup(() => rmSync(railsDirectory, { recursive: true, force: true }));
@@ -112,8 +148,21 @@ await main(async () => {
       samples: [],
       baseline: railsCold,
     };
-    cases.push(railsOurs, ...(extraCa === undefined ? [] : [withoutCa(railsOurs, runner, railsDirectory)]), railsCold);
-    rails = { ours: railsOurs, cold: railsCold };
+    const floor: Case = {
+      label: "Rails: the runner forked from the plan in one Ruby process (fork floor)",
+      run: await forkFloor(railsDirectory),
+      expect: /^$/,
+      every: 1,
+      samples: [],
+      baseline: railsCold,
+    };
+    cases.push(
+      railsOurs,
+      ...(extraCa === undefined ? [] : [withoutCa(railsOurs, runner, railsDirectory)]),
+      floor,
+      railsCold,
+    );
+    rails = { ours: railsOurs, floor, cold: railsCold };
   } else {
     notes.push(`No Rails rows: ${railsMissing}.`);
   }
@@ -123,8 +172,8 @@ await main(async () => {
       if (i >= 0 && i % entry.every !== 0) continue;
       if (i < 0 && entry.every > 1 && i !== -1) continue;
       const result = await entry.run();
-      if (result.code !== 0 || !entry.expect.test(result.stdout)) {
-        throw new Error(`${entry.label} failed (exit ${result.code}):\n${result.stdout}${result.stderr}`);
+      if (result.code !== 0 || !entry.expect.test(result.output)) {
+        throw new Error(`${entry.label} failed (exit ${result.code}):\n${result.output}`);
       }
       if (i >= 0) entry.samples.push(result.ms);
     }
@@ -147,9 +196,15 @@ await main(async () => {
           `Targets: median ≤ 150 ms (${verdict(median(oursWithoutCa.samples))} without it; ${verdict(oursMedian)} with it) and ≤ 1/10 of the cold start (${oursMedian <= median(cold.samples) / 10 ? "met" : "missed"} with it).`,
   );
   if (rails !== null) {
-    const ratio = median(rails.ours.samples) / median(rails.cold.samples);
+    const [oursMs, floorMs, coldMs] = [rails.ours, rails.floor, rails.cold].map((entry) => median(entry.samples)) as [
+      number,
+      number,
+      number,
+    ];
+    const ratio = oursMs / coldMs;
     notes.push(
-      `Rails: \`control run runner 'nil'\` ${median(rails.ours.samples).toFixed(0)} ms against ${median(rails.cold.samples).toFixed(0)} ms cold, ratio ${ratio.toFixed(3)}; target ≤ 1/10 of the cold start (${ratio <= 0.1 ? "met" : "missed"}).`,
+      `Rails: \`control run runner 'nil'\` ${oursMs.toFixed(0)} ms against ${coldMs.toFixed(0)} ms cold, ratio ${ratio.toFixed(3)}; target ≤ 1/10 of the cold start (${ratio <= 0.1 ? "met" : "missed"}). ` +
+        `The fork floor takes ${floorMs.toFixed(0)} ms (${(floorMs / coldMs).toFixed(3)} of the cold start): what Olympus adds is ${(oursMs - floorMs).toFixed(0)} ms.`,
     );
   }
   notes.push(loadNote("at end"));

@@ -1,41 +1,29 @@
 /**
- * What bench/restart, bench/command-latency and bench/pty-throughput share:
- * temp apps, `olympus start` in a temp directory, and clean-up that ends
- * every process a benchmark started (also on error or ^C). Each worker pid
- * the agent ever reported is remembered; one still alive after `olympus`
- * exited is killed and reported as a leftover (that would be an Olympus bug).
+ * What the benchmarks share beyond the tests' process helpers
+ * (test/helpers/processes.ts, which start and stop every process here too):
+ * temp apps, `olympus start` in a temp directory with its workers' pids
+ * recorded, and clean-up that ends every process a benchmark started (also on
+ * error or ^C). A worker still alive after `olympus` exited is killed and
+ * reported as a leftover (that would be an Olympus bug).
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { setTimeout as sleep } from "node:timers/promises";
 import { OlympusClient, resolveMaster } from "../control/client/client.js";
 import { nodeStateEvent } from "../shared/protocol/messages.js";
-
-export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
-export const olympusBin = join(repoRoot, "dist/bin/olympus.js");
-export const controlBin = join(repoRoot, "dist/bin/control.cjs");
-
-export const sleep = (milliseconds: number) => new Promise((resolve) => setTimeout(resolve, milliseconds));
+import { eventually, olympusBin, type Started, start, startNode, stop, stopAll } from "../test/helpers/processes.js";
 
 const cleanups: (() => void | Promise<void>)[] = [];
-/** Processes we spawned ourselves, killed by `process.on("exit")` if all else failed. */
-const spawned = new Set<ChildProcess>();
 
 /** Runs `action` at clean-up time, last registered first. */
 export function onCleanup(action: () => void | Promise<void>): void {
   cleanups.push(action);
 }
 
-export function track(child: ChildProcess): ChildProcess {
-  spawned.add(child);
-  child.once("exit", () => spawned.delete(child));
-  return child;
-}
-
 let cleaning: Promise<void> | null = null;
-export function cleanup(): Promise<void> {
+function cleanup(): Promise<void> {
   cleaning ??= (async () => {
     while (cleanups.length > 0) {
       try {
@@ -44,16 +32,13 @@ export function cleanup(): Promise<void> {
         console.error(`bench clean-up: ${(error as Error).message}`);
       }
     }
-    for (const child of spawned) child.kill("SIGKILL");
+    await stopAll();
   })();
   return cleaning;
 }
 
 /** Runs the benchmark, then always cleans up and exits (1 on error). */
 export async function main(body: () => Promise<void>): Promise<never> {
-  process.on("exit", () => {
-    for (const child of spawned) child.kill("SIGKILL");
-  });
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
     process.on(signal, () => {
       console.error(`bench: ${signal}, cleaning up`);
@@ -89,10 +74,8 @@ export function pythonApp(prefix: string, plan: object, files: Record<string, st
 }
 
 export interface RunningOlympus {
-  child: ChildProcess;
+  started: Started;
   directory: string;
-  /** Every line `olympus start` printed. */
-  log: string[];
   /** Every worker pid the agent reported so far. */
   pids: Set<number>;
 }
@@ -106,73 +89,41 @@ export async function startOlympus(
   extraArgs: string[] = [],
   timeoutMs = 60_000,
 ): Promise<RunningOlympus> {
-  const child = track(
-    spawn(process.execPath, [olympusBin, "start", "--config", "zeus.json", ...extraArgs], {
-      cwd: directory,
-      stdio: ["ignore", "pipe", "pipe"],
-    }),
-  );
-  const running: RunningOlympus = { child, directory, log: [], pids: new Set() };
-  for (const stream of [child.stdout, child.stderr])
-    stream?.on("data", (chunk: Buffer) => running.log.push(...chunk.toString().trimEnd().split("\n")));
-  const exited = new Promise<never>((_, reject) =>
-    child.once("exit", (code, signal) =>
-      reject(new Error(`olympus start exited (${signal ?? code}):\n${running.log.join("\n")}`)),
-    ),
-  );
-  exited.catch(() => {});
+  const started = startNode(olympusBin, ["start", "--config", "zeus.json", ...extraArgs], { cwd: directory });
+  const running: RunningOlympus = { started, directory, pids: new Set() };
   onCleanup(() => stopOlympus(running));
+  const gone = () => started.child.exitCode !== null || started.child.signalCode !== null;
+  const failed = (why: string) => new Error(`${why}:\n${started.output}`);
 
-  const started = Date.now();
-  let watcher: OlympusClient | null = null;
-  while (watcher === null) {
-    if (Date.now() - started > timeoutMs) throw new Error(`olympus start did not come up:\n${running.log.join("\n")}`);
-    try {
-      watcher = await Promise.race([
-        OlympusClient.connect(resolveMaster({}, directory), {
-          agent: "bench pid recorder",
-          setup: (link) => link.onEvent(nodeStateEvent, ({ node }) => node.pid !== null && running.pids.add(node.pid)),
-        }),
-        exited,
-      ]);
-    } catch (error) {
-      if (child.exitCode !== null || child.signalCode !== null) {
-        throw new Error(`olympus start exited (${child.signalCode ?? child.exitCode}):\n${running.log.join("\n")}`);
-      }
-      if (!/no master given/.test((error as Error).message))
-        running.log.push(`bench: connecting: ${(error as Error).message}`);
-      await sleep(50);
-    }
-  }
-  const client = watcher;
+  await started.waitFor(/master listening on/, timeoutMs).catch(() => {
+    throw failed("olympus start did not come up");
+  });
+  const client = await OlympusClient.connect(resolveMaster({}, directory), {
+    agent: "bench pid recorder",
+    setup: (link) => link.onEvent(nodeStateEvent, ({ node }) => node.pid !== null && running.pids.add(node.pid)),
+  });
   onCleanup(() => client.close());
   await client.watch();
-  for (;;) {
-    const trees = await client.status();
-    for (const node of trees.flatMap((tree) => tree.nodes)) if (node.pid !== null) running.pids.add(node.pid);
-    const nodes = trees.flatMap((tree) => tree.nodes);
-    const crashed = nodes.find((node) => node.state === "crashed");
-    if (crashed !== undefined) throw new Error(`${crashed.name} crashed: ${crashed.error}`);
-    if (nodes.length > 0 && nodes.every((node) => node.state === "ready")) return running;
-    if (Date.now() - started > timeoutMs)
-      throw new Error(`the plan did not boot within ${timeoutMs} ms:\n${running.log.join("\n")}`);
-    await sleep(50);
-  }
+  await eventually(
+    async () => {
+      if (gone()) throw failed(`olympus start exited (${started.child.signalCode ?? started.child.exitCode})`);
+      const nodes = (await client.status()).flatMap((tree) => tree.nodes);
+      for (const node of nodes) if (node.pid !== null) running.pids.add(node.pid);
+      const crashed = nodes.find((node) => node.state === "crashed");
+      if (crashed !== undefined) throw failed(`${crashed.name} crashed: ${crashed.error}`);
+      return nodes.length > 0 && nodes.every((node) => node.state === "ready");
+    },
+    timeoutMs,
+    "every phase of the plan to be ready",
+  );
+  return running;
 }
 
-/** SIGTERM, then SIGKILL after 3 s; then any worker still alive is killed and reported. */
+/** Stops `olympus start`; then any worker still alive is killed and reported. */
 async function stopOlympus(running: RunningOlympus): Promise<void> {
-  const { child } = running;
-  if (child.exitCode === null && child.signalCode === null) {
-    const exited = new Promise((resolve) => child.once("exit", resolve));
-    child.kill("SIGTERM");
-    const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
-    await exited;
-    clearTimeout(timer);
-  }
-  await sleep(1000); // DESIGN: workers are gone within a second of the agent
-  const left = [...running.pids].filter(isWorkerAlive);
-  for (const pid of left) {
+  await stop(running.started);
+  await sleep(1000); // workers are gone within a second of the agent
+  for (const pid of [...running.pids].filter(isWorkerAlive)) {
     console.error(`bench: worker pid ${pid} outlived olympus start; killing it`);
     try {
       process.kill(pid, "SIGKILL");
@@ -200,24 +151,18 @@ export function loadNote(when: string): string {
     .join(", ")}.`;
 }
 
-/** Spawns a process to completion; resolves with its wall time in ms (from spawn to exit) and output. */
-export function timed(
+/** Runs a process to completion; resolves with its wall time in ms (from spawn to exit), exit code and output. */
+export async function timed(
   file: string,
   args: string[],
   options: { cwd: string; env?: NodeJS.ProcessEnv },
-): Promise<{ ms: number; code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const began = performance.now();
-    const child = track(
-      spawn(file, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ["ignore", "pipe", "pipe"] }),
-    );
-    let stdout = "";
-    let stderr = "";
-    child.stdout?.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    let ms = 0;
-    child.once("exit", () => (ms = performance.now() - began));
-    child.once("error", reject);
-    child.once("close", (code) => resolve({ ms, code, stdout, stderr }));
-  });
+): Promise<{ ms: number; code: number | null; output: string }> {
+  const began = performance.now();
+  const started = start(file, args, options);
+  // The last output may come after the exit; and 'close' may come in the same tick as 'exit', before `exited` resolves.
+  const closed = once(started.child, "close");
+  const { code } = await started.exited;
+  const ms = performance.now() - began;
+  await closed;
+  return { ms, code, output: started.output };
 }

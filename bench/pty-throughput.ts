@@ -4,65 +4,32 @@
  *
  * Throughput: `control exec -t -- sh -c 'stty raw -echo; cat FILE'` with FILE
  * 100 MB of random bytes (raw mode, so the line discipline passes the bytes
- * unchanged and the counts must match exactly). MB/s is counted from the
- * first output byte to the last, so Node's start-up and the connection are
- * left out; the total wall time is shown too. Baseline: the same shell command
- * in a local PTY read by this Node process through node-pty.
+ * unchanged and the counts must match exactly), with binary frames (the
+ * default) and with JSON frames (OLYMPUS_BINARY_FRAMES=0). MB/s is counted
+ * from the first output byte to the last, so Node's start-up and the
+ * connection are left out; the total wall time is shown too. Baseline: the
+ * same shell command in a local PTY read by this Node process through node-pty.
  *
  * Echo: `control exec -t -- sh -c 'stty raw -echo; cat'` inside a node-pty
  * terminal (the user's terminal); one byte is written and timed until it
  * comes back, alternating with the same on a local PTY running the same
  * command without the master.
  */
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import pty from "node-pty";
-import { controlBin, loadNote, main, onCleanup, pythonApp, sleep, startOlympus, tempDir, track } from "./harness.js";
+import { controlBin, descendantsOf } from "../test/helpers/processes.js";
+import { loadNote, main, onCleanup, pythonApp, startOlympus, tempDir } from "./harness.js";
 import { median, quantile, report } from "./report.js";
+import { echoSamples, echoTerminal, killQuietly, rate, type Transfer, transfer } from "./streams.js";
 
 const MEGABYTES = Number(process.env.BENCH_PTY_MB ?? 100);
 const THROUGHPUT_RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const ECHO_SAMPLES = Number(process.env.BENCH_ECHO_SAMPLES ?? 200);
 const ECHO_WARMUP = 20;
 const MB = 1024 * 1024;
-
-interface Transfer {
-  bytes: number;
-  /** First byte to last byte, ms. */
-  streamMs: number;
-  /** Start to exit, ms. */
-  wallMs: number;
-}
-
-/** `control exec -t` with its stdout a pipe to us; counts bytes. */
-function throughOlympus(app: string, command: string): Promise<Transfer> {
-  return new Promise((resolve, reject) => {
-    const began = performance.now();
-    const child = track(
-      spawn(process.execPath, [controlBin, "exec", "-t", "--", "sh", "-c", command], {
-        cwd: app,
-        stdio: ["ignore", "pipe", "pipe"],
-      }),
-    );
-    let bytes = 0;
-    let first = 0;
-    let last = 0;
-    let stderr = "";
-    child.stdout?.on("data", (chunk: Buffer) => {
-      last = performance.now();
-      if (bytes === 0) first = last;
-      bytes += chunk.length;
-    });
-    child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once("error", reject);
-    child.once("close", (code) => {
-      if (code !== 0) return reject(new Error(`control exec exited ${code}: ${stderr}`));
-      resolve({ bytes, streamMs: last - first, wallMs: performance.now() - began });
-    });
-  });
-}
+const TARGET = 0.8;
 
 /** After the exit, how long the local PTY may stay quiet before its output counts as complete. */
 const LOCAL_TAIL_MS = 200;
@@ -90,7 +57,7 @@ function throughLocalPty(cwd: string, command: string, expectedBytes: number): P
     let tailTimer: NodeJS.Timeout | undefined;
     const finish = () => {
       clearTimeout(tailTimer);
-      resolve({ bytes, streamMs: last - first, wallMs: Math.max(last, exitedAt) - began });
+      resolve({ bytes, streamMs: last - first, wallMs: Math.max(last, exitedAt) - began, peakKb: {} });
     };
     const awaitTail = () => {
       clearTimeout(tailTimer);
@@ -110,76 +77,6 @@ function throughLocalPty(cwd: string, command: string, expectedBytes: number): P
   });
 }
 
-function killQuietly(pid: number): void {
-  try {
-    process.kill(pid, "SIGKILL");
-  } catch {
-    // already gone
-  }
-}
-
-/** A terminal whose round trip for one byte can be timed. */
-interface EchoTerminal {
-  roundTrip(byte: string): Promise<number>;
-  close(): Promise<void>;
-}
-
-async function echoTerminal(file: string, args: string[], cwd: string): Promise<EchoTerminal> {
-  const terminal = pty.spawn(file, args, { cols: 80, rows: 24, cwd, env: process.env as Record<string, string> });
-  let exited = false;
-  const exit = new Promise<void>((resolve) =>
-    terminal.onExit(() => {
-      exited = true;
-      resolve();
-    }),
-  );
-  onCleanup(() => {
-    if (!exited) killQuietly(terminal.pid);
-  });
-  let output = "";
-  let wake = () => {};
-  terminal.onData((data) => {
-    output += data;
-    wake();
-  });
-  const waitFor = (test: () => boolean, what: string) =>
-    new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () =>
-          reject(
-            new Error(
-              `${file} ${args.join(" ")}: no ${what} within 10 s; output ${JSON.stringify(output.slice(-200))}`,
-            ),
-          ),
-        10_000,
-      );
-      wake = () => {
-        if (!test()) return;
-        clearTimeout(timer);
-        wake = () => {};
-        resolve();
-      };
-      wake();
-    });
-  await waitFor(() => output.includes("READY"), "READY");
-  return {
-    async roundTrip(byte: string): Promise<number> {
-      output = "";
-      const began = performance.now();
-      terminal.write(byte);
-      await waitFor(() => output.includes(byte), `echo of ${JSON.stringify(byte)}`);
-      return performance.now() - began;
-    },
-    async close(): Promise<void> {
-      // control forwards SIGTERM to the remote command; the local shell gets it directly.
-      if (!exited) process.kill(terminal.pid, "SIGTERM");
-      const timer = setTimeout(() => killQuietly(terminal.pid), 3000);
-      await exit;
-      clearTimeout(timer);
-    },
-  };
-}
-
 await main(async () => {
   const notes = [loadNote("at start")];
   const app = pythonApp(
@@ -187,71 +84,77 @@ await main(async () => {
     { boot: { noop: [] } },
     { "plan.py": "def boot():\n    pass\n\ndef noop():\n    pass\n" },
   );
-  await startOlympus(app);
+  const olympus = await startOlympus(app);
 
   const data = join(tempDir("pty-data"), "random.bin");
   const fd = openSync(data, "w");
   for (let written = 0; written < MEGABYTES * MB; written += MB) writeSync(fd, randomBytes(MB));
   closeSync(fd);
   const catCommand = `stty raw -echo; cat '${data}'`;
+  const watched = {
+    "olympus start (master and agent)": () => [olympus.started.child.pid as number],
+    control: (pid: number) => [pid, ...descendantsOf(pid)],
+  };
+  const throughOlympus = (binaryFrames: "1" | "0") =>
+    transfer(
+      process.execPath,
+      [controlBin, "exec", "-t", "--", "sh", "-c", catCommand],
+      { cwd: app, env: { ...process.env, OLYMPUS_BINARY_FRAMES: binaryFrames } },
+      watched,
+    );
 
   // Throughput: warm the page cache once, then alternate.
   await throughLocalPty(app, catCommand, MEGABYTES * MB);
-  const ours: Transfer[] = [];
+  const binary: Transfer[] = [];
+  const json: Transfer[] = [];
   const local: Transfer[] = [];
   for (let run = 0; run < THROUGHPUT_RUNS; run++) {
-    ours.push(await throughOlympus(app, catCommand));
+    binary.push(await throughOlympus("1"));
+    json.push(await throughOlympus("0"));
     local.push(await throughLocalPty(app, catCommand, MEGABYTES * MB));
   }
   const expected = MEGABYTES * MB;
-  const rate = (transfer: Transfer) => transfer.bytes / MB / (transfer.streamMs / 1000);
-  const oursRate = median(ours.map(rate));
-  const localRate = median(local.map(rate));
+  const [binaryRate, jsonRate, localRate] = [binary, json, local].map((runs) => median(runs.map(rate))) as number[];
+  const wall = (runs: Transfer[]) => median(runs.map((t) => t.wallMs));
   const bytesNote = (transfers: Transfer[]) =>
     transfers.every((transfer) => transfer.bytes === expected)
       ? "all"
       : transfers.map((transfer) => transfer.bytes - expected).join("/");
+  const peak = (runs: Transfer[], name: string) => Math.max(...runs.map((t) => t.peakKb[name] ?? 0)) / 1024;
 
   // Echo: alternate one sample on each terminal.
   const echoCommand = "stty raw -echo; printf READY; exec cat";
   const remote = await echoTerminal(process.execPath, [controlBin, "exec", "-t", "--", "sh", "-c", echoCommand], app);
   const near = await echoTerminal("sh", ["-c", echoCommand], app);
-  const remoteEcho: number[] = [];
-  const localEcho: number[] = [];
-  for (let i = 0; i < ECHO_WARMUP + ECHO_SAMPLES; i++) {
-    const byte = String.fromCharCode(97 + (i % 26));
-    const a = await remote.roundTrip(byte);
-    const b = await near.roundTrip(byte);
-    if (i >= ECHO_WARMUP) {
-      remoteEcho.push(a);
-      localEcho.push(b);
-    }
-    await sleep(2);
-  }
+  const [remoteEcho, localEcho] = (await echoSamples([remote, near], ECHO_SAMPLES, ECHO_WARMUP)) as number[][];
   await remote.close();
   await near.close();
 
+  const p99 = (samples: number[]) => quantile(samples, 0.99);
   const rows = [
-    ["output MB/s (first → last byte), median", oursRate, localRate, oursRate / localRate],
+    ["output MB/s (first → last byte), median", binaryRate, jsonRate, localRate, binaryRate / localRate],
     [
       "output: wall time for the whole command, median ms",
-      median(ours.map((t) => t.wallMs)),
-      median(local.map((t) => t.wallMs)),
-      median(ours.map((t) => t.wallMs)) / median(local.map((t) => t.wallMs)),
+      wall(binary),
+      wall(json),
+      wall(local),
+      wall(binary) / wall(local),
     ],
-    ["output: runs with every byte received", bytesNote(ours), bytesNote(local), ""],
-    ["echo round trip p50 ms", median(remoteEcho), median(localEcho), median(remoteEcho) / median(localEcho)],
-    [
-      "echo round trip p99 ms",
-      quantile(remoteEcho, 0.99),
-      quantile(localEcho, 0.99),
-      quantile(remoteEcho, 0.99) / quantile(localEcho, 0.99),
-    ],
+    ["output: runs with every byte received", bytesNote(binary), bytesNote(json), bytesNote(local), ""],
+    ...Object.keys(watched).map((name) => [`peak RSS MB: ${name}`, peak(binary, name), peak(json, name), "", ""]),
+    ["echo round trip p50 ms", median(remoteEcho), "", median(localEcho), median(remoteEcho) / median(localEcho)],
+    ["echo round trip p99 ms", p99(remoteEcho), "", p99(localEcho), p99(remoteEcho) / p99(localEcho)],
   ];
+  const perRun = (runs: Transfer[]) => runs.map((t) => rate(t).toFixed(0)).join(", ");
   notes.push(
-    `Output: ${MEGABYTES} MB of random bytes, ${THROUGHPUT_RUNS} runs each (alternating); per run MB/s olympus ${ours.map((t) => rate(t).toFixed(0)).join(", ")}, local ${local.map((t) => rate(t).toFixed(0)).join(", ")}. Echo: ${ECHO_SAMPLES} samples each, alternating, after ${ECHO_WARMUP} warm-up.`,
-    `Target: throughput ≥ 0.6 of the local PTY (${(oursRate / localRate).toFixed(2)}: ${oursRate / localRate >= 0.6 ? "met" : "missed"}).`,
+    `Output: ${MEGABYTES} MB of random bytes, ${THROUGHPUT_RUNS} runs each (alternating); per run MB/s binary ${perRun(binary)}, JSON ${perRun(json)}, local ${perRun(local)}. Echo (binary frames): ${ECHO_SAMPLES} samples each, alternating, after ${ECHO_WARMUP} warm-up.`,
+    `Target: throughput ≥ ${TARGET} of the local PTY (${(binaryRate / localRate).toFixed(2)}: ${binaryRate / localRate >= TARGET ? "met" : "missed"}); binary ÷ JSON frames ${(binaryRate / jsonRate).toFixed(2)}.`,
     loadNote("at end"),
   );
-  report("pty-throughput", ["measure", "olympus (control exec -t)", "local PTY", "ratio"], rows, notes);
+  report(
+    "pty-throughput",
+    ["measure", "olympus, binary frames", "olympus, JSON frames", "local PTY", "ratio (binary ÷ local)"],
+    rows,
+    notes,
+  );
 });

@@ -11,10 +11,11 @@
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { watch } from "chokidar";
 import { OlympusClient, resolveMaster } from "../control/client/client.js";
 import { nodeStateEvent } from "../shared/protocol/messages.js";
-import { loadNote, main, onCleanup, pythonApp, sleep, startOlympus } from "./harness.js";
+import { loadNote, main, onCleanup, pythonApp, startOlympus } from "./harness.js";
 import { median, quantile, report } from "./report.js";
 
 const DELAY_MS = Number(process.env.BENCH_FILE_CHANGE_DELAY_MS ?? 50);

@@ -5,7 +5,7 @@
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
-const ALL = ["relay", "restart", "command-latency", "pty-throughput", "scale"];
+const ALL = ["relay", "restart", "command-latency", "pty-throughput", "vs-ssh", "scale", "fleet-test"];
 const chosen = process.argv.length > 2 ? process.argv.slice(2) : ALL;
 let failed = 0;
 for (const name of chosen) {

@@ -19,92 +19,46 @@
  * simulated slaves say `close` before they go, so the master forgets their
  * sessions at once instead of waiting for them to resume.
  */
-import WebSocket, { WebSocketServer } from "ws";
+import { type WebSocket, WebSocketServer } from "ws";
+import { RawClient, type RawFrame } from "../test/helpers/raw-client.js";
 
 /** Connections opened at once; more would only overflow the listen backlog. */
 const CONNECT_CONCURRENCY = 50;
+/** Registration may wait behind many others on a loaded machine. */
+const REGISTER_TIMEOUT_MS = 60_000;
 
-interface Frame {
-  seq?: number | null;
-  type: string;
-  data: Record<string, unknown>;
-}
-
-/** Answers every ping_request on `socket`, numbering its own frames from `firstSeq`. */
-function answerPings(socket: WebSocket, firstSeq: number): { nextSeq: () => number } {
-  let seq = firstSeq;
-  socket.on("message", (payload) => {
-    const frame = JSON.parse(payload.toString()) as Frame;
-    if (frame.type === "ping_request")
-      socket.send(JSON.stringify({ seq: seq++, type: "ping_response", data: { seq: frame.seq } }));
+/** Answers every ping_request the client gets. */
+function answerPings(client: RawClient): void {
+  client.onFrame((frame) => {
+    if (frame.type !== "ping_request") return false;
+    client.respond(frame);
+    return true;
   });
-  return { nextSeq: () => seq++ };
-}
-
-/**
- * A master with sessions drops a peer that sends no heartbeat within twice
- * the interval `ready` gives, and keeps what it sent until acknowledged.
- */
-function keepAlive(socket: WebSocket, ready: Frame): void {
-  const interval = ready.data.heartbeat_interval;
-  if (typeof interval !== "number") return;
-  let lastFromMaster = typeof ready.seq === "number" ? ready.seq : 0;
-  socket.on("message", (payload) => {
-    const { seq } = JSON.parse(payload.toString()) as Frame;
-    if (typeof seq === "number" && seq > lastFromMaster) lastFromMaster = seq;
-  });
-  const timer = setInterval(
-    () => socket.send(JSON.stringify({ type: "heartbeat", data: { last_seq: lastFromMaster } })),
-    (interval * 1000) / 2,
-  );
-  socket.on("close", () => clearInterval(timer));
 }
 
 /** Every registered slave, so SIGTERM can say goodbye for each. */
 const goodbyes: (() => void)[] = [];
 
-/** One simulated slave: resolves null once registered, or with the master's close reason. */
-function olympusSlave(url: string, name: string, id: number, token: string): Promise<string | null> {
-  return new Promise((resolve) => {
-    const socket = new WebSocket(url);
-    const onMessage = (payload: WebSocket.RawData) => {
-      const frame = JSON.parse(payload.toString()) as Frame;
-      if (frame.type === "hello") {
-        socket.send(
-          JSON.stringify({
-            seq: 1,
-            type: "register_slave",
-            data: { agent: "bench/scale", version: "2.0.0", name, id, token },
-          }),
-        );
-      } else if (frame.type === "ready") {
-        socket.off("message", onMessage);
-        const { nextSeq } = answerPings(socket, 2);
-        keepAlive(socket, frame);
-        goodbyes.push(() => {
-          socket.send(JSON.stringify({ seq: nextSeq(), type: "close", data: { reason: "load generator done" } }));
-          socket.close();
-        });
-        resolve(null);
-      } else if (frame.type === "close") {
-        resolve(String(frame.data.reason));
-      }
-    };
-    socket.on("message", onMessage);
-    socket.on("error", (error) => resolve(`socket error: ${error.message}`));
-    socket.on("close", (code) => resolve(`closed (${code}) before ready`));
-  });
+/** One simulated slave: resolves null once registered, or with why it was not. */
+async function olympusSlave(url: string, name: string, id: number, token: string): Promise<string | null> {
+  try {
+    const client = await RawClient.open(url);
+    await client.registerSlave(token, name, id, "bench/scale", REGISTER_TIMEOUT_MS);
+    answerPings(client);
+    goodbyes.push(() => client.close("load generator done"));
+    return null;
+  } catch (error) {
+    return (error as Error).message;
+  }
 }
 
-function bareClient(url: string, name: string): Promise<string | null> {
-  return new Promise((resolve) => {
-    const socket = new WebSocket(`${url}/slave/${encodeURIComponent(name)}`);
-    socket.on("open", () => {
-      answerPings(socket, 1);
-      resolve(null);
-    });
-    socket.on("error", (error) => resolve(`socket error: ${error.message}`));
-  });
+async function bareClient(url: string, name: string): Promise<string | null> {
+  try {
+    answerPings(await RawClient.open(`${url}/slave/${encodeURIComponent(name)}`, { hello: false }));
+    return null;
+  } catch (error) {
+    return `socket error: ${(error as Error).message}`;
+  }
 }
 
 /** Opens `count` clients, CONNECT_CONCURRENCY at a time, and reports the outcome on stdout. */
@@ -137,7 +91,7 @@ function bareServer(): void {
       slaves.set(name, socket);
       socket.on("close", () => slaves.delete(name));
       socket.on("message", (payload) => {
-        const response = JSON.parse(payload.toString()) as Frame;
+        const response = JSON.parse(payload.toString()) as RawFrame;
         const route = waiting.get(response.data.seq as number);
         if (route === undefined) return;
         waiting.delete(response.data.seq as number);
@@ -146,7 +100,7 @@ function bareServer(): void {
       return;
     }
     socket.on("message", (payload) => {
-      const request = JSON.parse(payload.toString()) as Frame;
+      const request = JSON.parse(payload.toString()) as RawFrame;
       if (request.type === "memory_request")
         return void socket.send(
           JSON.stringify({ seq: ++seq, type: "memory_response", data: { seq: request.seq, ...process.memoryUsage() } }),

@@ -17,13 +17,15 @@ import type { MasterSession } from "./sessions/master-session.js";
 import { PeerConnection } from "./sessions/peer-connection.js";
 import { SlaveRegistry } from "./sessions/registry.js";
 import { Watchers } from "./sessions/watchers.js";
+import { TestSuites } from "./testing/serve-tests.js";
+import { TimingStore } from "./testing/timings.js";
 
 export interface MasterOptions {
   host: string;
   port: number;
   /** A shared token, accepted as an admin token; tokens the store signed are accepted either way. */
   token?: string;
-  /** Holds the secret and the token list (default: .olympus in the working directory). */
+  /** Holds the secret, the token list and the test timings (default: .olympus in the working directory). */
   stateDirectory?: string;
   /** Serve HTTPS and wss:// with this certificate (PEM). */
   tls?: { cert: Buffer; key: Buffer };
@@ -49,10 +51,8 @@ export interface Master {
 
 /** Builds and starts a master: the WebSocket endpoint and the HTTP API. */
 export async function startMaster(options: MasterOptions): Promise<Master> {
-  const auth = new Authenticator(
-    new TokenStore(options.stateDirectory ?? join(process.cwd(), STATE_DIRECTORY)),
-    options.token,
-  );
+  const stateDirectory = options.stateDirectory ?? join(process.cwd(), STATE_DIRECTORY);
+  const auth = new Authenticator(new TokenStore(stateDirectory), options.token);
   const registry = new SlaveRegistry();
   const peers = new Set<PeerConnection>();
   const watchers = new Watchers();
@@ -71,6 +71,8 @@ export async function startMaster(options: MasterOptions): Promise<Master> {
     registry,
     watchers,
     routes,
+    suites: new TestSuites(),
+    timings: new TimingStore(stateDirectory, options.log),
     peers,
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
     handshakes: new HandshakeLimiter(options.handshakesPerMinute ?? DEFAULT_HANDSHAKES_PER_MINUTE),

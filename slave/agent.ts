@@ -1,6 +1,8 @@
+import { availableParallelism } from "node:os";
+import { basename } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Link } from "../shared/protocol/link.js";
-import { nodeStateEvent, restart, treeEvent } from "../shared/protocol/messages.js";
+import { nodeStateEvent, restart, testFiles, treeEvent } from "../shared/protocol/messages.js";
 import type { Logger } from "../shared/runtime/log.js";
 import { LocalCommands } from "./commands/local-commands.js";
 import { Guardian } from "./guardian.js";
@@ -9,6 +11,7 @@ import { ConfigError, loadPlan, type Plan } from "./zeus/config.js";
 import { FileMonitor } from "./zeus/file-monitor.js";
 import type { TreeNode } from "./zeus/process-tree.js";
 import { Supervisor } from "./zeus/supervisor.js";
+import { findTestFiles } from "./zeus/test-files.js";
 
 export const PYTHON_SHIM_PATH = fileURLToPath(new URL("../../slave/shims/python", import.meta.url));
 export const DEFAULT_BOOT_TIMEOUT_MS = 120_000;
@@ -126,6 +129,12 @@ export class Agent {
     link.onRequest(restart, ({ node }) => {
       if (this.supervisor === null) throw new Error("this slave has no plan (zeus.json) to restart");
       return { restarted: this.supervisor.restart(node) };
+    });
+    link.onRequest(testFiles, ({ patterns }) => {
+      if (this.supervisor === null) throw new Error("this slave has no plan (zeus.json), so it has no tests");
+      const plan = this.supervisor.currentPlan;
+      const files = findTestFiles(plan.directory, patterns, plan.testFiles);
+      return { plan: basename(plan.directory), files, cpus: availableParallelism() };
     });
   }
 }

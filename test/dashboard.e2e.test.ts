@@ -93,6 +93,15 @@ describe("dashboard in headless Chromium", () => {
     await row.waitFor({ state: "detached" });
   });
 
+  test("shows a test suite's progress per slave and its queue", async () => {
+    // `hello` ignores its argument: each of the two files passes.
+    const suite = startNode(controlBin, ["test", "--command", "hello", "lib.py", "plan.py"], { cwd: dir });
+    assert.deepEqual(await suite.exited, { code: 0, signal: null }, suite.output);
+    const card = page.locator(".suite.over", { hasText: "control test (hello)" });
+    await card.locator(".meta", { hasText: "over · 2/2 files · 0 failed · queue 0" }).waitFor();
+    assert.match((await card.locator(".suite-slaves tr").textContent()) ?? "", /2 done0 running0 failed$/);
+  });
+
   test("reconnects by itself when the master restarts, and loads the state again", async () => {
     await olympus.process.kill();
     await page.locator(".connection:not(.up)").waitFor();

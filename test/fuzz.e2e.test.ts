@@ -158,12 +158,7 @@ describe("fuzzing the master", () => {
       assert.equal(pinged.code, 0, pinged.stderr);
     }
     const client = await RawClient.open(url);
-    client.send({
-      seq: 1,
-      type: "register_control",
-      data: { agent: "fuzz", version: PROTOCOL_VERSION, token: TEST_TOKEN },
-    });
-    await client.next("ready");
+    await client.registerControl(TEST_TOKEN, "fuzz");
     client.send({ seq: 2, type: "launch_rockets_request", data: {} });
     assert.deepEqual((await client.next("launch_rockets_response")).data, {
       seq: 2,
@@ -176,12 +171,7 @@ describe("fuzzing the master", () => {
   // read may have ended the session; it must not run then (a watch would leak, an exec be orphaned).
   it("does not act on a request whose session ended in the same read", async () => {
     const doomed = await RawClient.open(url);
-    doomed.send({
-      seq: 1,
-      type: "register_control",
-      data: { agent: "fuzz", version: PROTOCOL_VERSION, token: TEST_TOKEN },
-    });
-    await doomed.next("ready");
+    await doomed.registerControl(TEST_TOKEN, "fuzz");
     doomed.sendTogether(
       {
         seq: 2,
@@ -192,12 +182,7 @@ describe("fuzzing the master", () => {
     );
     await doomed.closed;
     const observer = await RawClient.open(url);
-    observer.send({
-      seq: 1,
-      type: "register_control",
-      data: { agent: "fuzz", version: PROTOCOL_VERSION, token: TEST_TOKEN },
-    });
-    await observer.next("ready");
+    await observer.registerControl(TEST_TOKEN, "fuzz");
     // A barrier: the master forwards to steady, and steady answers, in order, so once this command
     // has run its course an exec forwarded before it would be listed.
     observer.send({
@@ -232,12 +217,7 @@ describe("fuzzing the master", () => {
     });
     await slave.next("ready");
     const client = await RawClient.open(url);
-    client.send({
-      seq: 1,
-      type: "register_control",
-      data: { agent: "fuzz", version: PROTOCOL_VERSION, token: TEST_TOKEN },
-    });
-    await client.next("ready");
+    await client.registerControl(TEST_TOKEN, "fuzz");
 
     // Timed from the moment the whole frame is with the kernel: the master's verdict on it
     // (closing the slave) and a ping sent then both come within the bound only if it does not stall.

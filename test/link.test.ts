@@ -6,20 +6,25 @@ import { listSlaves, nodeStateEvent, ping } from "../shared/protocol/messages.js
 
 /** Two links wired back to back, as master and control. */
 function pair(masterOptions: Partial<LinkOptions> = {}, controlOptions: Partial<LinkOptions> = {}) {
-  const sent: { fromControl: string[]; fromMaster: string[] } = { fromControl: [], fromMaster: [] };
+  const sent: { fromControl: (string | Buffer)[]; fromMaster: (string | Buffer)[] } = {
+    fromControl: [],
+    fromMaster: [],
+  };
+  const deliver = (to: Link, frame: string | Buffer) =>
+    setImmediate(() => (typeof frame === "string" ? to.receive(frame) : to.receiveBinary(frame)));
   const master: Link = new Link({
-    send: (text) => {
-      sent.fromMaster.push(text);
-      setImmediate(() => control.receive(text));
+    send: (frame) => {
+      sent.fromMaster.push(frame);
+      deliver(control, frame);
     },
     localRole: "master",
     peerRole: "control",
     ...masterOptions,
   });
   const control: Link = new Link({
-    send: (text) => {
-      sent.fromControl.push(text);
-      setImmediate(() => master.receive(text));
+    send: (frame) => {
+      sent.fromControl.push(frame);
+      deliver(master, frame);
     },
     localRole: "control",
     peerRole: "master",
@@ -37,10 +42,10 @@ describe("Link", () => {
     const [slaves] = await Promise.all([control.request(listSlaves, {}), control.request(ping, {})]);
     assert.deepEqual(slaves, { slaves: [] });
     assert.deepEqual(
-      sent.fromControl.map((text) => JSON.parse(text).seq),
+      sent.fromControl.map((text) => JSON.parse(text as string).seq),
       [1, 2],
     );
-    assert.deepEqual(sent.fromMaster.map((text) => JSON.parse(text).data.seq).sort(), [1, 2]);
+    assert.deepEqual(sent.fromMaster.map((text) => JSON.parse(text as string).data.seq).sort(), [1, 2]);
   });
 
   it("turns a thrown error into an error response", async () => {
@@ -146,7 +151,7 @@ describe("Link", () => {
   });
 
   it("keeps unacknowledged frames and sends them again on a new socket", () => {
-    const first: string[] = [];
+    const first: (string | Buffer)[] = [];
     const link = new Link({
       send: (text) => first.push(text),
       localRole: "control",
@@ -158,10 +163,10 @@ describe("Link", () => {
     link.detach();
     void link.request(ping, {}).catch(() => {});
     assert.equal(first.length, 3, "nothing is written while detached");
-    const second: string[] = [];
+    const second: (string | Buffer)[] = [];
     link.attach((text) => second.push(text), 2);
     assert.deepEqual(
-      second.map((text) => JSON.parse(text).seq),
+      second.map((text) => JSON.parse(text as string).seq),
       [3, 4],
     );
     link.connectionLost("test over");

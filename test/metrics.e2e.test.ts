@@ -92,8 +92,9 @@ describe("GET /metrics", () => {
     }
     assert.equal(moved('olympus_messages_total{direction="out",type="command_exit_event"}'), 1);
     assert.equal(moved('olympus_request_duration_seconds_count{type="run_request"}'), 1);
-    assert.ok(moved('olympus_messages_total{direction="out",type="command_output_event"}') >= 1);
-    assert.ok(moved('olympus_relayed_bytes_total{type="command_output_event"}') > 0);
+    // The control takes binary frames: its output is counted as command_bytes.
+    assert.ok(moved('olympus_messages_total{direction="out",type="command_bytes"}') >= 1);
+    assert.ok(moved('olympus_relayed_bytes_total{type="command_bytes"}') > 0);
   });
 
   it("gauges the commands running", async () => {

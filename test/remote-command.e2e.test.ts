@@ -204,47 +204,52 @@ describe("commands on one slave", () => {
     assert.deepEqual(failures, []);
   });
 
-  it("blocks a command whose control is stopped, in bounded memory, and delivers every byte after SIGCONT", async (t) => {
-    const size = 100 * 1000 * 1000;
-    const child = spawn(process.execPath, [controlBin, "exec", "-T", "--", "head", "-c", String(size), "/dev/zero"], {
-      cwd: app,
-      stdio: ["ignore", "pipe", "pipe"],
+  for (const [frames, binaryFrames] of [
+    ["binary frames", "1"],
+    ["JSON frames", "0"],
+  ] as const)
+    it(`blocks a command whose control is stopped, in bounded memory, and delivers every byte after SIGCONT (${frames})`, async (t) => {
+      const size = 100 * 1000 * 1000;
+      const child = spawn(process.execPath, [controlBin, "exec", "-T", "--", "head", "-c", String(size), "/dev/zero"], {
+        cwd: app,
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, OLYMPUS_BINARY_FRAMES: binaryFrames },
+      });
+      let received = 0;
+      child.stdout.on("data", (chunk: Buffer) => (received += chunk.length));
+      await eventually(() => received > 0, 10_000, "first output");
+      const argv = ["head", "-c", String(size), "/dev/zero"];
+      const writer = descendantsOf(agent.child.pid as number).find((pid) => argvOf(pid)?.join(" ") === argv.join(" "));
+      assert.ok(writer !== undefined, "the remote head runs below the agent");
+      child.kill("SIGSTOP");
+      const rssBefore = residentKb(agent.child.pid as number);
+      let peak = rssBefore;
+      // Blocked: head has written nothing more for half a second (ten samples in a row).
+      let written = -1;
+      let still = 0;
+      await eventually(
+        () => {
+          peak = Math.max(peak, residentKb(agent.child.pid as number));
+          const now = bytesWritten(writer);
+          still = now === written ? still + 1 : 0;
+          written = now;
+          return still >= 10 || !isAlive(writer);
+        },
+        30_000,
+        "the remote writer to stop writing",
+      );
+      const writerStillBlocked = isAlive(writer);
+      child.kill("SIGCONT");
+      const code = await new Promise((resolve) => child.on("close", resolve));
+      t.diagnostic(
+        `master+agent RSS: ${rssBefore} kB before, ${peak} kB peak while the control was stopped; head blocked after ${written} bytes`,
+      );
+      assert.ok(writerStillBlocked, "the remote writer was blocked, not finished");
+      assert.ok(written < size, `head wrote ${written} of ${size} bytes`);
+      assert.ok(peak - rssBefore < 64 * 1024, `RSS grew by ${peak - rssBefore} kB`);
+      assert.equal(code, 0);
+      assert.equal(received, size);
     });
-    let received = 0;
-    child.stdout.on("data", (chunk: Buffer) => (received += chunk.length));
-    await eventually(() => received > 0, 10_000, "first output");
-    const argv = ["head", "-c", String(size), "/dev/zero"];
-    const writer = descendantsOf(agent.child.pid as number).find((pid) => argvOf(pid)?.join(" ") === argv.join(" "));
-    assert.ok(writer !== undefined, "the remote head runs below the agent");
-    child.kill("SIGSTOP");
-    const rssBefore = residentKb(agent.child.pid as number);
-    let peak = rssBefore;
-    // Blocked: head has written nothing more for half a second (ten samples in a row).
-    let written = -1;
-    let still = 0;
-    await eventually(
-      () => {
-        peak = Math.max(peak, residentKb(agent.child.pid as number));
-        const now = bytesWritten(writer);
-        still = now === written ? still + 1 : 0;
-        written = now;
-        return still >= 10 || !isAlive(writer);
-      },
-      30_000,
-      "the remote writer to stop writing",
-    );
-    const writerStillBlocked = isAlive(writer);
-    child.kill("SIGCONT");
-    const code = await new Promise((resolve) => child.on("close", resolve));
-    t.diagnostic(
-      `master+agent RSS: ${rssBefore} kB before, ${peak} kB peak while the control was stopped; head blocked after ${written} bytes`,
-    );
-    assert.ok(writerStillBlocked, "the remote writer was blocked, not finished");
-    assert.ok(written < size, `head wrote ${written} of ${size} bytes`);
-    assert.ok(peak - rssBefore < 64 * 1024, `RSS grew by ${peak - rssBefore} kB`);
-    assert.equal(code, 0);
-    assert.equal(received, size);
-  });
 
   it("hangs up and reaps a command whose control is killed", async () => {
     const child = spawn(process.execPath, [controlBin, "exec", "-T", "--", "sh", "-c", "echo $$; exec sleep 60"], {

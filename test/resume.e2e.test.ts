@@ -4,7 +4,6 @@ import { createHash, randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, it } from "node:test";
-import { PROTOCOL_VERSION } from "../shared/protocol/version.js";
 import { makeApp } from "./helpers/app.js";
 import { control, slaveNames, startMaster, TEST_TOKEN } from "./helpers/cluster.js";
 import { controlBin, eventually, olympusBin, type Started, startNode, stopAll } from "./helpers/processes.js";
@@ -88,12 +87,7 @@ it("is rejoined by all of its agents within 2 s of a restart", async () => {
     agents.push(agent);
   }
   const watcher = await RawClient.open(url);
-  watcher.send({
-    seq: 1,
-    type: "register_control",
-    data: { agent: "raw", version: PROTOCOL_VERSION, token: TEST_TOKEN },
-  });
-  await watcher.next("ready");
+  await watcher.registerControl(TEST_TOKEN, "raw");
   await first.kill("SIGTERM");
   assert.equal(await watcher.closeReason(), "master shutting down", "every peer is told why");
   assert.match(agents[0]?.output ?? "", /master closed the session: master shutting down/);

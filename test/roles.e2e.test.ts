@@ -182,6 +182,17 @@ const expected: Record<
   slave_event: { data: () => ({}) },
   command_event: { data: () => ({}) },
   command_slave_event: { data: () => ({ command_id: commandId(), connected: true }) },
+  test_request: {
+    control: "operator",
+    // `hello` takes the file as its argument and ignores it.
+    data: () => ({ suite_id: commandId(), command: "hello", patterns: ["plan.py"] }),
+    answered: (data) => data.files === 1 && data.phase === "work",
+  },
+  test_stop_event: { control: "operator", data: () => ({ suite_id: commandId() }) },
+  test_files_request: { data: () => ({ patterns: [] }) },
+  test_file_event: { data: () => ({}) },
+  test_done_event: { data: () => ({}) },
+  test_progress_event: { data: () => ({}) },
 };
 
 let commands = 0;

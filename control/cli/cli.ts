@@ -6,6 +6,7 @@ import { OlympusClient, resolveMaster } from "../client/client.js";
 import { NotStartedError, type Target } from "../client/remote-command.js";
 import { age, table } from "./format.js";
 import { chooseSlaves, runAttached, runFannedOut, type SlaveChoice } from "./run-command.js";
+import { runTestSuite, type TestFlags } from "./test-command.js";
 import { waitUntilSettled } from "./wait.js";
 
 interface ConnectionFlags {
@@ -150,6 +151,22 @@ export function controlProgram(): Command {
       await runTarget(program.opts(), options, { kind: "exec", program: program_, args, cwd: options.cwd });
     });
 
+  program
+    .command("test")
+    .description("spread a test suite over every slave's preloaded workers, one file per command")
+    .option("--slave <names>", "these slaves only, comma-separated (default: every connected slave)")
+    .option("--all", "every connected slave (the default)")
+    .option("-j, --jobs <n>", "files at once per slave (default: the slave's CPU count)", positiveInteger)
+    .option("--command <name>", "the plan command each file runs under", "test")
+    .option("--junit <file>", "write JUnit XML here (one testcase per file)")
+    .option("--json", "print the whole result as JSON (progress goes to stderr)")
+    .option("--rerun-failed", "run the last run's failures first")
+    .argument("[files...]", "files or globs, relative to the plan's directory (default: the plan's test files)")
+    .action(async (files: string[], options: TestFlags) => {
+      const code = await withClient(program.opts(), (client) => runTestSuite(client, files, options));
+      process.exit(code);
+    });
+
   return program;
 }
 
@@ -178,6 +195,13 @@ async function runTarget(flags: ConnectionFlags, options: RunFlags, target: Targ
 function seconds(value: string): number {
   const parsed = Number(value);
   if (!(parsed > 0)) throw new InvalidArgumentError("not a positive number of seconds");
+  return parsed;
+}
+
+/** A whole number of at least 1, for `-j`. */
+function positiveInteger(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 1) throw new InvalidArgumentError("not a whole number of at least 1");
   return parsed;
 }
 

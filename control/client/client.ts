@@ -1,4 +1,6 @@
+import { randomBytes } from "node:crypto";
 import { relative } from "node:path";
+import type { DataOf, RequestOf, ResponseOf } from "../../shared/protocol/definitions.js";
 import type { Link } from "../../shared/protocol/link.js";
 import {
   commandAckEvent,
@@ -9,6 +11,10 @@ import {
   ping,
   restart,
   status,
+  test,
+  testDoneEvent,
+  testFileEvent,
+  testStopEvent,
   watch,
 } from "../../shared/protocol/messages.js";
 import { connect, type Session } from "../../shared/runtime/connect.js";
@@ -53,11 +59,30 @@ function liveMasterFile(cwd: string): MasterFile | null {
   throw new Error(`the master in ${relative(cwd, found.path)} (pid ${pid}) is not running`);
 }
 
+export type TestFileEvent = DataOf<typeof testFileEvent>;
+export type TestDone = DataOf<typeof testDoneEvent>;
+
+/** A suite the master runs for this control: what it said at the start, its events, and a way to stop it. */
+export interface TestSuiteHandle {
+  started: ResponseOf<typeof test>;
+  /** Resolves with the whole result once the suite is over (also after `stop`). */
+  done: Promise<TestDone>;
+  /** Ctrl-C: the master stops the suite's commands, then `done` resolves with what ran. */
+  stop(): void;
+}
+
+interface SuiteListener {
+  onFile: (event: TestFileEvent) => void;
+  finish: (result: TestDone) => void;
+}
+
 /** A control session: the library behind the `control` CLI, for any program. */
 export class OlympusClient {
   private constructor(
     private readonly session: Session,
     private readonly commands: Map<string, CommandListener>,
+    /** The suites this control runs now, by id: their file and done events go to these. */
+    private readonly suites: Map<string, SuiteListener>,
   ) {
     // A lost master means every command's outcome is unknown: end them all.
     void session.ended.then((reason) => {
@@ -68,9 +93,16 @@ export class OlympusClient {
   /** `log` hears of a lost connection being resumed, among others. */
   static async connect(
     address: MasterAddress,
-    options: { agent?: string; setup?: (link: Link) => void; log?: (line: string) => void } = {},
+    options: {
+      agent?: string;
+      setup?: (link: Link) => void;
+      log?: (line: string) => void;
+      /** false: command bytes as JSON with base64, as a client of the base protocol sends them; by default true unless OLYMPUS_BINARY_FRAMES=0. */
+      binaryFrames?: boolean;
+    } = {},
   ): Promise<OlympusClient> {
     const commands = new Map<string, CommandListener>();
+    const suites = new Map<string, SuiteListener>();
     const session = await connect({
       url: address.url,
       token: address.token,
@@ -78,12 +110,15 @@ export class OlympusClient {
       agent: options.agent ?? "Olympus control",
       registration: { role: "control" },
       log: options.log,
+      binaryFrames: options.binaryFrames ?? process.env.OLYMPUS_BINARY_FRAMES !== "0",
       setup: (link) => {
         routeCommandEvents(link, commands);
+        link.onEvent(testFileEvent, (event) => suites.get(event.suite_id)?.onFile(event));
+        link.onEvent(testDoneEvent, (result) => suites.get(result.suite_id)?.finish(result));
         options.setup?.(link);
       },
     });
-    return new OlympusClient(session, commands);
+    return new OlympusClient(session, commands, suites);
   }
 
   /** A command on a slave: call `start`, then await `outcome`. */
@@ -129,6 +164,27 @@ export class OlympusClient {
     return (await this.link.request(restart, { slave, node })).restarted;
   }
 
+  /**
+   * A test suite spread by the master over its slaves' workers; `onFile`
+   * hears each file start, end or go back on the queue.
+   */
+  async test(
+    request: Omit<RequestOf<typeof test>, "suite_id">,
+    onFile: (event: TestFileEvent) => void,
+  ): Promise<TestSuiteHandle> {
+    const suiteId = `suite-${randomBytes(9).toString("base64url")}`;
+    const done = new Promise<TestDone>((finish) => {
+      // Registered before the request: the first file events may come right after the response.
+      this.suites.set(suiteId, { onFile, finish });
+    });
+    void done.then(() => this.suites.delete(suiteId));
+    const started = await this.link.request(test, { ...request, suite_id: suiteId }).catch((error: unknown) => {
+      this.suites.delete(suiteId);
+      throw error;
+    });
+    return { started, done, stop: () => this.link.event(testStopEvent, { suite_id: suiteId }) };
+  }
+
   close(): void {
     this.session.close("control done");
   }
@@ -138,6 +194,9 @@ function routeCommandEvents(link: Link, commands: Map<string, CommandListener>):
   link.onEvent(commandOutputEvent, ({ command_id, stream, data }) =>
     commands.get(command_id)?.output(stream, Buffer.from(data, "base64")),
   );
+  link.onBytes(({ stream, commandId, payload }) => {
+    if (stream !== "stdin") commands.get(commandId)?.output(stream, payload);
+  });
   link.onEvent(commandAckEvent, ({ command_id, bytes }) => commands.get(command_id)?.inputAcknowledged(bytes));
   link.onEvent(commandSlaveEvent, ({ command_id, connected, timeout }) =>
     commands.get(command_id)?.slaveConnection(connected, timeout),

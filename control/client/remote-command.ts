@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Writable } from "node:stream";
+import { Credits } from "../../shared/protocol/credits.js";
 import { COMMAND_WINDOW_BYTES } from "../../shared/protocol/limits.js";
 import type { Link } from "../../shared/protocol/link.js";
 import {
@@ -55,7 +56,7 @@ export interface CommandListener {
 
 /**
  * One command on one slave, seen from the control: starts it, writes its
- * output (acknowledging each chunk only once written, so a control that stops
+ * output (acknowledging it only once written, so a control that stops
  * reading blocks the command), sends input under a credit window, and
  * resolves `outcome` when it has ended and all its output has been written.
  */
@@ -66,6 +67,9 @@ export class RemoteCommand implements CommandListener {
   private unacknowledgedInput = 0;
   private pendingWrites = 0;
   private finalOutcome: Outcome | null = null;
+  private readonly written = new Credits((bytes) => {
+    if (!this.link.closed) this.link.event(commandAckEvent, { command_id: this.id, bytes });
+  });
   /** Called when input may flow again after the window filled. */
   onInputWindowOpen: () => void = () => {};
   /** Hears what the command waits for that is not its own doing: its slave's lost connection. */
@@ -95,7 +99,7 @@ export class RemoteCommand implements CommandListener {
   /** Sends input; returns false when the window is full and the caller should pause. */
   input(data: Buffer): boolean {
     this.unacknowledgedInput += data.length;
-    this.link.event(commandInputEvent, { command_id: this.id, data: data.toString("base64") });
+    this.link.sendBytes("stdin", this.id, [data]);
     return this.unacknowledgedInput < COMMAND_WINDOW_BYTES;
   }
 
@@ -115,7 +119,7 @@ export class RemoteCommand implements CommandListener {
     this.pendingWrites++;
     this.sinks[stream].write(data, () => {
       this.pendingWrites--;
-      if (!this.link.closed) this.link.event(commandAckEvent, { command_id: this.id, bytes: data.length });
+      this.written.consumed(data.length);
       this.settleIfDone();
     });
   }

@@ -60,11 +60,11 @@ def console():
 
 
 def test():
-    """Run the tests (all, or the names given as arguments; -v for verbose)."""
+    """Run the tests (all, or the names or files given as arguments; -v for verbose)."""
     import unittest
     args = sys.argv[1:]
     verbosity = 2 if "-v" in args else 1
-    names = [arg for arg in args if arg != "-v"]
+    names = [module_name(arg) for arg in args if arg != "-v"]
     loader = unittest.defaultTestLoader
     if names:
         suite = loader.loadTestsFromNames(names)
@@ -72,3 +72,10 @@ def test():
         suite = loader.discover(os.path.join(APP_DIR, "tests"), top_level_dir=APP_DIR)
     result = unittest.TextTestRunner(verbosity=verbosity).run(suite)
     return 0 if result.wasSuccessful() else 1
+
+
+def module_name(arg):
+    """tests/test_x.py (as `control test` passes it) → tests.test_x; a dotted name stays as it is."""
+    if arg.endswith(".py"):
+        return os.path.relpath(os.path.join(APP_DIR, arg[:-3]), APP_DIR).replace(os.sep, ".")
+    return arg

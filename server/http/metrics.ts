@@ -1,5 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { BINARY_FRAME_TYPE } from "../../shared/protocol/binary-frame.js";
 import { catalogue, commandInputEvent, commandOutputEvent, nodeStates } from "../../shared/protocol/messages.js";
 import { type Authenticator, requireBearer } from "../auth/auth.js";
 import type { LinkObserver } from "../sessions/master-session.js";
@@ -14,11 +15,14 @@ export interface MetricSources {
 }
 
 /** Every type in the catalogue, and the response types; anything else is counted as "other". */
-const knownTypes = catalogue.flatMap((definition) =>
-  definition.kind === "request" ? [definition.type, definition.responseType] : [definition.type],
-);
+const knownTypes = [
+  ...catalogue.flatMap((definition) =>
+    definition.kind === "request" ? [definition.type, definition.responseType] : [definition.type],
+  ),
+  BINARY_FRAME_TYPE,
+];
 
-const relayedTypes = new Set<string>([commandOutputEvent.type, commandInputEvent.type]);
+const relayedTypes = new Set<string>([commandOutputEvent.type, commandInputEvent.type, BINARY_FRAME_TYPE]);
 
 /**
  * One label's counts, and what the frame hook must do for it, worked out once
@@ -126,7 +130,7 @@ export class MasterMetrics {
     });
     this.relayedBytes = new Counter({
       name: "olympus_relayed_bytes_total",
-      help: "Size in bytes of the command_output_event and command_input_event frames the master passed on (JSON frames, base64 payload included).",
+      help: "Size in bytes of the command_output_event and command_input_event frames the master passed on (JSON frames, base64 payload included), and of the binary frames of command bytes (command_bytes: header included).",
       labelNames: ["type"],
       registers,
     });

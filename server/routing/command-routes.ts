@@ -1,3 +1,4 @@
+import type { BinaryFrame } from "../../shared/protocol/binary-frame.js";
 import type { EventDefinition } from "../../shared/protocol/definitions.js";
 import type { Link } from "../../shared/protocol/link.js";
 import {
@@ -16,15 +17,17 @@ import { callLine, describeCommand } from "./call-log.js";
 
 type CommandEventData = { command_id: string } & Record<string, unknown>;
 
+/** Who hears a command's events and output bytes: a control's Link, or the master's own test suite. */
+export type CommandOwner = Pick<Link, "event" | "forwardBytes">;
+
 interface CommandRoute {
   command: CommandSummary;
-  control: Link;
+  control: CommandOwner;
   slave: SlaveSession;
   /** The control went away: the master acknowledges the output itself until the command ends. */
   controlGone: boolean;
-  /** Who asked (for the log line at its end), what, and since when. */
-  caller: string;
-  call: string;
+  /** Who asked and what (for the log line at its end; none for the master's own suites), and since when. */
+  logAs: { caller: string; call: string } | null;
   startedAt: number;
 }
 
@@ -48,12 +51,18 @@ export class CommandRoutes {
     return [...this.routes.values()].map((route) => route.command);
   }
 
-  /** `kind` is the request's type; `caller` describes the control, for the log. */
-  open(id: string, control: Link, slave: SlaveSession, kind: string, argv: string[], caller: string): void {
+  /** `logAs` names the control that asked and its request's type, for the log line at the command's end. */
+  open(
+    id: string,
+    control: CommandOwner,
+    slave: SlaveSession,
+    argv: string[],
+    logAs?: { kind: string; caller: string },
+  ): void {
     if (this.routes.has(id)) throw new Error(`command id ${id} is in use`);
     const command = { command_id: id, slave: slave.info.name, argv, started_at: new Date().toISOString() };
-    const call = describeCommand(kind, command);
-    this.routes.set(id, { command, control, slave, controlGone: false, caller, call, startedAt: performance.now() });
+    const logged = logAs === undefined ? null : { caller: logAs.caller, call: describeCommand(logAs.kind, command) };
+    this.routes.set(id, { command, control, slave, controlGone: false, logAs: logged, startedAt: performance.now() });
     this.watchers.broadcast(commandEvent, { command, running: true });
   }
 
@@ -66,6 +75,31 @@ export class CommandRoutes {
   fromControl(control: Link, definition: EventDefinition, data: CommandEventData): void {
     const route = this.routes.get(data.command_id);
     if (route?.control === control) route.slave.link.event(definition, data as never);
+  }
+
+  /**
+   * A control's input bytes go to the command's slave, routed by the header
+   * alone. Bytes for a command that is not this control's (ended, unknown,
+   * another's) are answered with its exit and an error; the session goes on.
+   */
+  bytesFromControl(control: Link, frame: BinaryFrame, raw: Buffer): void {
+    const route = this.routes.get(frame.commandId);
+    if (route?.control === control) return route.slave.link.forwardBytes(frame, raw);
+    control.event(commandExitEvent, {
+      command_id: frame.commandId,
+      code: null,
+      signal: null,
+      error: `no running command ${frame.commandId} of this control`,
+    });
+  }
+
+  /** A slave's output bytes go to the command's control, as they are if it takes binary frames, else as base64. */
+  bytesFromSlave(slave: SlaveSession, frame: BinaryFrame, raw: Buffer): void {
+    const route = this.routes.get(frame.commandId);
+    if (route?.slave !== slave) return;
+    if (!route.controlGone) return route.control.forwardBytes(frame, raw);
+    const bytes = frame.payload.length;
+    if (bytes > 0) slave.link.event(commandAckEvent, { command_id: frame.commandId, bytes });
   }
 
   /** An event from the slave that runs the command goes to its control. */
@@ -120,7 +154,9 @@ export class CommandRoutes {
   }
 
   private logEnd(route: CommandRoute, outcome: string): void {
-    this.log(callLine(route.caller, route.call, outcome, (performance.now() - route.startedAt) / 1000));
+    if (route.logAs === null) return;
+    const { caller, call } = route.logAs;
+    this.log(callLine(caller, call, outcome, (performance.now() - route.startedAt) / 1000));
   }
 
   private close(id: string): void {

@@ -16,14 +16,10 @@ import {
   watch,
 } from "../../shared/protocol/messages.js";
 import type { SlaveRegistry } from "../sessions/registry.js";
-import type { Watchers } from "../sessions/watchers.js";
-import type { CommandRoutes } from "./command-routes.js";
+import { serveTests, type TestContext } from "../testing/serve-tests.js";
 
-export interface ControlContext {
-  registry: SlaveRegistry;
-  watchers: Watchers;
-  routes: CommandRoutes;
-}
+/** What serving a control needs: the slaves, the watchers, the command routes, and the test suites. */
+export type ControlContext = TestContext;
 
 /** Who is asking: the control as the log names it. */
 type Caller = () => string;
@@ -36,7 +32,8 @@ type LocalHandler = (data: Record<string, unknown>) => Record<string, unknown> |
  * its answer comes back under the control's seq; without a slave it is
  * answered here, if the master has an answer of its own.
  */
-export function serveControl(link: Link, { registry, watchers, routes }: ControlContext, caller: Caller): void {
+export function serveControl(link: Link, context: ControlContext, caller: Caller): void {
+  const { registry, watchers, routes } = context;
   link.onRequest(listSlaves, () => ({ slaves: registry.list() }));
   link.onRequest(status, ({ slave }) => {
     const sessions = slave === undefined ? registry.sessions() : [registry.find(slave)];
@@ -71,7 +68,7 @@ export function serveControl(link: Link, { registry, watchers, routes }: Control
       if (argv === undefined) return session.link.request(definition as RequestDefinition, data as never);
       // A command's events may arrive before its response: route them from the start.
       const id = data.command_id as string;
-      routes.open(id, link, session, definition.type, argv, caller());
+      routes.open(id, link, session, argv, { kind: definition.type, caller: caller() });
       return session.link.request(definition as RequestDefinition, data as never).catch((error: unknown) => {
         routes.discard(id);
         throw error;
@@ -82,6 +79,8 @@ export function serveControl(link: Link, { registry, watchers, routes }: Control
   for (const definition of [commandInputEvent, commandAckEvent, commandResizeEvent, commandSignalEvent]) {
     link.onEvent(definition, (data) => routes.fromControl(link, definition, data));
   }
+  link.onBytes((frame, raw) => routes.bytesFromControl(link, frame, raw));
+  serveTests(link, context);
 }
 
 /** `restart` without a slave: every slave restarts; the answer names `slave/node`. */

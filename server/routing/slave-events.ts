@@ -15,6 +15,7 @@ export function serveSlave(link: Link, session: SlaveSession, watchers: Watchers
   for (const definition of [commandOutputEvent, commandAckEvent, commandExitEvent]) {
     link.onEvent(definition, (data) => routes.fromSlave(session, definition, data));
   }
+  link.onBytes((frame, raw) => routes.bytesFromSlave(session, frame, raw));
   const slave = session.info.name;
   link.onEvent(treeEvent, ({ nodes, commands }) => {
     session.tree = { slave, nodes, commands };

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { BINARY_FRAMES } from "../../shared/protocol/binary-frame.js";
 import { ProtocolError } from "../../shared/protocol/errors.js";
 import { Heartbeat } from "../../shared/protocol/heartbeat.js";
 import { DEFAULT_MAX_REQUESTS_IN_FLIGHT } from "../../shared/protocol/limits.js";
@@ -12,6 +13,8 @@ import { callLine, describeRequest } from "../routing/call-log.js";
 import type { CommandRoutes } from "../routing/command-routes.js";
 import { serveControl } from "../routing/control-requests.js";
 import { serveSlave } from "../routing/slave-events.js";
+import type { TestSuites } from "../testing/serve-tests.js";
+import type { TimingStore } from "../testing/timings.js";
 import type { Registration, SlaveRegistration } from "./handshake.js";
 import type { SlaveRegistry, SlaveSession } from "./registry.js";
 import type { Watchers } from "./watchers.js";
@@ -20,6 +23,9 @@ export interface SessionContext {
   registry: SlaveRegistry;
   watchers: Watchers;
   routes: CommandRoutes;
+  /** Test suites running now, and the timings of earlier ones. */
+  suites: TestSuites;
+  timings: TimingStore;
   /** Live sessions by token, attached to a socket or waiting for a resume. */
   sessions: Map<string, MasterSession>;
   heartbeatIntervalMs: number;
@@ -36,7 +42,7 @@ export interface SessionContext {
 export type LinkObserver = Required<Pick<LinkOptions, "onFrame" | "onRequestAnswered">>;
 
 export interface Carrier {
-  send(text: string): void;
+  send(frame: string | Buffer): void;
   /** Closes the socket, saying why in the log; the session lives on and may be resumed. */
   drop(reason: string): void;
   /** Closes the socket for good, after the session's `close`. */
@@ -121,6 +127,7 @@ export class MasterSession {
       authorize: registration.role === "control" ? controlAuthorizer(registration.credential.role) : undefined,
       log: (line) => context.log(`${this.describe()}: ${line}`),
     });
+    this.link.binaryFrames = registration.data.extensions?.includes(BINARY_FRAMES) ?? false;
     this.heartbeat = new Heartbeat(this.link, context.heartbeatIntervalMs, () => this.silent());
     this.link.onMessage(close, ({ reason }) => {
       this.lifecycleLog(`${this.describe()} closed the session: ${reason}`);
@@ -172,7 +179,7 @@ export class MasterSession {
     this.resumeTimer = null;
     this.carrier = carrier;
     this.address = carrier.address;
-    this.link.attach((text) => this.send(text), peerLastSeq);
+    this.link.attach((frame) => this.send(frame), peerLastSeq);
     if (this.registered) this.heartbeat.start();
     if (this.slave !== null) {
       this.context.registry.add(this.slave);
@@ -211,8 +218,10 @@ export class MasterSession {
     this.carrier = null;
     this.context.sessions.delete(this.token);
     this.context.watchers.remove(this.link);
-    if (this.slave === null) this.context.routes.controlClosed(this.link);
-    else {
+    if (this.slave === null) {
+      this.context.routes.controlClosed(this.link);
+      this.context.suites.controlClosed(this.link);
+    } else {
       this.context.routes.slaveClosed(this.slave, reason);
       if (this.context.registry.remove(this.slave))
         this.context.watchers.broadcast(slaveEvent, { slave: this.slave.info, connected: false });
@@ -273,8 +282,8 @@ export class MasterSession {
   }
 
   /** A peer that does not acknowledge may not grow the master's memory: past the bound its session ends. */
-  private send(text: string): void {
-    this.carrier?.send(text);
+  private send(frame: string | Buffer): void {
+    this.carrier?.send(frame);
     const unacknowledged = this.link.unacknowledgedBytes;
     if (unacknowledged > KEPT_BYTES_BEFORE_FIRST_HEARTBEAT && !this.heartbeat.heardFromPeer)
       this.speaksBaseProtocolOnly();

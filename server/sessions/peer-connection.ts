@@ -1,5 +1,6 @@
 import type { Duplex } from "node:stream";
 import type { WebSocket } from "ws";
+import { BINARY_FRAMES } from "../../shared/protocol/binary-frame.js";
 import { decodeFrame, describeIssue, encodeFrame } from "../../shared/protocol/codec.js";
 import type { Role } from "../../shared/protocol/definitions.js";
 import { ProtocolError } from "../../shared/protocol/errors.js";
@@ -62,7 +63,7 @@ export class PeerConnection implements Carrier {
   ) {
     this.sender = new CoalescingSender(socket, transport);
     context.peers.add(this);
-    socket.send(encodeFrame(null, hello.type, { version: PROTOCOL_VERSION }));
+    socket.send(encodeFrame(null, hello.type, { version: PROTOCOL_VERSION, extensions: [BINARY_FRAMES] }));
     this.handshakeTimer = setTimeout(
       () => this.reject(`no register_slave or register_control within ${context.handshakeTimeoutMs} ms`),
       context.handshakeTimeoutMs,
@@ -79,8 +80,8 @@ export class PeerConnection implements Carrier {
     return this.session?.role ?? null;
   }
 
-  send(text: string): void {
-    this.sender.send(text);
+  send(frame: string | Buffer): void {
+    this.sender.send(frame);
     if (this.socket.bufferedAmount > MAX_UNSENT_BYTES_PER_PEER && !this.tooSlow) {
       this.tooSlow = true;
       setImmediate(() => this.reject(`peer too slow: over ${MAX_UNSENT_BYTES_PER_PEER} bytes waiting to be sent`));
@@ -106,9 +107,12 @@ export class PeerConnection implements Carrier {
 
   private onFrame(payload: Buffer, isBinary: boolean): void {
     try {
-      if (isBinary) throw new ProtocolError("binary frames are not part of the protocol");
       if (payload.length > MAX_FRAME_BYTES) {
         throw new ProtocolError(`frame of ${payload.length} bytes exceeds the limit of ${MAX_FRAME_BYTES} bytes`);
+      }
+      if (isBinary) {
+        if (this.session === null) throw new ProtocolError("a binary frame before registration");
+        return this.session.link.receiveBinary(payload);
       }
       const text = decodeUtf8(payload);
       if (this.session !== null) this.session.link.receive(text);

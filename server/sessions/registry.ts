@@ -13,6 +13,13 @@ export interface SlaveSession {
 /** The slaves connected now, by name (a registration claims its name first: see claimSlaveName). */
 export class SlaveRegistry {
   private readonly byName = new Map<string, SlaveSession>();
+  private readonly removalListeners = new Set<(session: SlaveSession) => void>();
+
+  /** Calls `listener` each time a slave leaves (its socket dropped or its session ended); returns its removal. */
+  onRemoved(listener: (session: SlaveSession) => void): () => void {
+    this.removalListeners.add(listener);
+    return () => this.removalListeners.delete(listener);
+  }
 
   /** Adds a slave; one already connected with the same name is replaced. */
   add(session: SlaveSession): void {
@@ -23,7 +30,10 @@ export class SlaveRegistry {
 
   /** Removes the session only if it is still the current one for its name; says whether it was. */
   remove(session: SlaveSession): boolean {
-    return this.byName.get(session.info.name) === session && this.byName.delete(session.info.name);
+    if (this.byName.get(session.info.name) !== session) return false;
+    this.byName.delete(session.info.name);
+    for (const listener of [...this.removalListeners]) listener(session);
+    return true;
   }
 
   get size(): number {

@@ -1,3 +1,4 @@
+import type { Definition } from "./definitions.js";
 import { ProtocolError } from "./errors.js";
 import type * as z from "./zod.js";
 
@@ -42,4 +43,24 @@ export function describeIssue(type: string, error: z.core.$ZodError): string {
   if (issue === undefined) return `${type}: invalid data`;
   const path = ["data", ...issue.path.map(String)].join(".");
   return `${type} ${path}: ${issue.message}`;
+}
+
+/** A peer's frame checked against its definition's schema; a failure is the peer's ProtocolError. */
+export function validateIncoming(definition: Definition, frame: Frame): unknown {
+  if (definition.kind === "request" && frame.seq === null) throw new ProtocolError(`${frame.type} has no seq`);
+  const schema = definition.kind === "request" ? definition.request : definition.data;
+  const result = schema.safeParse(frame.data);
+  if (!result.success) throw new ProtocolError(describeIssue(frame.type, result.error));
+  return result.data;
+}
+
+/** Outgoing data that fails its schema is a bug on this side, not the peer's. */
+export function validateOutgoing(type: string, schema: z.ZodMiniType, data: unknown): object {
+  const result = schema.safeParse(data);
+  if (!result.success) throw new Error(`refusing to send invalid ${describeIssue(type, result.error)}`);
+  return result.data as object;
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

@@ -1,4 +1,20 @@
-import { decodeFrame, describeIssue, encodeFrame, type Frame } from "./codec.js";
+import {
+  BINARY_FRAME_TYPE,
+  type BinaryFrame,
+  type CommandStream,
+  decodeBinaryFrame,
+  encodeBinaryFrame,
+  renumberBinaryFrame,
+} from "./binary-frame.js";
+import {
+  decodeFrame,
+  describeIssue,
+  encodeFrame,
+  errorMessage,
+  type Frame,
+  validateIncoming,
+  validateOutgoing,
+} from "./codec.js";
 import type {
   DataOf,
   Definition,
@@ -10,7 +26,7 @@ import type {
   Role,
 } from "./definitions.js";
 import { LinkClosedError, ProtocolError, RequestError, RequestTimeoutError } from "./errors.js";
-import { definitionsByType } from "./messages.js";
+import { commandInputEvent, commandOutputEvent, definitionsByType } from "./messages.js";
 import { ResendBuffer } from "./resend-buffer.js";
 import type * as z from "./zod.js";
 
@@ -20,8 +36,8 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 const settled = Promise.resolve();
 
 export interface LinkOptions {
-  /** Writes one text frame to the socket; null until a socket is attached. */
-  send: ((text: string) => void) | null;
+  /** Writes one frame to the socket (text, or binary under the binary_frames extension); null until a socket is attached. */
+  send: Transport | null;
   /** This side, named in errors. */
   localRole: Role;
   /** Who is on the other end; messages it may not send are refused. */
@@ -44,7 +60,12 @@ export interface LinkOptions {
   log?: (line: string) => void;
 }
 
+/** A JSON frame goes out as text, a command's bytes under the binary_frames extension as binary. */
+export type Transport = (frame: string | Buffer) => void;
+
 type RequestHandler = (data: never) => unknown;
+/** Gets the decoded header and the whole frame, which it may forward as it is. */
+export type BytesHandler = (frame: BinaryFrame, raw: Buffer) => void;
 type EventHandler = (data: never) => void;
 
 interface PendingRequest {
@@ -71,7 +92,10 @@ export class Link {
   private readonly plainHandlers = new Map<string, EventHandler>();
   private closedReason: string | null = null;
   private requestsInFlight = 0;
-  private transport: ((text: string) => void) | null;
+  private transport: Transport | null;
+  private bytesHandler: BytesHandler | null = null;
+  /** Both sides took the binary_frames extension: command bytes go as binary frames. */
+  binaryFrames = false;
   private lastReceived = 0;
   private readonly unacknowledged = new ResendBuffer();
   private keeping: boolean;
@@ -105,7 +129,7 @@ export class Link {
   }
 
   /** A new socket carries the session; frames after `peerLastSeq` are sent again on it. */
-  attach(send: (text: string) => void, peerLastSeq: number): void {
+  attach(send: Transport, peerLastSeq: number): void {
     this.transport = send;
     this.acknowledge(peerLastSeq);
     for (const text of this.unacknowledged.frames) send(text);
@@ -155,6 +179,31 @@ export class Link {
     handler: (data: RequestOf<D>) => z.input<D["response"]> | Promise<z.input<D["response"]>>,
   ): void {
     this.requestHandlers.set(definition.type, handler);
+  }
+
+  /** Command bytes the peer sends as binary frames (its JSON forms go to their event handlers). */
+  onBytes(handler: BytesHandler): void {
+    this.bytesHandler = handler;
+  }
+
+  /**
+   * Sends a command's bytes: one binary frame under the extension, else the
+   * base protocol's command_input_event or command_output_event with base64.
+   */
+  sendBytes(stream: CommandStream, commandId: string, pieces: Buffer[]): void {
+    if (this.binaryFrames) return void this.writeBinary((seq) => encodeBinaryFrame(seq, stream, commandId, pieces));
+    const data = (pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces)).toString("base64");
+    if (stream === "stdin") this.event(commandInputEvent, { command_id: commandId, data });
+    else this.event(commandOutputEvent, { command_id: commandId, stream, data });
+  }
+
+  /** Passes on bytes received from another peer: the same frame, renumbered, when this peer takes binary frames. */
+  forwardBytes(frame: BinaryFrame, raw: Buffer | null): void {
+    if (raw === null || !this.binaryFrames) return this.sendBytes(frame.stream, frame.commandId, [frame.payload]);
+    this.writeBinary((seq) => {
+      renumberBinaryFrame(raw, seq);
+      return raw;
+    });
   }
 
   send<D extends PlainDefinition>(definition: D, data: z.input<D["data"]>): void {
@@ -223,13 +272,28 @@ export class Link {
   receive(text: string): void {
     const frame = decodeFrame(text);
     this.options.onFrame?.("in", frame.type, text.length);
-    if (frame.seq !== null) {
-      // Sent again after a resume: already handled.
-      if (frame.seq <= this.lastReceived) return;
-      this.lastReceived = frame.seq;
-      this.options.onNumberedFrame?.(text.length);
-    }
-    this.dispatch(frame);
+    if (frame.seq === null || this.isNew(frame.seq, text.length)) this.dispatch(frame);
+  }
+
+  /** Counts a numbered frame in; false when it was sent again after a resume and is already handled. */
+  private isNew(seq: number, bytes: number): boolean {
+    if (seq <= this.lastReceived) return false;
+    this.lastReceived = seq;
+    this.options.onNumberedFrame?.(bytes);
+    return true;
+  }
+
+  /** Handles one incoming binary frame. Throws ProtocolError when the peer broke the protocol. */
+  receiveBinary(raw: Buffer): void {
+    if (!this.binaryFrames) throw new ProtocolError("binary frames were not taken up at registration");
+    const frame = decodeBinaryFrame(raw);
+    this.options.onFrame?.("in", BINARY_FRAME_TYPE, raw.length);
+    if (!this.isNew(frame.seq, raw.length) || this.closedReason !== null) return;
+    // The same rules as for the JSON form of the same bytes.
+    const refusal = this.refusal(frame.stream === "stdin" ? commandInputEvent : commandOutputEvent);
+    if (refusal !== null) throw new ProtocolError(refusal);
+    if (this.bytesHandler === null) return this.log(`dropped ${frame.stream} bytes: no handler on this side`);
+    this.bytesHandler(frame, raw);
   }
 
   dispatch(frame: Frame): void {
@@ -238,9 +302,7 @@ export class Link {
 
     const definition = definitionsByType.get(frame.type);
     if (definition === undefined) return this.unknown(frame);
-    const refusal = definition.from.includes(this.peerRole)
-      ? (this.options.authorize?.(definition) ?? null)
-      : `a ${this.peerRole} may not send ${frame.type}`;
+    const refusal = this.refusal(definition);
     if (refusal !== null) {
       // The owner logs the close an event or message brings; a refused request is only answered, so log it here.
       if (definition.kind !== "request") throw new ProtocolError(refusal);
@@ -254,6 +316,12 @@ export class Link {
     if (handler !== undefined) return handler(data as never);
     if (definition.kind === "event") return this.log(`dropped ${frame.type}: no handler on this side`);
     throw new ProtocolError(`unexpected ${frame.type}`);
+  }
+
+  /** Why the peer may not send this (its kind, or the authorize hook), or null. */
+  private refusal(definition: Definition): string | null {
+    if (!definition.from.includes(this.peerRole)) return `a ${this.peerRole} may not send ${definition.type}`;
+    return this.options.authorize?.(definition) ?? null;
   }
 
   private unknown(frame: Frame): void {
@@ -369,34 +437,24 @@ export class Link {
   }
 
   private write(type: string, data: object): number {
+    return this.writeNumbered(type, (seq) => encodeFrame(seq, type, data));
+  }
+
+  private writeBinary(build: (seq: number) => Buffer): void {
+    this.writeNumbered(BINARY_FRAME_TYPE, build);
+  }
+
+  /** Numbers a frame, keeps it for a resume, and sends it. */
+  private writeNumbered(type: string, build: (seq: number) => string | Buffer): number {
     const seq = this.nextSeq++;
-    const text = encodeFrame(seq, type, data);
-    this.options.onFrame?.("out", type, text.length);
-    if (this.keeping) this.unacknowledged.keep(seq, text);
-    this.transport?.(text);
+    const frame = build(seq);
+    this.options.onFrame?.("out", type, frame.length);
+    if (this.keeping) this.unacknowledged.keep(seq, frame);
+    this.transport?.(frame);
     return seq;
   }
 
   private log(line: string): void {
     this.options.log?.(line);
   }
-}
-
-function validateIncoming(definition: Definition, frame: Frame): unknown {
-  if (definition.kind === "request" && frame.seq === null) throw new ProtocolError(`${frame.type} has no seq`);
-  const schema = definition.kind === "request" ? definition.request : definition.data;
-  const result = schema.safeParse(frame.data);
-  if (!result.success) throw new ProtocolError(describeIssue(frame.type, result.error));
-  return result.data;
-}
-
-/** Outgoing data that fails its schema is a bug on this side, not the peer's. */
-function validateOutgoing(type: string, schema: z.ZodMiniType, data: unknown): object {
-  const result = schema.safeParse(data);
-  if (!result.success) throw new Error(`refusing to send invalid ${describeIssue(type, result.error)}`);
-  return result.data as object;
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -12,19 +12,19 @@
  */
 export class ResendBuffer {
   private readonly seqs: number[] = [];
-  private readonly texts: string[] = [];
+  private readonly texts: (string | Buffer)[] = [];
   private size = 0;
 
-  /** Characters kept, as a measure of memory. */
+  /** Characters and bytes kept, as a measure of memory. */
   get bytes(): number {
     return this.size;
   }
 
-  get frames(): readonly string[] {
+  get frames(): readonly (string | Buffer)[] {
     return this.texts;
   }
 
-  keep(seq: number, text: string): void {
+  keep(seq: number, text: string | Buffer): void {
     this.seqs.push(seq);
     this.texts.push(text);
     this.size += text.length;
@@ -34,7 +34,7 @@ export class ResendBuffer {
   acknowledge(lastSeq: number): void {
     let count = 0;
     while (count < this.seqs.length && (this.seqs[count] as number) <= lastSeq)
-      this.size -= (this.texts[count++] as string).length;
+      this.size -= (this.texts[count++] as string | Buffer).length;
     if (count === 0) return;
     this.seqs.splice(0, count);
     this.texts.splice(0, count);

@@ -17,13 +17,13 @@ export class CoalescingSender {
     private readonly transport: Duplex,
   ) {}
 
-  readonly send = (text: string): void => {
+  readonly send = (frame: string | Buffer): void => {
     if (!this.corked) {
       this.corked = true;
       this.transport.cork();
       process.nextTick(this.flush);
     }
-    this.socket.send(text);
+    this.socket.send(frame);
   };
 
   /** Writes out what this tick held back; call it before the process exits. */

@@ -1,4 +1,5 @@
 import WebSocket from "ws";
+import { BINARY_FRAMES } from "../protocol/binary-frame.js";
 import { ProtocolError } from "../protocol/errors.js";
 import { Heartbeat } from "../protocol/heartbeat.js";
 import {
@@ -33,6 +34,8 @@ export interface ConnectOptions {
   requestTimeoutMs?: number;
   /** Extra trusted CA certificates for wss://. */
   ca?: Buffer;
+  /** Take the master's offer of binary frames for command bytes (the default); false keeps them JSON with base64. */
+  binaryFrames?: boolean;
   /** Registers handlers before `ready`, so no early frame finds the link unprepared. */
   setup?: (link: Link) => void;
   log?: (line: string) => void;
@@ -111,7 +114,7 @@ class ClientSession implements Session {
       requestTimeoutMs: options.requestTimeoutMs,
       log: options.log,
     });
-    this.link.onMessage(hello, ({ version }) => this.onHello(version));
+    this.link.onMessage(hello, ({ version, extensions }) => this.onHello(version, extensions ?? []));
     this.link.onMessage(ready, (data) => this.onReady(data));
     this.link.onMessage(continueSession, ({ last_seq }) => this.onContinue(last_seq));
     this.link.onMessage(invalidate, () => this.finish("the master no longer knows this session"));
@@ -152,10 +155,10 @@ class ClientSession implements Session {
 
   private onFrame(payload: Buffer, isBinary: boolean): void {
     try {
-      if (isBinary) throw new ProtocolError("binary frames are not part of the protocol");
       if (payload.length > MAX_FRAME_BYTES)
         throw new ProtocolError(`frame of ${payload.length} bytes exceeds the limit of ${MAX_FRAME_BYTES}`);
-      this.link.receive(payload.toString("utf8"));
+      if (isBinary) this.link.receiveBinary(payload);
+      else this.link.receive(payload.toString("utf8"));
     } catch (error) {
       if (!(error instanceof ProtocolError)) throw error;
       this.options.log?.(`closing: ${error.message}`);
@@ -164,7 +167,7 @@ class ClientSession implements Session {
     }
   }
 
-  private onHello(version: string): void {
+  private onHello(version: string, offered: string[]): void {
     const mismatch = versionMismatch(PROTOCOL_VERSION, version);
     if (mismatch !== null) return this.fail(`master speaks ${mismatch}`, true);
     const send = (this.sender as CoalescingSender).send;
@@ -177,7 +180,13 @@ class ClientSession implements Session {
     }
     this.link.attach(send, 0);
     const { token, agent, registration } = this.options;
-    const common = { agent, version: PROTOCOL_VERSION, token };
+    this.link.binaryFrames = this.options.binaryFrames !== false && offered.includes(BINARY_FRAMES);
+    const common = {
+      agent,
+      version: PROTOCOL_VERSION,
+      token,
+      ...(this.link.binaryFrames ? { extensions: [BINARY_FRAMES] } : {}),
+    };
     if (registration.role === "control") this.link.send(registerControl, common);
     else {
       const { name, id, replace } = registration;

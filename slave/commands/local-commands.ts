@@ -1,11 +1,11 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import { Credits } from "../../shared/protocol/credits.js";
 import type { Link } from "../../shared/protocol/link.js";
 import {
   commandAckEvent,
   commandExitEvent,
   commandInputEvent,
-  commandOutputEvent,
   commandResizeEvent,
   commandSignalEvent,
   exec,
@@ -18,6 +18,7 @@ import { ClientStandIn } from "../zeus/client-stand-in.js";
 import { startRunner } from "../zeus/command-runner.js";
 import type { Supervisor } from "../zeus/supervisor.js";
 import { type CommandSink, exitCode, LocalCommand } from "./local-command.js";
+import { OutputGatherer } from "./output-gatherer.js";
 
 /**
  * The commands running on this agent, by id: `run` forks from a ready node,
@@ -50,6 +51,9 @@ export class LocalCommands {
       const command = this.commands.get(command_id);
       if (data !== undefined) command?.input(Buffer.from(data, "base64"));
       if (eof === true) command?.inputEnd();
+    });
+    link.onBytes(({ stream, commandId, payload }) => {
+      if (stream === "stdin") this.commands.get(commandId)?.input(payload);
     });
     link.onEvent(commandAckEvent, ({ command_id, bytes }) => this.commands.get(command_id)?.acknowledge(bytes));
     link.onEvent(commandResizeEvent, ({ command_id, cols, rows }) => this.commands.get(command_id)?.resize(cols, rows));
@@ -156,13 +160,13 @@ export class LocalCommands {
   private sinkFor(id: string, description: string): CommandSink {
     const send = () => this.currentLink();
     const startedAt = performance.now();
+    const output = new OutputGatherer((stream, pieces) => send()?.sendBytes(stream, id, pieces));
+    const credits = new Credits((bytes) => send()?.event(commandAckEvent, { command_id: id, bytes }));
     return {
-      output: (stream, data) =>
-        send()?.event(commandOutputEvent, { command_id: id, stream, data: data.toString("base64") }),
-      inputConsumed: (bytes) => {
-        if (bytes > 0) send()?.event(commandAckEvent, { command_id: id, bytes });
-      },
+      output: (stream, data) => output.add(stream, data),
+      inputConsumed: (bytes) => credits.consumed(bytes),
       exit: (code, signal, error) => {
+        output.flush();
         const seconds = ((performance.now() - startedAt) / 1000).toFixed(1);
         this.log(`${description} (${error ?? (code === null ? `signal ${signal}` : `exit ${code}`)}, ${seconds} s)`);
         this.forget(id);

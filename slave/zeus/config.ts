@@ -7,6 +7,8 @@ import * as z from "../../shared/protocol/zod.js";
 const zeusFileSchema = z.object({
   command: z.string().check(z.minLength(1, "expected the command that boots the root worker")),
   plan: z.record(z.string(), z.unknown()),
+  /** Olympus's own key: globs of the plan's test files, for `control test`. */
+  test_files: z.optional(z.array(z.string().check(z.minLength(1)))),
 });
 
 export interface Phase {
@@ -30,6 +32,8 @@ export interface Plan {
   /** Phases root first, each after its parent. */
   phases: Phase[];
   commands: PlanCommand[];
+  /** zeus.json's `test_files` globs, or null for a framework's default. */
+  testFiles: string[] | null;
 }
 
 /** zeus.json is wrong; the message is one line naming the place in the file. */
@@ -85,6 +89,7 @@ export function parsePlan(json: unknown, path: string): Plan {
     directory: dirname(resolve(path)),
     phases: [],
     commands: [],
+    testFiles: parsed.data.test_files ?? null,
   };
   const roots = Object.keys(parsed.data.plan);
   if (roots.length !== 1)

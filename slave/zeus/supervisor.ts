@@ -71,6 +71,11 @@ export class Supervisor {
     this.bootPlan();
   }
 
+  /** The plan it runs now: zeus.json may have changed since the start. */
+  get currentPlan(): Plan {
+    return this.plan;
+  }
+
   /** zeus.json changed: the same plan restarts the root; a new one replaces the whole tree. */
   replacePlan(plan: Plan): void {
     if (samePlan(plan, this.plan)) return this.restartSubtree(this.tree.root, `${plan.path} changed`);

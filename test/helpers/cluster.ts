@@ -9,8 +9,12 @@ export const TEST_TOKEN = "test-token-0123456789";
 export async function startMaster(
   extraArgs: string[] = [],
   port = 0,
+  /** Where it keeps its state (.olympus/): by default the test's own working directory. */
+  cwd?: string,
 ): Promise<{ process: Started; url: string; port: number }> {
-  const master = startNode(olympusBin, ["master", "--port", String(port), "--token", TEST_TOKEN, ...extraArgs]);
+  const master = startNode(olympusBin, ["master", "--port", String(port), "--token", TEST_TOKEN, ...extraArgs], {
+    cwd,
+  });
   const [, url, boundPort] = (await master.waitFor(
     /listening on (ws:\/\/127\.0\.0\.1:(\d+)\/api\/socket)/,
   )) as string[];

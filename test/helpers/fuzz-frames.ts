@@ -5,6 +5,7 @@ import { MAX_FRAME_BYTES, MAX_WEBSOCKET_PAYLOAD_BYTES } from "../../shared/proto
 import { catalogue, definitionsByType, nodeStates } from "../../shared/protocol/messages.js";
 import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
 import { TEST_TOKEN } from "./cluster.js";
+import { commandBytesFrame, damagedBytesFrame } from "./fuzz-binary.js";
 import type { Outcome, PeerKind } from "./fuzz-oracle.js";
 
 /** Every frame is drawn from this; FUZZ_SEED=<seed> replays a run's frames. */
@@ -416,6 +417,7 @@ export function batchFrame(rng: Random, role: "slave" | "control", seq: number):
   if (roll < 0.45 && refused.length > 0) return catalogueFrame(rng, rng.pick(refused), rng.int(3), 0, seq);
   if (roll < 0.7) return unknownTypeFrame(rng, seq);
   if (roll < 0.8) return catalogueFrame(rng, rng.pick(responseTypes), rng.int(3), 0.1, seq);
+  if (roll < 0.9) return commandBytesFrame(rng, seq);
   return catalogueFrame(rng, rng.pick(sendable), 1, 0.05, seq);
 }
 
@@ -430,6 +432,7 @@ export function anyFrame(rng: Random, role: PeerKind, seq: number): Candidate {
   if (roll < 0.2) return catalogueFrame(rng, type(), 0, 0, seq);
   if (roll < 0.75) return catalogueFrame(rng, type(), 1 + rng.int(3), 0.1, seq);
   if (roll < 0.85) return { payload: randomText(rng), binary: false, label: "random text" };
+  if (roll < 0.89) return damagedBytesFrame(rng, seq);
   if (roll < 0.92)
     return {
       payload: rng.chance(0.5)

@@ -1,4 +1,5 @@
 /** The protocol's rules (docs/protocol.md) as a fuzzer needs them: what the master must do with a frame. */
+import { decodeBinaryFrame } from "../../shared/protocol/binary-frame.js";
 import { decodeFrame } from "../../shared/protocol/codec.js";
 import type { Definition } from "../../shared/protocol/definitions.js";
 import { MAX_FRAME_BYTES } from "../../shared/protocol/limits.js";
@@ -31,10 +32,11 @@ export interface Prediction {
  * or a stranger, given the highest seq the master has from it so far; null
  * when the outcome depends on timing or on rules this test does not know.
  */
-export function predict(frame: Candidate, role: PeerKind, lastSeq: number): Prediction | null {
+export function predict(frame: Candidate, role: PeerKind, lastSeq: number, binaryFrames = false): Prediction | null {
   const fatal: Prediction = { outcome: { kind: "fatal" }, lastSeq };
-  if (frame.binary || typeof frame.payload !== "string" || Buffer.byteLength(frame.payload) > MAX_FRAME_BYTES)
-    return fatal;
+  if (Buffer.byteLength(frame.payload) > MAX_FRAME_BYTES) return fatal;
+  if (frame.binary) return binaryFrames && role !== "stranger" ? predictBinary(frame.payload, role, lastSeq) : fatal;
+  if (typeof frame.payload !== "string") return fatal;
   let decoded: ReturnType<typeof decodeFrame>;
   try {
     decoded = decodeFrame(frame.payload);
@@ -48,6 +50,21 @@ export function predict(frame: Candidate, role: PeerKind, lastSeq: number): Pred
   else if (SESSIONS && seq !== null && seq <= lastSeq) return { outcome: { kind: "ignored" }, lastSeq };
   else outcome = predictRegistered(seq, type, data, definition, role);
   return outcome === null ? null : { outcome, lastSeq: seq !== null && seq > lastSeq ? seq : lastSeq };
+}
+
+/** Command bytes, to a peer that took binary frames: stdin from a control, output from a slave; a bad header is fatal. */
+function predictBinary(payload: string | Buffer, role: "slave" | "control", lastSeq: number): Prediction {
+  const fatal: Prediction = { outcome: { kind: "fatal" }, lastSeq };
+  let seq: number;
+  let stream: string;
+  try {
+    ({ seq, stream } = decodeBinaryFrame(Buffer.from(payload)));
+  } catch {
+    return fatal;
+  }
+  if (SESSIONS && seq <= lastSeq) return { outcome: { kind: "ignored" }, lastSeq };
+  const allowed = stream === "stdin" ? role === "control" : role === "slave";
+  return allowed ? { outcome: { kind: "ignored" }, lastSeq: seq } : fatal;
 }
 
 function predictStranger(type: string, data: Record<string, unknown>, definition: Definition | undefined): Outcome {

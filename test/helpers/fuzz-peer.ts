@@ -1,10 +1,12 @@
 /** A fuzzing peer of the master, and the workers that drive many of them at once. */
 import WebSocket from "ws";
+import { BINARY_FRAMES, decodeBinaryFrame } from "../../shared/protocol/binary-frame.js";
 import { MAX_WEBSOCKET_PAYLOAD_BYTES } from "../../shared/protocol/limits.js";
 import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
 import { TEST_TOKEN } from "./cluster.js";
 import { anyFrame, batchFrame, type Candidate, type Random } from "./fuzz-frames.js";
 import { type Outcome, type PeerKind, type Prediction, predict } from "./fuzz-oracle.js";
+import { keepAlive } from "./raw-client.js";
 
 /** How many frames a run sends; FUZZ_FRAMES sets it. */
 export const FRAME_BUDGET = Number(process.env.FUZZ_FRAMES ?? 100_000);
@@ -45,10 +47,14 @@ export async function guarded(findings: Findings, worker: Promise<unknown>): Pro
 
 /**
  * One WebSocket to the master: records its close, answers its requests,
- * sends heartbeats when `ready` asks for them, and awaits responses.
+ * sends heartbeats when `ready` asks for them, and awaits responses. Unlike
+ * RawClient it numbers frames as the oracle predicts them and reports, rather
+ * than throws on, whatever the master sends that it should not.
  */
 class FuzzPeer {
   registered = false;
+  /** Took the binary_frames extension at registration. */
+  binaryFrames = false;
   /** A resume was answered with `invalidate`. */
   invalidated = false;
   /** `data.reason` of the master's close frame, if one came. */
@@ -65,8 +71,9 @@ class FuzzPeer {
     readonly socket: WebSocket,
     private readonly findings: Findings,
   ) {
-    socket.on("message", (payload, isBinary) => {
-      this.onMessage(payload.toString(), isBinary);
+    socket.on("message", (payload: Buffer, isBinary) => {
+      if (isBinary) this.onBinary(payload);
+      else this.onMessage(payload.toString());
       this.wake?.();
     });
     openPeers.add(this);
@@ -97,7 +104,17 @@ class FuzzPeer {
     return this.awaited.size;
   }
 
-  private onMessage(text: string, isBinary: boolean): void {
+  /** Command bytes: only for a peer that took them, and always well-formed. */
+  private onBinary(payload: Buffer): void {
+    if (!this.binaryFrames) return void this.findings.problems.push("the master sent a binary frame unasked");
+    try {
+      this.lastFromMaster = Math.max(this.lastFromMaster, decodeBinaryFrame(payload).seq);
+    } catch (error) {
+      this.findings.problems.push(`the master sent a malformed binary frame: ${(error as Error).message}`);
+    }
+  }
+
+  private onMessage(text: string): void {
     let frame: { seq?: number; type: string; data: Record<string, unknown> };
     try {
       frame = JSON.parse(text);
@@ -105,7 +122,6 @@ class FuzzPeer {
       this.findings.problems.push(`the master sent a frame that is not JSON: ${text.slice(0, 100)}`);
       return;
     }
-    if (isBinary) this.findings.problems.push(`the master sent a binary frame: ${text.slice(0, 100)}`);
     if (typeof frame.seq === "number") this.lastFromMaster = Math.max(this.lastFromMaster, frame.seq);
     if (frame.type === "close") this.closeReason = frame.data?.reason;
     else if (frame.type === "ready") this.onReady(frame.data);
@@ -123,18 +139,9 @@ class FuzzPeer {
     } else if (frame.type.endsWith("_response")) this.settle(frame.type, frame.data ?? {});
   }
 
-  /** A master with sessions drops a peer that sends no heartbeats, and keeps what it sent until acknowledged. */
   private onReady(data: Record<string, unknown>): void {
     this.registered = true;
-    const interval = data.heartbeat_interval;
-    if (typeof interval !== "number" || !this.isOpen) return;
-    this.heartbeats = setInterval(
-      () => {
-        if (this.isOpen)
-          this.socket.send(JSON.stringify({ type: "heartbeat", data: { last_seq: this.lastFromMaster } }));
-      },
-      (interval * 1000) / 2,
-    );
+    if (this.isOpen) this.heartbeats = keepAlive(this.socket, data, () => this.lastFromMaster);
   }
 
   /** Ends a session the master should have kept: `close {reason}`, then the socket. */
@@ -191,8 +198,10 @@ class FuzzPeer {
     return true;
   }
 
-  async register(role: "slave" | "control", name: string, id: number): Promise<void> {
-    const common = { agent: "fuzz", version: PROTOCOL_VERSION, token: TEST_TOKEN };
+  async register(role: "slave" | "control", name: string, id: number, binaryFrames: boolean): Promise<void> {
+    this.binaryFrames = binaryFrames;
+    const extensions = binaryFrames ? { extensions: [BINARY_FRAMES] } : {};
+    const common = { agent: "fuzz", version: PROTOCOL_VERSION, token: TEST_TOKEN, ...extensions };
     const data = role === "slave" ? { ...common, name, id } : common;
     this.send({
       payload: JSON.stringify({ seq: 1, type: `register_${role}`, data }),
@@ -243,10 +252,11 @@ function draw(
   lastSeq: number,
   accept: (prediction: Prediction) => boolean,
   make = (seq: number) => anyFrame(rng, role, seq),
+  binaryFrames = false,
 ): { frame: Candidate; prediction: Prediction } {
   for (;;) {
     const frame = make(lastSeq + 1);
-    const prediction = predict(frame, role, lastSeq);
+    const prediction = predict(frame, role, lastSeq, binaryFrames);
     if (prediction !== null && accept(prediction)) return { frame, prediction };
   }
 }
@@ -269,7 +279,9 @@ export async function registeredPeer(
 ): Promise<void> {
   for (let connection = 0; keepGoing(findings); connection++) {
     const peer = await FuzzPeer.open(url, findings);
-    await peer.register(role, `fuzz-${index}-${connection}`, 2 ** 40 + index * 1_000_000 + connection);
+    // Every other connection takes binary frames, so both forms are fuzzed, by slaves and by controls.
+    const name = `fuzz-${index}-${connection}`;
+    await peer.register(role, name, 2 ** 40 + index * 1_000_000 + connection, connection % 2 === 1);
     let ended = false;
     while (!ended && keepGoing(findings)) ended = await sendBatch(peer, findings, rng, role);
     if (!ended) await peer.goodbye();
@@ -283,14 +295,21 @@ async function sendBatch(peer: FuzzPeer, findings: Findings, rng: Random, role: 
   const survivable = ({ outcome, lastSeq }: Prediction) =>
     (outcome.kind === "answered" || outcome.kind === "ignored") && lastSeq < peer.lastSeq + 1_000_000;
   for (let size = 10 + rng.int(70); labels.length < size; ) {
-    const { frame, prediction } = draw(rng, role, peer.lastSeq, survivable, (seq) => batchFrame(rng, role, seq));
+    const { frame, prediction } = draw(
+      rng,
+      role,
+      peer.lastSeq,
+      survivable,
+      (seq) => batchFrame(rng, role, seq),
+      peer.binaryFrames,
+    );
     if (prediction.outcome.kind === "answered" && !peer.expect(prediction.outcome, frame.label)) continue; // seq already awaited
     peer.send(frame);
     peer.lastSeq = prediction.lastSeq;
     labels.push(frame.label);
   }
   if (rng.chance(0.25)) {
-    const { frame, prediction } = draw(rng, role, peer.lastSeq, ending);
+    const { frame, prediction } = draw(rng, role, peer.lastSeq, ending, undefined, peer.binaryFrames);
     peer.send(frame);
     peer.forgetAwaited(); // the session ends: earlier requests may go unanswered
     if (prediction.outcome.kind === "fatal") await peer.expectClose(`${role} ${frame.label}`, isTooBig(frame));

@@ -38,9 +38,14 @@ export class Inspector {
     });
   }
 
+  /** A full garbage collection, so a reading that follows counts live memory. */
+  async collectGarbage(): Promise<void> {
+    await this.call("HeapProfiler.collectGarbage");
+  }
+
   /** RSS and live JS heap, in MB, right after a full GC. */
   async memory(pid: number): Promise<{ rss: number; heap: number }> {
-    await this.call("HeapProfiler.collectGarbage");
+    await this.collectGarbage();
     const { usedSize } = (await this.call("Runtime.getHeapUsage")) as { usedSize: number };
     return { rss: rssMb(pid), heap: usedSize / 1024 / 1024 };
   }

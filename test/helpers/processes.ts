@@ -16,15 +16,20 @@ export class Started {
   stderr = "";
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
-  constructor(readonly child: ChildProcess) {
-    child.stdout?.on("data", (chunk: Buffer) => {
-      this.output += chunk.toString();
-      this.stdout += chunk.toString();
-    });
-    child.stderr?.on("data", (chunk: Buffer) => {
-      this.output += chunk.toString();
-      this.stderr += chunk.toString();
-    });
+  constructor(
+    readonly child: ChildProcess,
+    keepOutput = true,
+  ) {
+    if (keepOutput) {
+      child.stdout?.on("data", (chunk: Buffer) => {
+        this.output += chunk.toString();
+        this.stdout += chunk.toString();
+      });
+      child.stderr?.on("data", (chunk: Buffer) => {
+        this.output += chunk.toString();
+        this.stderr += chunk.toString();
+      });
+    }
     this.exited = once(child, "exit").then(([code, signal]) => ({ code, signal }));
   }
 
@@ -62,26 +67,32 @@ export class Started {
 /** Every process a test starts, so `stopAll` leaves no orphan behind. */
 const running = new Set<Started>();
 
-export function start(command: string, args: string[], options: SpawnOptions = {}): Started {
-  const started = new Started(spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], ...options }));
+/** Starts a process whose output is kept, unless `keepOutput` is false (a benchmark counting bytes reads it itself). */
+export function start(
+  command: string,
+  args: string[],
+  { keepOutput = true, ...options }: SpawnOptions & { keepOutput?: boolean } = {},
+): Started {
+  const started = new Started(spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], ...options }), keepOutput);
   running.add(started);
   void started.exited.then(() => running.delete(started));
   return started;
 }
 
-export function startNode(script: string, args: string[], options: SpawnOptions = {}): Started {
+export function startNode(script: string, args: string[], options: Parameters<typeof start>[2] = {}): Started {
   return start(process.execPath, [script, ...args], options);
 }
 
-/** SIGTERM, so each process can clean up its own children, then SIGKILL what is left after 3 s. */
+/** SIGTERM, so the process can clean up its own children, then SIGKILL after 3 s if it has not gone. */
+export async function stop(started: Started): Promise<void> {
+  const stubborn = setTimeout(() => started.child.kill("SIGKILL"), 3000);
+  await started.kill("SIGTERM");
+  clearTimeout(stubborn);
+}
+
+/** Stops every process started here and not yet gone. */
 export async function stopAll(): Promise<void> {
-  await Promise.all(
-    [...running].map(async (started) => {
-      const stubborn = setTimeout(() => started.child.kill("SIGKILL"), 3000);
-      await started.kill("SIGTERM");
-      clearTimeout(stubborn);
-    }),
-  );
+  await Promise.all([...running].map(stop));
 }
 
 /** Runs a CLI to completion. */

@@ -4,6 +4,7 @@
  * `ready`, then follows the master's events.
  */
 import { ControlSession, socketUrl } from "./session.js";
+import { renderSuites, suiteProgress } from "./suites.js";
 import { errorKey, refreshAges, renderCommands, renderSlaves } from "./view.js";
 
 const TOKEN_KEY = "olympus-token";
@@ -17,6 +18,7 @@ const page = {
   cluster: document.getElementById("cluster"),
   slaves: document.getElementById("slaves"),
   commands: document.getElementById("commands"),
+  suites: document.getElementById("suites"),
 };
 
 /** What the master told us; slaves and trees by slave name, commands by id. */
@@ -24,6 +26,8 @@ const cluster = {
   slaves: new Map(),
   trees: new Map(),
   commands: new Map(),
+  /** Test suites by id, in the order first heard of. */
+  suites: new Map(),
   /** Crashed nodes whose error text is unfolded, by errorKey. */
   openErrors: new Set(),
 };
@@ -36,6 +40,7 @@ function render() {
     renderQueued = false;
     renderSlaves(page.slaves, cluster);
     renderCommands(page.commands, cluster.commands);
+    renderSuites(page.suites, cluster.suites);
   });
 }
 
@@ -86,6 +91,9 @@ const onEvent = {
   command_event({ command, running }) {
     if (running) cluster.commands.set(command.command_id, command);
     else cluster.commands.delete(command.command_id);
+  },
+  test_progress_event(progress) {
+    suiteProgress(cluster.suites, progress);
   },
 };
 

@@ -5,7 +5,7 @@
  */
 
 /** `element("li", {class: "x"}, child, "text", …)`; null and false children are skipped. */
-function element(tag, attributes = {}, ...children) {
+export function element(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
   for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
   node.append(...children.filter((child) => child !== null && child !== false));
