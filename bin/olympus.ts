@@ -95,6 +95,7 @@ program
     DEFAULT_SESSION_TIMEOUT_MS,
   )
   .option("--nats <urls>", "join the masters federated over these NATS servers, comma-separated (env OLYMPUS_NATS)")
+  .option("--verbose", "log detail too: each control's registration and goodbye")
   .action((options: MasterFlags) =>
     runMasterCommand({
       ...options,
@@ -180,6 +181,7 @@ program
     integer,
     DEFAULT_SESSION_TIMEOUT_MS,
   )
+  .option("--verbose", "log detail too: each control's registration and goodbye")
   .action((options: StartFlags) =>
     runStart({
       ...options,

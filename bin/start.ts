@@ -5,6 +5,7 @@ import { useAtomicMarking } from "../server/gc-tuning.js";
 import { startMaster } from "../server/master.js";
 import { createLogger, type Logger } from "../shared/runtime/log.js";
 import { refuseIfClaimed, removeMasterFile, writeMasterFile } from "../shared/runtime/master-file.js";
+import { fitScreen } from "../shared/runtime/screen.js";
 import { onShutdownSignal } from "../shared/runtime/shutdown.js";
 import { renderChange, renderTree } from "../shared/runtime/status-chart.js";
 import { readCa, readServerTls } from "../shared/runtime/tls.js";
@@ -25,9 +26,11 @@ export interface StartOptions {
   fileChangeDelayMs: number;
   bootTimeoutMs: number;
   sessionTimeoutMs: number;
+  verbose?: boolean;
 }
 
-const LOG_LINES_UNDER_CHART = 12;
+/** Log lines kept for the screen; how many show depends on its height. */
+const LOG_LINES_KEPT = 12;
 
 /**
  * `olympus start`: a master on loopback and an agent for this directory in
@@ -46,14 +49,15 @@ export async function runStart(options: StartOptions): Promise<void> {
     if (agent?.supervisor == null) return;
     const chart = renderTree(
       { slave: name, ...agent.supervisor.tree.snapshot() },
-      { color: process.env.NO_COLOR === undefined, errors: true },
+      { color: process.env.NO_COLOR === undefined, errors: "brief" },
     );
-    process.stdout.write(`\x1b[H\x1b[2J${chart}\n\n${recent.join("\n")}\n`);
+    const { columns, rows } = process.stdout;
+    process.stdout.write(`\x1b[H\x1b[2J${fitScreen(chart.split("\n"), recent, columns || 80, rows || 24)}`);
   }, 50);
   const log: Logger = live
     ? createLogger("olympus", (text) => {
         recent.push(text.trimEnd());
-        recent.splice(0, recent.length - LOG_LINES_UNDER_CHART);
+        recent.splice(0, recent.length - LOG_LINES_KEPT);
         redraw();
       })
     : createLogger("olympus");
@@ -68,6 +72,7 @@ export async function runStart(options: StartOptions): Promise<void> {
     tls,
     sessionTimeoutMs: options.sessionTimeoutMs,
     log,
+    verbose: options.verbose,
   });
   const token = options.token ?? (await issueLocalAdminToken(master.auth.store));
   const masterFile = writeMasterFile(process.cwd(), {
@@ -90,6 +95,7 @@ export async function runStart(options: StartOptions): Promise<void> {
     onNodeChange: (node) => (live ? redraw() : console.log(renderChange(name, node.snapshot(), false))),
   });
   agent.start();
+  if (live) process.stdout.on("resize", redraw);
 
   onShutdownSignal(async (signal) => {
     log(`${signal}: stopping`);

@@ -19,6 +19,7 @@ export interface MasterCommandOptions {
   sessionTimeoutMs: number;
   /** NATS servers to federate over (`--nats`, OLYMPUS_NATS). */
   nats?: string[];
+  verbose?: boolean;
 }
 
 /** `olympus master`: serve until a signal, then close every peer with a reason. */
@@ -27,7 +28,7 @@ export async function runMasterCommand(options: MasterCommandOptions): Promise<v
   if (options.token === undefined) refuseIfClaimed(process.cwd());
   useAtomicMarking();
   const master = await startMaster({ ...options, tls: readServerTls(options), log });
-  console.log(`olympus master listening on ${master.url}`);
+  log(`olympus master listening on ${master.url}`);
   let masterFile: string | null = null;
   let token = options.token;
   if (token === undefined) {
@@ -38,7 +39,7 @@ export async function runMasterCommand(options: MasterCommandOptions): Promise<v
       pid: process.pid,
       command: "olympus master",
     });
-    console.log(`admin token written to ${masterFile} (readable by you only)`);
+    log(`admin token written to ${masterFile} (readable by you only)`);
   }
   console.log(`dashboard: ${signInLink(master.url, token)}`);
   onShutdownSignal(async (signal) => {

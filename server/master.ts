@@ -42,6 +42,8 @@ export interface MasterOptions {
   /** NATS servers: join the masters federated there (see server/federation/). */
   nats?: string[];
   log: Logger;
+  /** Log detail too: a control's registration and goodbye. */
+  verbose?: boolean;
 }
 
 export interface Master {
@@ -62,7 +64,7 @@ export async function startMaster(options: MasterOptions): Promise<Master> {
   const registry = new SlaveRegistry();
   const peers = new Set<PeerConnection>();
   const watchers = new Watchers();
-  const routes = new CommandRoutes(watchers, history);
+  const routes = new CommandRoutes(watchers, history, options.log);
   const sessions = new Map<string, MasterSession>();
   let federation: Federation | null = null;
   const metrics = new MasterMetrics({
@@ -95,6 +97,7 @@ export async function startMaster(options: MasterOptions): Promise<Master> {
     sessionTimeoutMs: options.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS,
     linkObserver: metrics.linkObserver,
     log: options.log,
+    debug: options.verbose ? options.log : () => {},
   };
   app.get(SOCKET_PATH, { websocket: true }, (socket, request) => {
     new PeerConnection(socket, request.raw.socket, request.ip, context);
@@ -133,7 +136,10 @@ export async function startMaster(options: MasterOptions): Promise<Master> {
     url,
     async stop(reason = "master shutting down") {
       stopEndingRevokedSessions();
-      for (const session of [...sessions.values()]) session.end(reason);
+      // Controls first: their commands end with the master's reason, not with their slaves' loss.
+      const all = [...sessions.values()];
+      for (const session of all.filter((session) => session.slave === null)) session.end(reason);
+      for (const session of all.filter((session) => session.slave !== null)) session.end(reason);
       for (const peer of peers) peer.end(reason);
       await federation?.stop();
       await app.close();

@@ -64,6 +64,7 @@ export class Agent {
       () => this.connection.link,
       plan?.directory ?? process.cwd(),
       this.guardian,
+      log,
     );
     this.connection = new MasterConnection({
       ...options.master,
@@ -72,6 +73,13 @@ export class Agent {
       setup: (link) => this.serve(link),
       onConnected: (link) => {
         if (this.supervisor !== null) link.event(treeEvent, this.supervisor.tree.snapshot());
+      },
+      // The master has forgotten their controls: nobody is left to read their output.
+      onSessionExpired: () => {
+        const running = this.commands.running;
+        if (running === 0) return;
+        log(`ending ${running} command(s) whose session with the master is over`);
+        this.commands.stopAll();
       },
     });
   }
@@ -82,12 +90,19 @@ export class Agent {
     this.connection.start();
   }
 
-  async stop(reason: string): Promise<void> {
+  /** Stops everything; says what it stopped, e.g. `2 commands, 3 workers (boot, work, test) and the session with ws://…`. */
+  async stop(reason: string): Promise<string> {
+    const commands = this.commands.running;
+    const workers = (this.supervisor?.tree.snapshot().nodes ?? []).filter((node) => node.pid !== null);
+    const connected = this.connection.link !== null;
     this.commands.stopAll();
     this.connection.stop(reason);
     this.supervisor?.stop();
     this.guardian.close();
     await this.files?.close();
+    const names = workers.length === 0 ? "" : ` (${workers.map((node) => node.name).join(", ")})`;
+    const session = connected ? ` and the session with ${this.connection.url}` : "";
+    return `${plural(commands, "command")}, ${plural(workers.length, "worker")}${names}${session}`;
   }
 
   private filesChanged(paths: string[]): void {
@@ -122,4 +137,8 @@ export class Agent {
       return { plan: basename(plan.directory), files, cpus: availableParallelism() };
     });
   }
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
 }

@@ -57,5 +57,5 @@ export function runSlaveCommand(options: SlaveCommandOptions): void {
     },
   });
   agent.start();
-  onShutdownSignal(() => agent.stop("agent shutting down"));
+  onShutdownSignal(async (signal) => log(`${signal}: stopped ${await agent.stop("agent shutting down")}`));
 }

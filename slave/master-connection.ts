@@ -20,6 +20,8 @@ export interface MasterConnectionOptions {
   setup?: (link: Link) => void;
   /** Called once each new session is ready. */
   onConnected?: (link: Link) => void;
+  /** A session's connection stayed lost past the session timeout: the master has forgotten it and its commands. */
+  onSessionExpired?: () => void;
   /** The master refused us (bad token, wrong version): retrying will not help. */
   onRefused: (reason: string) => void;
   log: Logger;
@@ -49,6 +51,11 @@ export class MasterConnection {
 
   get link(): Link | null {
     return this.session?.link ?? null;
+  }
+
+  /** The master's URL the session is on now (one of the list, for failover). */
+  get url(): string | null {
+    return this.session?.url ?? null;
   }
 
   start(): void {
@@ -85,9 +92,12 @@ export class MasterConnection {
     this.replace = false;
     log(`connected to ${this.session.url} as ${name} (id ${id})`);
     this.options.onConnected?.(this.session.link);
-    const reason = await this.session.ended;
+    const session = this.session;
+    const reason = await session.ended;
     this.session = null;
-    if (!this.stopped) this.retry(reason);
+    if (this.stopped) return;
+    if (session.expired) this.options.onSessionExpired?.();
+    this.retry(reason);
   }
 
   private retry(reason: string): void {

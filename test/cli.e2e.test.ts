@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { PROTOCOL_VERSION } from "../shared/protocol/version.js";
 import { controlIn, type NodeStatus, startLocal, waitForStates, writeApp, writePythonApp } from "./helpers/app.js";
-import { control, startMaster, startSlave } from "./helpers/cluster.js";
-import { controlBin, olympusBin, projectRoot, run, stopAll } from "./helpers/processes.js";
+import { control, startMaster, startSlave, TEST_TOKEN } from "./helpers/cluster.js";
+import { controlBin, eventually, olympusBin, projectRoot, run, startNode, stopAll } from "./helpers/processes.js";
 
 after(stopAll);
 
@@ -77,4 +77,60 @@ describe("control status --wait", () => {
       [1, "control: timed out after 0.5 s waiting for slave nosuch to connect\n"],
     );
   });
+});
+
+it("prints JSON from ping and, one object per line, from watch", async () => {
+  const { url } = await startMaster();
+  await startSlave(url, "pinged");
+  for (const target of [[], ["pinged"]]) {
+    const result = await control(url, ["ping", "--json", ...target]);
+    assert.equal(result.code, 0, result.stderr);
+    const answer = JSON.parse(result.stdout) as { target: string; ms: number };
+    assert.equal(answer.target, target[0] ?? "master");
+    assert.ok(answer.ms >= 0, result.stdout);
+  }
+  const watcher = startNode(controlBin, ["--master", url, "--token", TEST_TOKEN, "watch", "--json"]);
+  // The master tells a watcher of slaves only as they come and go: a second one comes once it watches.
+  await eventually(async () => {
+    const late = await startSlave(url, "late");
+    await late.kill();
+    return /"event":"slave".*"connected":false/.test(watcher.output);
+  });
+  const events = watcher.output
+    .trim()
+    .split("\n")
+    .map((line) => JSON.parse(line) as { at: string; event: string; slave: string; connected: boolean });
+  assert.ok(
+    events.some((event) => event.event === "slave" && event.slave === "late" && event.connected),
+    watcher.output,
+  );
+  for (const event of events) assert.ok(!Number.isNaN(Date.parse(event.at)), event.at);
+});
+
+it("says what it stopped on Ctrl-C of olympus slave", async () => {
+  const { url } = await startMaster();
+  const app = writePythonApp();
+  const slave = startNode(olympusBin, ["slave", "--master", url, "--name", "stopped", "--token", TEST_TOKEN], {
+    cwd: app,
+  });
+  await slave.waitFor(/connected to/);
+  assert.equal((await control(url, ["status", "--wait"])).code, 0);
+  const running = startNode(controlBin, [
+    "--master",
+    url,
+    "--token",
+    TEST_TOKEN,
+    "exec",
+    "--",
+    "sh",
+    "-c",
+    "echo started; exec sleep 300",
+  ]);
+  await running.waitFor(/started/);
+  await slave.kill("SIGINT");
+  assert.match(
+    slave.output,
+    new RegExp(`slave stopped: SIGINT: stopped 1 command, 2 workers \\(boot, work\\) and the session with ${url}\\n$`),
+  );
+  assert.equal((await running.exited).code, 1);
 });

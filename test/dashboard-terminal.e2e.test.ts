@@ -211,7 +211,7 @@ describe("dashboard terminals in headless Chromium", () => {
       new MutationObserver(() => said.push(connection.textContent ?? "")).observe(connection, { childList: true });
       Object.assign(window, { said });
     });
-    assert.ok(proxy.freezeAll() >= 1, "the page's socket went silent");
+    assert.ok(proxy.silence({ newConnections: "carry" }) >= 1, "the page's socket went silent");
     // Neither side hears a heartbeat for two intervals (10 s): the page gives up the socket and resumes on a new one.
     await viaProxy.locator(".tab-status[data-exit-code='0']").waitFor();
     const said = await viaProxy.evaluate(() => (window as unknown as { said: string[] }).said);

@@ -348,7 +348,15 @@ describe("commands across slaves", () => {
     await running.waitFor(/started/); // the command runs on s2, so only its slave's loss can end it
     await (slaves[1] as Started).kill("SIGKILL");
     assert.equal((await running.exited).code, 1);
-    assert.equal(running.output, "started\ncontrol: s2: slave s2 disconnected\n");
+    assert.equal(
+      running.output,
+      [
+        "started",
+        "control: s2: slave s2 lost its connection; waiting up to 1 s for it to resume",
+        "control: s2: slave s2 disconnected: no resume within 1 s",
+        "",
+      ].join("\n"),
+    );
   });
 });
 

@@ -73,7 +73,7 @@ it("delivers 50 MB of output intact while both the control's and the agent's con
   assert.equal(sha256(Buffer.concat(chunks)), expected);
   assert.equal(agent.output.match(/resumed the session/g)?.length, 2);
   assert.equal(master.output.match(/slave far \(.*\) resumed its session/g)?.length, 2);
-  assert.equal(master.output.match(/control \S+ resumed its session/g)?.length, 2);
+  assert.equal(master.output.match(/control .* resumed its session/g)?.length, 2);
   agentProxy.close();
   controlProxy.close();
 });

@@ -112,6 +112,8 @@ const expected: Record<
   string,
   {
     control?: ControlRole;
+    /** What a control below `control` is told it may not do (the words of the commands that send it). */
+    refused?: string;
     slave?: true;
     data: () => Record<string, unknown>;
     answered?: (data: Record<string, unknown>) => boolean;
@@ -143,23 +145,43 @@ const expected: Record<
   timeline_request: { control: "viewer", data: () => ({}), answered: (data) => Array.isArray(data.events) },
   restart_request: {
     control: "operator",
+    refused: "restart phases",
     data: () => ({ slave: "roles-agent", node: "work" }),
     answered: (data) => JSON.stringify(data.restarted).includes("work"),
   },
   run_request: {
     control: "operator",
+    refused: "run commands",
     data: () => ({ slave: "roles-agent", command_id: commandId(), command: "hello", args: [], terminal: null }),
     answered: (data) => typeof data.pid === "number",
   },
   exec_request: {
     control: "operator",
+    refused: "run commands",
     data: () => ({ slave: "roles-agent", command_id: commandId(), program: "true", args: [], terminal: null }),
     answered: (data) => typeof data.pid === "number",
   },
-  command_input_event: { control: "operator", data: () => ({ command_id: commandId(), eof: true }) },
-  command_resize_event: { control: "operator", data: () => ({ command_id: commandId(), cols: 80, rows: 24 }) },
-  command_signal_event: { control: "operator", data: () => ({ command_id: commandId(), signal: "SIGINT" }) },
-  command_ack_event: { control: "operator", slave: true, data: () => ({ command_id: commandId(), bytes: 1 }) },
+  command_input_event: {
+    control: "operator",
+    refused: "send input to commands",
+    data: () => ({ command_id: commandId(), eof: true }),
+  },
+  command_resize_event: {
+    control: "operator",
+    refused: "resize commands' terminals",
+    data: () => ({ command_id: commandId(), cols: 80, rows: 24 }),
+  },
+  command_signal_event: {
+    control: "operator",
+    refused: "signal commands",
+    data: () => ({ command_id: commandId(), signal: "SIGINT" }),
+  },
+  command_ack_event: {
+    control: "operator",
+    refused: "read commands' output",
+    slave: true,
+    data: () => ({ command_id: commandId(), bytes: 1 }),
+  },
   tree_event: { slave: true, data: () => ({ nodes: [], commands: [] }) },
   node_state_event: {
     slave: true,
@@ -169,6 +191,7 @@ const expected: Record<
   command_exit_event: { slave: true, data: () => ({ command_id: commandId(), code: 0, signal: null }) },
   slave_event: { data: () => ({}) },
   command_event: { data: () => ({}) },
+  command_slave_event: { data: () => ({ command_id: commandId(), connected: true }) },
   test_request: {
     control: "operator",
     // `hello` takes the file as its argument and ignores it.
@@ -220,12 +243,12 @@ interface Sender {
 
 /** What the README's table says the master must refuse, or null. */
 function expectedRefusal(sender: Sender, type: string): string | null {
-  const { control, slave } = expected[type] ?? {};
+  const { control, slave, refused } = expected[type] ?? {};
   if (sender.peer === "slave") return slave ? null : `a slave may not send ${type}`;
   if (control === undefined) return `a control may not send ${type}`;
   return ranks.indexOf(sender.role as ControlRole) >= ranks.indexOf(control)
     ? null
-    : `a ${sender.role} may not send ${type}`;
+    : `a ${sender.role} may not ${refused ?? `send ${type}`} (that takes an ${control} token)`;
 }
 
 describe("roles and tokens", () => {
@@ -449,7 +472,7 @@ describe("roles and tokens", () => {
     assert.equal(slaves.code, 0, slaves.stderr);
     const exec = await control(tokens.get("viewer") as string, ["exec", "--slave", "nobody", "--", "true"]);
     assert.equal(exec.code, 1);
-    assert.equal(exec.stderr, "control: a viewer may not send exec_request\n");
+    assert.equal(exec.stderr, "control: a viewer may not run commands (that takes an operator token)\n");
     const slaveAsControl = await control(tokens.get("slave") as string, ["slaves"]);
     assert.equal(
       slaveAsControl.stderr,

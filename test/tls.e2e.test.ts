@@ -133,7 +133,23 @@ describe("TLS", () => {
     assert.equal(result.code, 1);
     assert.match(
       result.stderr,
-      /^control: cannot connect to wss:\/\/127\.0\.0\.1:\d+\/api\/socket: unable to verify the first certificate\n$/,
+      /^control: cannot connect to wss:\/\/127\.0\.0\.1:\d+\/api\/socket: unable to verify the first certificate \(trust the CA that signed the master's certificate with --ca FILE\)\n$/,
+    );
+  });
+
+  it("tells a ws:// client that the master speaks TLS, and the wss:// URL to use", async () => {
+    const plain = url.replace(/^wss:/, "ws:");
+    const result = await run(controlBin, ["--master", plain, "--token", TEST_TOKEN, "slaves"], { cwd: tmpdir() });
+    assert.deepEqual(
+      [result.code, result.stderr],
+      [1, `control: cannot connect to ${plain}: the master speaks TLS; use ${url}\n`],
+    );
+    const slave = startNode(olympusBin, ["slave", "--master", plain, "--name", "plain", "--token", TEST_TOKEN]);
+    await slave.waitFor(/speaks TLS/);
+    assert.equal((await slave.exited).code, 1, "retrying cannot help");
+    assert.match(
+      slave.output,
+      new RegExp(`slave plain: cannot connect to ${plain}: the master speaks TLS; use ${url}\n$`),
     );
   });
 
@@ -143,15 +159,29 @@ describe("TLS", () => {
     assert.equal(result.stderr, "control: --ca /nonexistent/ca.crt: no such file\n");
   });
 
-  it("keeps an agent without the CA out, saying why", async () => {
+  it("keeps an agent without the CA out: one line suggesting --ca, and exit 1 instead of retrying", async () => {
     const slave = startNode(olympusBin, ["slave", "--master", url, "--name", "untrusting", "--token", TEST_TOKEN]);
-    await slave.waitFor(/unable to verify the first certificate/);
+    await slave.waitFor(/--ca FILE/);
+    assert.equal((await slave.exited).code, 1, slave.output);
+    const lines = slave.output.split("\n").filter((line) => line.includes("certificate"));
+    assert.equal(lines.length, 1, slave.output);
+    assert.match(
+      lines[0] as string,
+      /slave untrusting: cannot connect to wss:.*: unable to verify the first certificate \(trust the CA that signed the master's certificate with --ca FILE\)$/,
+    );
     const slaves = await control(["--ca", certificates.ca, "slaves", "--json"]);
     assert.deepEqual(
       (JSON.parse(slaves.stdout) as { name: string }[]).map((listed) => listed.name),
       ["secure"],
     );
-    await slave.kill();
+  });
+
+  it("stops an agent whose token is refused, with one line and exit 1", async () => {
+    const args = ["slave", "--master", url, "--name", "wrong", "--token", "wrong-token", "--ca", certificates.ca];
+    const slave = startNode(olympusBin, args);
+    assert.equal((await slave.exited).code, 1, slave.output);
+    assert.match(slave.output, /slave wrong: master refused: bad token\n$/);
+    assert.doesNotMatch(slave.output, /reconnecting/);
   });
 
   it("guards the HTTPS routes with the bearer token", async () => {

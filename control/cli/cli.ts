@@ -68,9 +68,12 @@ export function controlProgram(): Command {
     .command("ping")
     .description("round trip to the master, or through it to a slave")
     .argument("[slave]", "slave name or id")
-    .action(async (slave: string | undefined) => {
+    .option("--json", "print JSON")
+    .action(async (slave: string | undefined, options: { json?: boolean }) => {
       const milliseconds = await withClient(program.opts(), (client) => client.ping(slave));
-      console.log(`${slave === undefined ? "master" : slave}: ${milliseconds.toFixed(2)} ms`);
+      const target = slave ?? "master";
+      if (options.json) return console.log(JSON.stringify({ target, ms: Number(milliseconds.toFixed(3)) }));
+      console.log(`${target}: ${milliseconds.toFixed(2)} ms`);
     });
 
   program
@@ -103,16 +106,23 @@ export function controlProgram(): Command {
   program
     .command("watch")
     .description("print a line for every state change, until interrupted")
-    .action(async () => {
+    .option("--json", "print one JSON object per line: {at, event, slave, ...}")
+    .action(async (options: { json?: boolean }) => {
       const color = colorWanted();
+      const json = (event: string, data: object) =>
+        console.log(JSON.stringify({ at: new Date().toISOString(), event, ...data }));
       const client = await OlympusClient.connect(resolveMaster(program.opts()), {
         log: warn,
         setup: (link) => {
-          link.onEvent(nodeStateEvent, ({ slave, node }) => console.log(renderChange(slave ?? "?", node, color)));
+          link.onEvent(nodeStateEvent, ({ slave, node }) =>
+            options.json ? json("node_state", { slave, node }) : console.log(renderChange(slave ?? "?", node, color)),
+          );
           link.onEvent(slaveEvent, ({ slave, connected }) =>
-            console.log(
-              `${new Date().toISOString().slice(11, 23)} ${slave.name} ${connected ? "connected" : "disconnected"}`,
-            ),
+            options.json
+              ? json("slave", { slave: slave.name, connected, info: slave })
+              : console.log(
+                  `${new Date().toISOString().slice(11, 23)} ${slave.name} ${connected ? "connected" : "disconnected"}`,
+                ),
           );
         },
       });

@@ -46,6 +46,8 @@ export async function runAttached(
 ): Promise<number> {
   const { stdin, stdout, stderr } = process;
   const command = client.command(slave, { stdout, stderr });
+  // A raw terminal does not return the carriage on a newline.
+  command.onNotice = (line) => stderr.write(`control: ${slave}: ${line}${terminal ? "\r\n" : "\n"}`);
   const restore = terminal && stdin.isTTY ? await enterRawMode() : () => {};
   // Installed before the start: output, and the user's reaction to it, may come before the start's answer.
   const onResize = () => command.resize(stdout.columns || 80, stdout.rows || 24);
@@ -112,7 +114,9 @@ export async function runFannedOut(client: OlympusClient, slaves: string[], targ
       stdout: new PrefixedLines(prefix, process.stdout),
       stderr: new PrefixedLines(prefix, process.stderr),
     };
-    return { sinks, command: client.command(slave, sinks) };
+    const command = client.command(slave, sinks);
+    command.onNotice = (line) => process.stderr.write(`${prefix}control: ${line}\n`);
+    return { sinks, command };
   });
   // Installed before the starts, as in runAttached: a signal may come while they are under way.
   const stopForwarding = forwardSignals(runs.map((run) => run.command));

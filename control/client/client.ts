@@ -6,6 +6,7 @@ import {
   commandAckEvent,
   commandExitEvent,
   commandOutputEvent,
+  commandSlaveEvent,
   history,
   historyOutput,
   listSlaves,
@@ -210,6 +211,9 @@ function routeCommandEvents(link: Link, commands: Map<string, CommandListener>):
     if (stream !== "stdin") commands.get(commandId)?.output(stream, payload);
   });
   link.onEvent(commandAckEvent, ({ command_id, bytes }) => commands.get(command_id)?.inputAcknowledged(bytes));
+  link.onEvent(commandSlaveEvent, ({ command_id, connected, timeout }) =>
+    commands.get(command_id)?.slaveConnection(connected, timeout),
+  );
   link.onEvent(commandExitEvent, ({ command_id, code, error }) =>
     commands
       .get(command_id)

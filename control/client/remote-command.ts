@@ -49,6 +49,8 @@ export interface OutputSinks {
 export interface CommandListener {
   output(stream: "stdout" | "stderr", data: Buffer): void;
   inputAcknowledged(bytes: number): void;
+  /** The slave lost its connection (the master waits `timeout` seconds for it), or is back. */
+  slaveConnection(connected: boolean, timeout?: number): void;
   exit(outcome: Outcome): void;
 }
 
@@ -70,6 +72,8 @@ export class RemoteCommand implements CommandListener {
   });
   /** Called when input may flow again after the window filled. */
   onInputWindowOpen: () => void = () => {};
+  /** Hears what the command waits for that is not its own doing: its slave's lost connection. */
+  onNotice: (line: string) => void = () => {};
 
   constructor(
     private readonly link: Link,
@@ -124,6 +128,14 @@ export class RemoteCommand implements CommandListener {
     const wasFull = this.unacknowledgedInput >= COMMAND_WINDOW_BYTES;
     this.unacknowledgedInput -= bytes;
     if (wasFull && this.unacknowledgedInput < COMMAND_WINDOW_BYTES) this.onInputWindowOpen();
+  }
+
+  slaveConnection(connected: boolean, timeout?: number): void {
+    this.onNotice(
+      connected
+        ? `slave ${this.slave} is back`
+        : `slave ${this.slave} lost its connection; waiting up to ${timeout ?? "?"} s for it to resume`,
+    );
   }
 
   /** Every output event came before this one; the outcome waits for their writes. */

@@ -88,7 +88,7 @@ export class Tunnels {
       tree,
       close: (reason) => {
         if (!this.outbound.delete(tunnel)) return;
-        routes.slaveClosed(session);
+        routes.slaveClosed(session, reason);
         link.connectionLost(reason);
         onClosed();
       },
@@ -148,7 +148,7 @@ export class Tunnels {
       peerRole: "control",
       log: (line) => log(`federation: tunnel ${tunnel}: ${line}`),
     });
-    serveControl(link, "a control on another master", this.context);
+    serveControl(link, "a control on another master", this.context, () => `tunnel ${tunnel}`);
     this.inbound.set(tunnel, link);
     return link;
   }

@@ -8,15 +8,28 @@ import {
   commandExitEvent,
   commandOutputEvent,
   commandSignalEvent,
+  commandSlaveEvent,
 } from "../../shared/protocol/messages.js";
+import type { Logger } from "../../shared/runtime/log.js";
 import type { SlaveSession } from "../sessions/registry.js";
 import type { Watchers } from "../sessions/watchers.js";
+import { callLine, describeCommand } from "./call-log.js";
 import { type CommandHistory, OutputTail, shellLine } from "./command-history.js";
 
 type CommandEventData = { command_id: string } & Record<string, unknown>;
 
 /** Who hears a command's events and output bytes: a control's Link, or the master's own test suite. */
 export type CommandOwner = Pick<Link, "event" | "forwardBytes">;
+
+/**
+ * Who started a command: the token name the history keeps, and for a
+ * control's request its caller and request type, for the log line at its end
+ * (the master's own suites log none).
+ */
+export interface CommandOrigin {
+  who: string;
+  logAs?: { kind: string; caller: string };
+}
 
 interface CommandRoute {
   command: CommandSummary;
@@ -27,6 +40,9 @@ interface CommandRoute {
   /** The token name of the control that started it, for the history. */
   who: string;
   tail: OutputTail;
+  /** Who asked and what (for the log line at its end; none for the master's own suites), and since when. */
+  logAs: { caller: string; call: string } | null;
+  startedAt: number;
 }
 
 /**
@@ -39,6 +55,7 @@ export class CommandRoutes {
   constructor(
     private readonly watchers: Watchers,
     private readonly history: CommandHistory,
+    private readonly log: Logger,
   ) {}
 
   get size(): number {
@@ -49,10 +66,21 @@ export class CommandRoutes {
     return [...this.routes.values()].map((route) => route.command);
   }
 
-  open(id: string, control: CommandOwner, who: string, slave: SlaveSession, argv: string[]): void {
+  open(id: string, control: CommandOwner, slave: SlaveSession, argv: string[], origin: CommandOrigin): void {
     if (this.routes.has(id)) throw new Error(`command id ${id} is in use`);
     const command = { command_id: id, slave: slave.info.name, argv, started_at: new Date().toISOString() };
-    this.routes.set(id, { command, control, slave, controlGone: false, who, tail: new OutputTail() });
+    const { who, logAs } = origin;
+    const logged = logAs === undefined ? null : { caller: logAs.caller, call: describeCommand(logAs.kind, command) };
+    this.routes.set(id, {
+      command,
+      control,
+      slave,
+      controlGone: false,
+      who,
+      tail: new OutputTail(),
+      logAs: logged,
+      startedAt: performance.now(),
+    });
     this.watchers.broadcast(commandEvent, { command, running: true });
   }
 
@@ -112,7 +140,11 @@ export class CommandRoutes {
       const bytes = Buffer.byteLength(data.data as string, "base64");
       if (bytes > 0) slave.link.event(commandAckEvent, { command_id: data.command_id, bytes });
     }
-    if (definition.type === commandExitEvent.type) this.close(data.command_id, data.code as number | null);
+    if (definition.type === commandExitEvent.type) {
+      const { code, signal, error } = data as unknown as { code: number | null; signal: string | null; error?: string };
+      this.logEnd(route, error ?? (code === null ? `signal ${signal}` : `exit ${code}`));
+      this.close(data.command_id, code, error);
+    }
   }
 
   /** The control vanished: its commands get a hangup, as a closed terminal would give them. */
@@ -124,16 +156,31 @@ export class CommandRoutes {
     }
   }
 
-  /** The slave vanished: its controls hear so at once instead of waiting forever. */
-  slaveClosed(slave: SlaveSession): void {
-    const error = `slave ${slave.info.name} disconnected`;
+  /** The slave's socket dropped (`timeoutMs`: how long the master waits for its resume), or it resumed: its controls hear so. */
+  slaveConnection(slave: SlaveSession, connected: boolean, timeoutMs?: number): void {
+    const timeout = timeoutMs === undefined ? {} : { timeout: timeoutMs / 1000 };
+    for (const [id, route] of this.routes) {
+      if (route.slave === slave && !route.controlGone)
+        route.control.event(commandSlaveEvent, { command_id: id, connected, ...timeout });
+    }
+  }
+
+  /** The slave's session ended: its controls hear so, and why, at once instead of waiting forever. */
+  slaveClosed(slave: SlaveSession, reason: string): void {
+    const error = `slave ${slave.info.name} disconnected: ${reason}`;
     for (const [id, route] of this.routes) {
       if (route.slave !== slave) continue;
-      if (!route.controlGone) {
+      if (!route.controlGone)
         route.control.event(commandExitEvent, { command_id: id, code: null, signal: null, error });
-      }
+      this.logEnd(route, `lost: ${error}`);
       this.close(id, null, error);
     }
+  }
+
+  private logEnd(route: CommandRoute, outcome: string): void {
+    if (route.logAs === null) return;
+    const { caller, call } = route.logAs;
+    this.log(callLine(caller, call, outcome, (performance.now() - route.startedAt) / 1000));
   }
 
   /** The command ended: watchers hear so, and the history keeps it. */

@@ -26,6 +26,9 @@ import type { NodeTimeline } from "./node-timeline.js";
 /** What serving a control needs: the slaves, the watchers, the command routes, the test suites, the history and the timeline. */
 export type ControlContext = TestContext & { history: CommandHistory; timeline: NodeTimeline };
 
+/** Who is asking: the control as the log names it. */
+type Caller = () => string;
+
 type LocalHandler = (data: Record<string, unknown>) => Record<string, unknown> | Promise<Record<string, unknown>>;
 
 /**
@@ -35,7 +38,7 @@ type LocalHandler = (data: Record<string, unknown>) => Record<string, unknown> |
  * answered here, if the master has an answer of its own. `who` names the
  * control's token in the history of the commands it starts.
  */
-export function serveControl(link: Link, who: string, context: ControlContext): void {
+export function serveControl(link: Link, who: string, context: ControlContext, caller: Caller): void {
   const { registry, watchers, routes, history: kept, timeline: changes } = context;
   link.onRequest(listSlaves, () => ({ slaves: registry.list() }));
   link.onRequest(status, ({ slave }) => {
@@ -75,7 +78,7 @@ export function serveControl(link: Link, who: string, context: ControlContext): 
       if (argv === undefined) return session.link.request(definition as RequestDefinition, data as never);
       // A command's events may arrive before its response: route them from the start.
       const id = data.command_id as string;
-      routes.open(id, link, who, session, argv);
+      routes.open(id, link, session, argv, { who, logAs: { kind: definition.type, caller: caller() } });
       return session.link.request(definition as RequestDefinition, data as never).catch((error: unknown) => {
         routes.discard(id);
         throw error;

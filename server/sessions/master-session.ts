@@ -9,6 +9,7 @@ import type { Logger } from "../../shared/runtime/log.js";
 import { controlAuthorizer } from "../auth/roles.js";
 import { type Credential, expiredRefusal } from "../auth/tokens.js";
 import { MAX_UNSENT_BYTES_PER_PEER } from "../limits.js";
+import { callLine, describeRequest } from "../routing/call-log.js";
 import type { CommandHistory } from "../routing/command-history.js";
 import type { CommandRoutes } from "../routing/command-routes.js";
 import { serveControl } from "../routing/control-requests.js";
@@ -37,6 +38,8 @@ export interface SessionContext {
   /** Sees the frames and request durations of every registered session (for metrics). */
   linkObserver: LinkObserver;
   log: Logger;
+  /** Detail behind --verbose: a control's comings and goings, besides its one line per call. */
+  debug: Logger;
 }
 
 /** What a session needs of the socket that carries it now. */
@@ -107,6 +110,8 @@ export class MasterSession {
   private tokenTimer: NodeJS.Timeout | null = null;
   private ended = false;
   private registered = false;
+  /** The address of the socket that carries it, or last did. */
+  private address: string;
 
   constructor(
     registration: Registration,
@@ -115,6 +120,8 @@ export class MasterSession {
     private readonly context: SessionContext,
   ) {
     this.credential = registration.credential;
+    this.address = carrier.address;
+    const { onRequestAnswered } = context.linkObserver;
     this.link = new Link({
       send: null,
       localRole: "master",
@@ -122,6 +129,10 @@ export class MasterSession {
       resumable: true,
       maxRequestsInFlight: DEFAULT_MAX_REQUESTS_IN_FLIGHT,
       ...context.linkObserver,
+      onRequestAnswered: (type, seconds, data, error) => {
+        onRequestAnswered(type, seconds, data, error);
+        if (registration.role === "control") this.logCall(type, seconds, data, error);
+      },
       onNumberedFrame: (bytes) => this.heartbeat.frameReceived(bytes),
       authorize: registration.role === "control" ? controlAuthorizer(registration.credential.role) : undefined,
       log: (line) => context.log(`${this.describe()}: ${line}`),
@@ -129,7 +140,7 @@ export class MasterSession {
     this.link.binaryFrames = registration.data.extensions?.includes(BINARY_FRAMES) ?? false;
     this.heartbeat = new Heartbeat(this.link, context.heartbeatIntervalMs, () => this.silent());
     this.link.onMessage(close, ({ reason }) => {
-      context.log(`${this.describe()} closed the session: ${reason}`);
+      this.lifecycleLog(`${this.describe()} closed the session: ${reason}`);
       this.end(reason, false);
     });
     if (registration.role === "slave") {
@@ -143,7 +154,7 @@ export class MasterSession {
       };
       serveSlave(this.link, this.slave, context.watchers, context.routes, context.timeline);
     } else {
-      serveControl(this.link, this.credential.entry?.name ?? "shared token", context);
+      serveControl(this.link, this.credential.entry?.name ?? "shared token", context, () => this.describe());
     }
     this.link.receivedOutside(registrationSeq);
     context.sessions.set(this.token, this);
@@ -157,7 +168,7 @@ export class MasterSession {
     // Heartbeats only after `ready`: before it, the client does not expect them.
     this.registered = true;
     this.heartbeat.start();
-    context.log(`${this.describe()} registered`);
+    this.lifecycleLog(`${this.describe()} registered`);
     const entry = this.credential.entry;
     if (entry?.expires_at) this.endWhenTokenExpires(Date.parse(entry.expires_at), entry.name);
   }
@@ -178,11 +189,13 @@ export class MasterSession {
     if (this.resumeTimer !== null) clearTimeout(this.resumeTimer);
     this.resumeTimer = null;
     this.carrier = carrier;
+    this.address = carrier.address;
     this.link.attach((frame) => this.send(frame), peerLastSeq);
     if (this.registered) this.heartbeat.start();
     if (this.slave !== null) {
       this.context.registry.add(this.slave);
       this.context.watchers.broadcast(slaveEvent, { slave: this.slave.info, connected: true });
+      if (this.registered) this.context.routes.slaveConnection(this.slave, true);
     }
   }
 
@@ -194,8 +207,10 @@ export class MasterSession {
     this.heartbeat.stop();
     if (this.slave !== null && this.context.registry.remove(this.slave)) {
       this.context.watchers.broadcast(slaveEvent, { slave: this.slave.info, connected: false });
+      this.context.routes.slaveConnection(this.slave, false, this.context.sessionTimeoutMs);
     }
-    this.resumeTimer = setTimeout(() => this.end("session timed out"), this.context.sessionTimeoutMs);
+    const timeout = this.context.sessionTimeoutMs;
+    this.resumeTimer = setTimeout(() => this.end(`no resume within ${timeout / 1000} s`), timeout);
     this.context.log(
       `${this.describe()} lost its connection; waiting ${this.context.sessionTimeoutMs} ms for a resume`,
     );
@@ -218,11 +233,23 @@ export class MasterSession {
       this.context.routes.controlClosed(this.link);
       this.context.suites.controlClosed(this.link);
     } else {
-      this.context.routes.slaveClosed(this.slave);
+      this.context.routes.slaveClosed(this.slave, reason);
       if (this.context.registry.remove(this.slave))
         this.context.watchers.broadcast(slaveEvent, { slave: this.slave.info, connected: false });
     }
-    this.context.log(`${this.describe()} ended: ${reason}`);
+    // A control that said goodbye ended as expected; any other end is news.
+    (notifyPeer ? this.context.log : this.lifecycleLog)(`${this.describe()} ended: ${reason}`);
+  }
+
+  /** A control's registration and goodbye are detail (its calls are logged one line each); a slave's are news. */
+  private lifecycleLog = (line: string): void => (this.slave === null ? this.context.debug : this.context.log)(line);
+
+  /** One line per call, except a started command's, whose line comes when it ends (with its exit code). */
+  private logCall(type: string, seconds: number, data: Record<string, unknown>, error: string | null): void {
+    if (error === null && typeof data.command_id === "string") return;
+    this.context.log(
+      callLine(this.describe(), describeRequest(type, data), error === null ? "ok" : `error: ${error}`, seconds),
+    );
   }
 
   /**
@@ -261,7 +288,8 @@ export class MasterSession {
   describe(): string {
     const address = this.carrier?.address ?? "detached";
     if (this.slave !== null) return `slave ${this.slave.info.name} (id ${this.slave.info.id}, ${address})`;
-    return `control ${address}`;
+    // A master's shared --token has no name of its own.
+    return `control ${this.credential.entry?.name ?? "shared-token"} (${this.credential.role}) from ${this.address}`;
   }
 
   /** A peer that does not acknowledge may not grow the master's memory: past the bound its session ends. */

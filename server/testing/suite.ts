@@ -144,7 +144,9 @@ export class TestSuite {
       settled: false,
     };
     participant.running.add(attempt);
-    this.options.routes.open(id, this.ownerFor(attempt), this.options.who, session, [this.options.command, file]);
+    this.options.routes.open(id, this.ownerFor(attempt), session, [this.options.command, file], {
+      who: this.options.who,
+    });
     this.tell(attempt, "started");
     const data = {
       slave: session.info.name,

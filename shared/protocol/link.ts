@@ -53,8 +53,8 @@ export interface LinkOptions {
   maxOwnRequestsInFlight?: number;
   /** Sees every frame's type and size, in and out (for metrics). */
   onFrame?: (direction: "in" | "out", type: string, bytes: number) => void;
-  /** Sees how long each request from the peer that reached its handler took to answer, error or not (for metrics). */
-  onRequestAnswered?: (type: string, seconds: number) => void;
+  /** Sees each request from the peer that reached its handler: how long it took to answer, and its error if any (for metrics and the log). */
+  onRequestAnswered?: (type: string, seconds: number, data: Record<string, unknown>, error: string | null) => void;
   /** Beyond `from`: a reason to refuse this peer the message (e.g. its token's role), or null to accept. */
   authorize?: (definition: Definition) => string | null;
   log?: (line: string) => void;
@@ -337,7 +337,7 @@ export class Link {
   }
 
   private answer(frame: Frame, definition: RequestDefinition): void {
-    const data = validateIncoming(definition, frame);
+    const data = validateIncoming(definition, frame) as Record<string, unknown>;
     const handler = this.requestHandlers.get(definition.type);
     if (handler === undefined) {
       return this.respondError(
@@ -357,38 +357,56 @@ export class Link {
       if (this.closedReason !== null) return void this.requestsInFlight--;
       try {
         const response = handler(data as never);
-        if (!(response instanceof Promise)) return this.respond(frame, definition, arrived, response);
+        if (!(response instanceof Promise)) return this.respond(frame, definition, arrived, data, response);
         response.then(
-          (value) => this.respond(frame, definition, arrived, value),
-          (error: unknown) => this.respondFailed(frame, definition, arrived, error),
+          (value) => this.respond(frame, definition, arrived, data, value),
+          (error: unknown) => this.respondFailed(frame, definition, arrived, data, error),
         );
       } catch (error) {
-        this.respondFailed(frame, definition, arrived, error);
+        this.respondFailed(frame, definition, arrived, data, error);
       }
     });
   }
 
   /** Sends a handler's answer to the request in `frame`. */
-  private respond(frame: Frame, definition: RequestDefinition, arrived: number, response: unknown): void {
+  private respond(
+    frame: Frame,
+    definition: RequestDefinition,
+    arrived: number,
+    data: Record<string, unknown>,
+    response: unknown,
+  ): void {
     let valid: object;
     try {
       valid = validateOutgoing(definition.responseType, definition.response, response);
     } catch (error) {
-      return this.respondFailed(frame, definition, arrived, error);
+      return this.respondFailed(frame, definition, arrived, data, error);
     }
     if (this.closedReason === null) this.write(definition.responseType, { ...valid, seq: frame.seq });
-    this.answered(definition, arrived);
+    this.answered(definition, arrived, data, null);
   }
 
-  private respondFailed(frame: Frame, definition: RequestDefinition, arrived: number, error: unknown): void {
-    this.respondError(frame, definition.responseType, errorMessage(error));
-    this.answered(definition, arrived);
+  private respondFailed(
+    frame: Frame,
+    definition: RequestDefinition,
+    arrived: number,
+    data: Record<string, unknown>,
+    error: unknown,
+  ): void {
+    const message = errorMessage(error);
+    this.respondError(frame, definition.responseType, message);
+    this.answered(definition, arrived, data, message);
   }
 
   /** Called after the answer is written, so that what observes it does not hold it up. */
-  private answered(definition: RequestDefinition, arrived: number): void {
+  private answered(
+    definition: RequestDefinition,
+    arrived: number,
+    data: Record<string, unknown>,
+    error: string | null,
+  ): void {
     this.requestsInFlight--;
-    this.options.onRequestAnswered?.(definition.type, (performance.now() - arrived) / 1000);
+    this.options.onRequestAnswered?.(definition.type, (performance.now() - arrived) / 1000, data, error);
   }
 
   private settle(frame: Frame): void {

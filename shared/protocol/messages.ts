@@ -302,6 +302,17 @@ export const commandExitEvent = event("command_exit", {
     }),
 });
 
+/** The command's slave lost its connection and the master waits `timeout` seconds for it to resume; or it is back. */
+export const commandSlaveEvent = event("command_slave", {
+  from: ["master"],
+  data: () =>
+    z.object({
+      command_id: commandId(),
+      connected: z.boolean(),
+      timeout: z.optional(z.number().check(z.nonnegative())),
+    }),
+});
+
 const commandSummary = memo(() =>
   z.object({
     command_id: commandId(),
@@ -537,6 +548,7 @@ export const catalogue: readonly Definition[] = [
   commandResizeEvent,
   commandSignalEvent,
   commandExitEvent,
+  commandSlaveEvent,
   commands,
   commandEvent,
   testFiles,

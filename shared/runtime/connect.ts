@@ -21,6 +21,7 @@ import {
 } from "../protocol/messages.js";
 import { PROTOCOL_VERSION, versionMismatch } from "../protocol/version.js";
 import { CoalescingSender } from "./coalesce.js";
+import { diagnoseConnectError } from "./connect-errors.js";
 
 export type Registration = { role: "slave"; name: string; id: number; replace?: boolean } | { role: "control" };
 
@@ -47,6 +48,8 @@ export interface Session {
   readonly url: string;
   /** Resolves with the reason once the session has ended, however it ended. */
   ended: Promise<string>;
+  /** Whether it ended because its connection stayed lost past the session timeout: the master has given up on it too. */
+  readonly expired: boolean;
   close(reason: string): void;
 }
 
@@ -86,6 +89,7 @@ class ClientSession implements Session {
   /** Sends on the current socket; set once its upgrade succeeded, which comes before any frame. */
   private sender: CoalescingSender | null = null;
   private endReason: string | null = null;
+  expired = false;
   private isReady = false;
   private sessionToken: string | null = null;
   private sessionTimeoutMs = 0;
@@ -95,6 +99,8 @@ class ClientSession implements Session {
   private attemptTimer: NodeJS.Timeout | null = null;
   /** Which of `urls` the next socket goes to. */
   private urlIndex = 0;
+  /** A socket error before `ready` is being put into words; the close that follows it waits for them. */
+  private diagnosing = false;
 
   constructor(private readonly options: ConnectOptions) {
     this.ended = new Promise((resolve) => (this.markEnded = resolve));
@@ -147,9 +153,13 @@ class ClientSession implements Session {
       if (socket === this.socket) this.onFrame(payload, isBinary);
     });
     socket.on("error", (error) => {
-      const reason = `cannot connect to ${this.url}: ${error.message}`;
-      if (this.isReady) this.urlIndex = (this.urlIndex + 1) % this.options.urls.length;
-      else if (!this.tryNextUrl(reason)) this.fail(reason);
+      // A socket lost after `ready` resumes on the next master in the list.
+      if (this.isReady) return void (this.urlIndex = (this.urlIndex + 1) % this.options.urls.length);
+      this.diagnosing = true;
+      void diagnoseConnectError(this.url, error).then(({ message, refused }) => {
+        this.diagnosing = false;
+        if (!this.tryNextUrl(message)) this.fail(message, refused);
+      });
     });
     socket.on("close", (code) => {
       if (socket === this.socket) this.onSocketClosed(code);
@@ -223,11 +233,14 @@ class ClientSession implements Session {
     this.socket = null;
     this.link.detach();
     this.heartbeat?.stop();
-    if (this.endReason !== null) return;
+    if (this.endReason !== null || this.diagnosing) return;
     if (!this.isReady) return this.fail(`connection to ${this.url} closed during the handshake (code ${code})`);
     if (this.sessionToken === null) return this.finish(`connection lost (code ${code})`);
     if (this.resumeDeadline === 0) this.resumeDeadline = Date.now() + this.sessionTimeoutMs;
-    if (Date.now() >= this.resumeDeadline) return this.finish(`connection lost (code ${code}) and not resumed in time`);
+    if (Date.now() >= this.resumeDeadline) {
+      this.expired = true;
+      return this.finish(`connection lost (code ${code}) and not resumed within ${this.sessionTimeoutMs / 1000} s`);
+    }
     if (this.resumeAttempts === 0) {
       this.options.log?.(
         `connection to ${this.url} lost, resuming (up to ${Math.round((this.resumeDeadline - Date.now()) / 1000)} s)`,

@@ -15,8 +15,8 @@ function paint(colors: ReturnType<typeof pc.createColors>, state: State, text: s
 
 export interface ChartOptions {
   color: boolean;
-  /** Print each crashed node's error text under it. */
-  errors: boolean;
+  /** Print each crashed node's error text under it; `brief`: its last line only, and where to read the rest. */
+  errors: boolean | "brief";
 }
 
 /** The tree as `zeus start` draws it: phases indented under their parents, then the commands. */
@@ -26,11 +26,16 @@ export function renderTree(tree: Tree, { color, errors }: ChartOptions): string 
   const lines = [colors.bold(`${tree.slave}`)];
   const visit = (node: TreeNodeData, depth: number) => {
     const pid = node.pid === null ? "" : colors.dim(` pid ${node.pid}`);
+    const crashReport = errors !== false && node.error !== null && node.state === "crashed";
+    // On the node's line, which is short, so a narrow screen that cuts the report still shows where to read it.
+    const hint = crashReport && errors === "brief" ? colors.dim(" (control status --errors)") : "";
     lines.push(
-      `${"  ".repeat(depth + 1)}${paint(colors, node.state, node.name)} ${colors.dim(`[${node.state}]`)}${pid}`,
+      `${"  ".repeat(depth + 1)}${paint(colors, node.state, node.name)} ${colors.dim(`[${node.state}]`)}${pid}${hint}`,
     );
-    if (errors && node.error !== null && node.state === "crashed") {
-      for (const line of node.error.trimEnd().split("\n")) lines.push(`${"  ".repeat(depth + 3)}${colors.red(line)}`);
+    if (crashReport) {
+      const text = (node.error as string).trimEnd().split("\n");
+      for (const line of errors === "brief" ? text.slice(-1) : text)
+        lines.push(`${"  ".repeat(depth + 3)}${colors.red(line)}`);
     }
     for (const child of tree.nodes) if (child.parent === node.name) visit(child, depth + 1);
   };

@@ -12,6 +12,7 @@ import {
   run,
   type Terminal,
 } from "../../shared/protocol/messages.js";
+import type { Logger } from "../../shared/runtime/log.js";
 import type { Guardian } from "../guardian.js";
 import { ClientStandIn } from "../zeus/client-stand-in.js";
 import { startRunner } from "../zeus/command-runner.js";
@@ -33,6 +34,8 @@ export class LocalCommands {
     private readonly currentLink: () => Link | null,
     private readonly defaultCwd: string,
     private readonly guardian: Guardian,
+    /** Hears one line per command, when it ends: what it ran and how it ended. */
+    private readonly log: Logger,
   ) {}
 
   get running(): number {
@@ -69,7 +72,7 @@ export class LocalCommands {
   private async run(id: string, name: string, args: string[], terminal: Terminal): Promise<{ pid: number }> {
     if (this.supervisor === null)
       throw new Error("this slave has no plan (zeus.json), so it has no commands; use exec");
-    const command = this.open(id, terminal);
+    const command = this.open(id, terminal, ["run", name, ...args]);
     const client = new ClientStandIn();
     this.clients.set(id, client);
     try {
@@ -99,7 +102,7 @@ export class LocalCommands {
     cwd: string | undefined,
     terminal: Terminal,
   ): Promise<{ pid: number }> {
-    const command = this.open(id, terminal);
+    const command = this.open(id, terminal, ["exec", program, ...args]);
     const { terminal: terminalFd, stderr } = command.childStdio;
     const env = terminal?.term === undefined ? process.env : { ...process.env, TERM: terminal.term };
     // In a terminal: `setsid -c` makes the program a session leader with the PTY as its controlling terminal.
@@ -146,15 +149,17 @@ export class LocalCommands {
     this.groups.delete(id);
   }
 
-  private open(id: string, terminal: Terminal): LocalCommand {
+  /** `argv` names it in the log: `run test a_spec.rb`, `exec uname -a`. */
+  private open(id: string, terminal: Terminal, argv: string[]): LocalCommand {
     if (this.commands.has(id)) throw new Error(`command id ${id} is in use`);
-    const command = new LocalCommand(terminal, this.sinkFor(id));
+    const command = new LocalCommand(terminal, this.sinkFor(id, argv.join(" ")));
     this.commands.set(id, command);
     return command;
   }
 
-  private sinkFor(id: string): CommandSink {
+  private sinkFor(id: string, description: string): CommandSink {
     const send = () => this.currentLink();
+    const startedAt = performance.now();
     const output = new OutputGatherer((stream, pieces) => send()?.sendBytes(stream, id, pieces));
     const credits = new Credits((bytes) => send()?.event(commandAckEvent, { command_id: id, bytes }));
     return {
@@ -162,6 +167,8 @@ export class LocalCommands {
       inputConsumed: (bytes) => credits.consumed(bytes),
       exit: (code, signal, error) => {
         output.flush();
+        const seconds = ((performance.now() - startedAt) / 1000).toFixed(1);
+        this.log(`${description} (${error ?? (code === null ? `signal ${signal}` : `exit ${code}`)}, ${seconds} s)`);
         this.forget(id);
         send()?.event(commandExitEvent, { command_id: id, code, signal, ...(error === undefined ? {} : { error }) });
       },

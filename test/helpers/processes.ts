@@ -10,7 +10,10 @@ export const zeusBin = fileURLToPath(new URL("../../bin/zeus.cjs", import.meta.u
 
 /** A child process whose output is kept, with a way to wait for a line. */
 export class Started {
+  /** stdout and stderr as they came, interleaved; and each apart. */
   output = "";
+  stdout = "";
+  stderr = "";
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   constructor(
@@ -18,8 +21,14 @@ export class Started {
     keepOutput = true,
   ) {
     if (keepOutput) {
-      child.stdout?.on("data", (chunk: Buffer) => (this.output += chunk.toString()));
-      child.stderr?.on("data", (chunk: Buffer) => (this.output += chunk.toString()));
+      child.stdout?.on("data", (chunk: Buffer) => {
+        this.output += chunk.toString();
+        this.stdout += chunk.toString();
+      });
+      child.stderr?.on("data", (chunk: Buffer) => {
+        this.output += chunk.toString();
+        this.stderr += chunk.toString();
+      });
     }
     this.exited = once(child, "exit").then(([code, signal]) => ({ code, signal }));
   }
