@@ -154,7 +154,10 @@ class ClientSession implements Session {
     });
     socket.on("error", (error) => {
       // A socket lost after `ready` resumes on the next master in the list.
-      if (this.isReady) return void (this.urlIndex = (this.urlIndex + 1) % this.options.urls.length);
+      if (this.isReady) {
+        this.urlIndex = (this.urlIndex + 1) % this.options.urls.length;
+        return;
+      }
       this.diagnosing = true;
       void diagnoseConnectError(this.url, error).then(({ message, refused }) => {
         this.diagnosing = false;
