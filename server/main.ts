@@ -41,7 +41,7 @@ export async function runMasterCommand(options: MasterCommandOptions): Promise<v
     });
     log(`admin token written to ${masterFile} (readable by you only)`);
   }
-  console.log(`dashboard: ${signInLink(master.url, token)}`);
+  log(`dashboard: ${signInLink(master.url, token)}`);
   onShutdownSignal(async (signal) => {
     log(`${signal}: shutting down`);
     if (masterFile !== null) removeMasterFile(masterFile);

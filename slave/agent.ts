@@ -94,14 +94,14 @@ export class Agent {
   async stop(reason: string): Promise<string> {
     const commands = this.commands.running;
     const workers = (this.supervisor?.tree.snapshot().nodes ?? []).filter((node) => node.pid !== null);
-    const connected = this.connection.link !== null;
+    const url = this.connection.url;
     this.commands.stopAll();
     this.connection.stop(reason);
     this.supervisor?.stop();
     this.guardian.close();
     await this.files?.close();
     const names = workers.length === 0 ? "" : ` (${workers.map((node) => node.name).join(", ")})`;
-    const session = connected ? ` and the session with ${this.connection.url}` : "";
+    const session = url === null ? "" : ` and the session with ${url}`;
     return `${plural(commands, "command")}, ${plural(workers.length, "worker")}${names}${session}`;
   }
 

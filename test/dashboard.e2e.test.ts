@@ -155,7 +155,7 @@ describe("dashboard in headless Chromium", () => {
         }),
       { url: olympus.url, token },
     );
-    assert.deepEqual(answer, { seq: 2, error: "a viewer may not send run_request" });
+    assert.deepEqual(answer, { seq: 2, error: "a viewer may not run commands (that takes an operator token)" });
     await viewer.context().close();
   });
 
