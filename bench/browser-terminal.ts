@@ -18,9 +18,10 @@ import { randomBytes } from "node:crypto";
 import { closeSync, existsSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Page } from "playwright-core";
-import { controlBin, start } from "../test/helpers/processes.js";
+import { controlBin } from "../test/helpers/processes.js";
 import { loadNote, main, onCleanup, pythonApp, startOlympus, tempDir } from "./harness.js";
 import { median, quantile, report } from "./report.js";
+import { type Transfer, transfer } from "./streams.js";
 
 const MEGABYTES = Number(process.env.BENCH_BROWSER_MB ?? 50);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -28,41 +29,17 @@ const FIRST_BYTE_SAMPLES = Number(process.env.BENCH_FIRST_BYTE_SAMPLES ?? 20);
 const CHROMIUM = "/usr/bin/chromium";
 const MB = 1024 * 1024;
 
-interface Transfer {
-  bytes: number;
-  /** First byte to last byte, ms. */
-  streamMs: number;
-}
+type PageTransfer = Pick<Transfer, "bytes" | "streamMs" | "firstMs">;
 
-/** `control exec -t` with its stdout a pipe to us: bytes, first to last, and the time to the first. */
-function controlExec(app: string, args: string[]): Promise<Transfer & { firstMs: number }> {
-  return new Promise((resolve, reject) => {
-    const began = performance.now();
-    const { child } = start(process.execPath, [controlBin, ...args], { cwd: app, keepOutput: false });
-    let bytes = 0;
-    let first = 0;
-    let last = 0;
-    let stderr = "";
-    child.stdout?.on("data", (chunk: Buffer) => {
-      last = performance.now();
-      if (bytes === 0) first = last;
-      bytes += chunk.length;
-    });
-    child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once("error", reject);
-    child.once("close", (code) => {
-      if (code !== 0) return reject(new Error(`control ${args.join(" ")} exited ${code}: ${stderr}`));
-      resolve({ bytes, streamMs: last - first, firstMs: first - began });
-    });
-  });
-}
+/** `control exec -t` (or `run`) with its stdout a pipe to us: bytes, first to last, and the time to the first. */
+const controlExec = (app: string, args: string[]) => transfer(process.execPath, [controlBin, ...args], { cwd: app });
 
 /**
  * Clicks `selector` in the page and times, in the page's clock, the new
  * terminal's output: its first byte after the click, and its last once the
  * tab says the command exited 0.
  */
-async function inPage(page: Page, selector: string): Promise<Transfer & { firstMs: number }> {
+async function inPage(page: Page, selector: string): Promise<PageTransfer> {
   const timing = page.evaluate(
     (clickOn) =>
       new Promise<{ bytes: number; firstMs: number; streamMs: number }>((resolve, reject) => {
@@ -150,8 +127,8 @@ await main(async () => {
   // Warm the page cache and both paths once, then alternate.
   await controlExec(app, ["exec", "-t", "--", "sh", "-c", command]);
   await inPage(page, "#exec-form button[type=submit]");
-  const browserRuns: Transfer[] = [];
-  const cliRuns: Transfer[] = [];
+  const browserRuns: PageTransfer[] = [];
+  const cliRuns: PageTransfer[] = [];
   for (let run = 0; run < RUNS; run++) {
     browserRuns.push(await inPage(page, "#exec-form button[type=submit]"));
     cliRuns.push(await controlExec(app, ["exec", "-t", "--", "sh", "-c", command]));
@@ -169,10 +146,10 @@ await main(async () => {
   }
 
   const expected = MEGABYTES * MB;
-  const rate = (transfer: Transfer) => transfer.bytes / MB / (transfer.streamMs / 1000);
+  const rate = (run: PageTransfer) => run.bytes / MB / (run.streamMs / 1000);
   const browserRate = median(browserRuns.map(rate));
   const cliRate = median(cliRuns.map(rate));
-  const complete = (transfers: Transfer[]) =>
+  const complete = (transfers: PageTransfer[]) =>
     transfers.every((transfer) => transfer.bytes === expected)
       ? "all"
       : transfers.map((transfer) => transfer.bytes - expected).join("/");

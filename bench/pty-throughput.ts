@@ -57,7 +57,13 @@ function throughLocalPty(cwd: string, command: string, expectedBytes: number): P
     let tailTimer: NodeJS.Timeout | undefined;
     const finish = () => {
       clearTimeout(tailTimer);
-      resolve({ bytes, streamMs: last - first, wallMs: Math.max(last, exitedAt) - began, peakKb: {} });
+      resolve({
+        bytes,
+        streamMs: last - first,
+        firstMs: first - began,
+        wallMs: Math.max(last, exitedAt) - began,
+        peakKb: {},
+      });
     };
     const awaitTail = () => {
       clearTimeout(tailTimer);

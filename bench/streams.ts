@@ -15,6 +15,8 @@ export interface Transfer {
   bytes: number;
   /** First byte to last byte, ms. */
   streamMs: number;
+  /** Start to the first byte, ms. */
+  firstMs: number;
   /** Start to exit, ms. */
   wallMs: number;
   /** Peak resident memory of each group of processes, kB (sampled every 20 ms). */
@@ -57,7 +59,7 @@ export function transfer(
     child.once("close", (code) => {
       clearInterval(sampler);
       if (code !== 0) return reject(new Error(`${file} ${args.join(" ")} exited ${code}: ${stderr}`));
-      resolve({ bytes, streamMs: last - first, wallMs: performance.now() - began, peakKb });
+      resolve({ bytes, streamMs: last - first, firstMs: first - began, wallMs: performance.now() - began, peakKb });
     });
   });
 }

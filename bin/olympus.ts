@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { hostname } from "node:os";
-import { Command, InvalidArgumentError } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import {
   DEFAULT_HANDSHAKES_PER_MINUTE,
   DEFAULT_HEARTBEAT_INTERVAL_MS,
@@ -58,6 +58,16 @@ function commaList(value: string | undefined): string[] | undefined {
   const items = value?.split(",").filter((item) => item !== "");
   return items === undefined || items.length === 0 ? undefined : items;
 }
+
+/** The flags of an agent's supervisor, shared by `olympus slave` and `olympus start`. */
+const fileChangeDelayOption = () =>
+  new Option("--file-change-delay <ms>", "wait this long after a file change for more")
+    .argParser(integer)
+    .default(DEFAULT_FILE_CHANGE_DELAY_MS);
+const bootTimeoutOption = () =>
+  new Option("--boot-timeout <ms>", "a phase that reports no result in this time is crashed")
+    .argParser(integer)
+    .default(DEFAULT_BOOT_TIMEOUT_MS);
 
 const program = new Command("olympus")
   .description("Olympus: a Zeus-style preloader for many hosts")
@@ -121,18 +131,8 @@ program
   .option("--token <token>", "a slave token, or the master's shared token (env OLYMPUS_TOKEN)")
   .option("--ca <file>", "trust this CA certificate (PEM) for a wss:// master")
   .option("--config <path>", "the plan (default: ./zeus.json when present)")
-  .option(
-    "--file-change-delay <ms>",
-    "wait this long after a file change for more",
-    integer,
-    DEFAULT_FILE_CHANGE_DELAY_MS,
-  )
-  .option(
-    "--boot-timeout <ms>",
-    "a phase that reports no result in this time is crashed",
-    integer,
-    DEFAULT_BOOT_TIMEOUT_MS,
-  )
+  .addOption(fileChangeDelayOption())
+  .addOption(bootTimeoutOption())
   .action((options: SlaveFlags) => {
     const master = options.master ?? process.env.OLYMPUS_MASTER;
     if (master === undefined)
@@ -163,18 +163,8 @@ program
     "--ca <file>",
     "the CA certificate the agent and control trust (default: the certificate itself, if self-signed)",
   )
-  .option(
-    "--file-change-delay <ms>",
-    "wait this long after a file change for more",
-    integer,
-    DEFAULT_FILE_CHANGE_DELAY_MS,
-  )
-  .option(
-    "--boot-timeout <ms>",
-    "a phase that reports no result in this time is crashed",
-    integer,
-    DEFAULT_BOOT_TIMEOUT_MS,
-  )
+  .addOption(fileChangeDelayOption())
+  .addOption(bootTimeoutOption())
   .option(
     "--session-timeout <ms>",
     "how long a dropped control may take to resume its session",

@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { openSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import { OlympusClient, resolveMaster } from "../control/client/client.js";
 import type { Target } from "../control/client/remote-command.js";
 import { controlIn, makeApp, nodes, startLocal, waitForStates, writeApp } from "./helpers/app.js";
-import { control, startMaster, TEST_TOKEN } from "./helpers/cluster.js";
+import { control, controlBytesIn, startMaster, TEST_TOKEN } from "./helpers/cluster.js";
 import {
   argvOf,
   controlBin,
@@ -58,25 +58,6 @@ function pythonApp(extra: Record<string, string> = {}): string {
 }
 
 const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
-
-/** Runs `control` with stdin from a file, collecting stdout as bytes. */
-function controlWithInput(
-  cwd: string,
-  args: string[],
-  inputPath: string | null,
-): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
-  const child = spawn(process.execPath, [controlBin, ...args], {
-    cwd,
-    stdio: [inputPath === null ? "ignore" : openSync(inputPath, "r"), "pipe", "pipe"],
-  });
-  const chunks: Buffer[] = [];
-  let stderr = "";
-  child.stdout?.on("data", (chunk: Buffer) => chunks.push(chunk));
-  child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve) =>
-    child.on("close", (code) => resolve({ code, stdout: Buffer.concat(chunks), stderr })),
-  );
-}
 
 describe("commands on one slave", () => {
   const app = pythonApp();
@@ -158,7 +139,7 @@ describe("commands on one slave", () => {
         ["exec", "-T", "--", "cat"],
         ["run", "-T", "cat"],
       ]) {
-        const result = await controlWithInput(app, args, input);
+        const result = await controlBytesIn(app, args, input);
         assert.equal(result.code, 0, result.stderr);
         assert.equal(result.stdout.length, 20 * 1024 * 1024, args.join(" "));
         assert.equal(sha256(result.stdout), expected, args.join(" "));

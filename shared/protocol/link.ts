@@ -6,15 +6,7 @@ import {
   encodeBinaryFrame,
   renumberBinaryFrame,
 } from "./binary-frame.js";
-import {
-  decodeFrame,
-  describeIssue,
-  encodeFrame,
-  errorMessage,
-  type Frame,
-  validateIncoming,
-  validateOutgoing,
-} from "./codec.js";
+import { decodeFrame, encodeFrame, errorMessage, type Frame, validateIncoming, validateOutgoing } from "./codec.js";
 import type {
   DataOf,
   Definition,
@@ -25,8 +17,9 @@ import type {
   ResponseOf,
   Role,
 } from "./definitions.js";
-import { LinkClosedError, ProtocolError, RequestError, RequestTimeoutError } from "./errors.js";
+import { LinkClosedError, ProtocolError } from "./errors.js";
 import { commandInputEvent, commandOutputEvent, definitionsByType } from "./messages.js";
+import { OwnRequests } from "./own-requests.js";
 import { ResendBuffer } from "./resend-buffer.js";
 import type * as z from "./zod.js";
 
@@ -68,14 +61,6 @@ type RequestHandler = (data: never) => unknown;
 export type BytesHandler = (frame: BinaryFrame, raw: Buffer) => void;
 type EventHandler = (data: never) => void;
 
-interface PendingRequest {
-  definition: RequestDefinition;
-  resolve: (data: unknown) => void;
-  reject: (error: Error) => void;
-  /** Set once the request is sent. */
-  timer?: NodeJS.Timeout;
-}
-
 /**
  * One side of a session: numbers outgoing frames, validates every frame both
  * ways, matches responses to requests, and dispatches to registered handlers.
@@ -84,9 +69,7 @@ interface PendingRequest {
  */
 export class Link {
   private nextSeq = 1;
-  private readonly pending = new Map<number, PendingRequest>();
-  /** Requests waiting for a place under maxOwnRequestsInFlight, oldest first. */
-  private readonly queued: (() => void)[] = [];
+  private readonly ownRequests: OwnRequests;
   private readonly requestHandlers = new Map<string, RequestHandler>();
   private readonly eventHandlers = new Map<string, EventHandler>();
   private readonly plainHandlers = new Map<string, EventHandler>();
@@ -105,6 +88,11 @@ export class Link {
     this.peerRole = options.peerRole;
     this.transport = options.send;
     this.keeping = options.resumable ?? false;
+    this.ownRequests = new OwnRequests(
+      options.maxOwnRequestsInFlight ?? Number.POSITIVE_INFINITY,
+      (type, data) => this.write(type, data),
+      (line) => this.log(line),
+    );
   }
 
   /** The peer never acknowledges (it does not speak heartbeats): keeping frames for it would only grow. */
@@ -162,7 +150,7 @@ export class Link {
   }
 
   get pendingRequests(): number {
-    return this.pending.size;
+    return this.ownRequests.size;
   }
 
   onMessage<D extends PlainDefinition>(definition: D, handler: (data: DataOf<D>) => void): void {
@@ -223,30 +211,7 @@ export class Link {
       return Promise.reject(new LinkClosedError(`${definition.type} not sent: ${this.closedReason}`));
     }
     const valid = validateOutgoing(definition.type, definition.request, data);
-    return new Promise((resolve, reject) => {
-      const waiting: PendingRequest = { definition, resolve: resolve as (data: unknown) => void, reject };
-      if (this.pending.size < (this.options.maxOwnRequestsInFlight ?? Infinity))
-        this.sendRequest(waiting, valid, timeoutMs);
-      else this.queued.push(() => this.sendRequest(waiting, valid, timeoutMs));
-    });
-  }
-
-  private sendRequest(request: PendingRequest, data: object, timeoutMs: number): void {
-    const { definition, reject } = request;
-    if (this.closedReason !== null)
-      return reject(new LinkClosedError(`${definition.type} not sent: ${this.closedReason}`));
-    const seq = this.write(definition.type, data);
-    request.timer = setTimeout(() => {
-      this.pending.delete(seq);
-      this.sendQueued();
-      reject(new RequestTimeoutError(`${definition.type} got no response within ${timeoutMs} ms`));
-    }, timeoutMs);
-    this.pending.set(seq, request);
-  }
-
-  private sendQueued(): void {
-    const limit = this.options.maxOwnRequestsInFlight ?? Infinity;
-    while (this.queued.length > 0 && (this.pending.size < limit || this.closedReason !== null)) this.queued.shift()!();
+    return this.ownRequests.send(definition, valid, timeoutMs) as Promise<ResponseOf<D>>;
   }
 
   /** Sends `close {reason}` and ends the session; the owner closes the socket. */
@@ -260,12 +225,7 @@ export class Link {
   connectionLost(reason: string): void {
     if (this.closedReason !== null) return;
     this.closedReason = reason;
-    for (const [seq, request] of this.pending) {
-      clearTimeout(request.timer);
-      request.reject(new LinkClosedError(`${request.definition.type} failed: ${reason}`));
-      this.pending.delete(seq);
-    }
-    this.sendQueued(); // each now fails as not sent
+    this.ownRequests.failAll(reason);
   }
 
   /** Handles one incoming text frame. Throws ProtocolError when the peer broke the protocol. */
@@ -298,7 +258,7 @@ export class Link {
 
   dispatch(frame: Frame): void {
     if (this.closedReason !== null) return;
-    if (frame.type.endsWith("_response")) return this.settle(frame);
+    if (frame.type.endsWith("_response")) return this.ownRequests.settle(frame);
 
     const definition = definitionsByType.get(frame.type);
     if (definition === undefined) return this.unknown(frame);
@@ -407,27 +367,6 @@ export class Link {
   ): void {
     this.requestsInFlight--;
     this.options.onRequestAnswered?.(definition.type, (performance.now() - arrived) / 1000, data, error);
-  }
-
-  private settle(frame: Frame): void {
-    const requestSeq = frame.data.seq;
-    const request = typeof requestSeq === "number" ? this.pending.get(requestSeq) : undefined;
-    if (request === undefined)
-      return this.log(`dropped ${frame.type}: no request is waiting for seq ${String(requestSeq)}`);
-    if (frame.type !== request.definition.responseType) {
-      throw new ProtocolError(`${frame.type} answers seq ${requestSeq}, which was a ${request.definition.type}`);
-    }
-    this.pending.delete(requestSeq as number);
-    clearTimeout(request.timer);
-    this.sendQueued();
-    if (typeof frame.data.error === "string") return request.reject(new RequestError(frame.data.error));
-    const result = request.definition.response.safeParse(frame.data);
-    if (!result.success) {
-      const reason = describeIssue(frame.type, result.error);
-      request.reject(new ProtocolError(reason));
-      throw new ProtocolError(reason);
-    }
-    request.resolve(result.data);
   }
 
   private respondError(frame: Frame, responseType: string, error: string): void {

@@ -5,17 +5,17 @@
  * docs/protocol.md is the table a person reads; a test keeps the two in step.
  */
 import { controlRoles, type Definition, event, memo, plain, request } from "./definitions.js";
+import { agent, base64, commandId, nodeStates, pid, slaveSelector, token, version } from "./fields.js";
+import { history, historyOutput, timeline } from "./history-messages.js";
+import { test, testDoneEvent, testFileEvent, testFiles, testProgressEvent, testStopEvent } from "./suite-messages.js";
 import * as z from "./zod.js";
+
+export { nodeStates } from "./fields.js";
+export * from "./history-messages.js";
+export * from "./suite-messages.js";
 
 // Schemas are built on first use (see memo); the types other modules need
 // are exported from here.
-
-const version = memo(() => z.string().check(z.minLength(1), z.maxLength(64)));
-const agent = memo(() => z.string().check(z.minLength(1), z.maxLength(200)));
-const token = memo(() => z.string().check(z.maxLength(4096)));
-/** A slave is named by its name or by its id written as a string. */
-const slaveSelector = memo(() => z.string().check(z.minLength(1), z.maxLength(200)));
-const pid = memo(() => z.number().check(z.int(), z.positive()));
 
 // Handshake and session.
 
@@ -126,7 +126,6 @@ export const ping = request("ping", {
 // Process trees: the agent reports, the master keeps the latest and tells watchers.
 
 /** `waiting`: a phase whose ancestor crashed; it boots once that is fixed. */
-export const nodeStates = ["unbooted", "booting", "ready", "crashed", "waiting"] as const;
 
 const treeNode = memo(() =>
   z.object({
@@ -210,10 +209,6 @@ export const restart = request("restart", {
 
 // Commands: run a plan command (`run`) or any program (`exec`) on a slave, in a PTY or with pipes.
 
-/** Chosen by the control, so the master can route the command's events before the slave answers. */
-const commandId = memo(() =>
-  z.string().check(z.regex(/^[A-Za-z0-9_-]{8,64}$/, "expected 8 to 64 letters, digits, '_' or '-'")),
-);
 const windowSize = memo(() => ({
   cols: z.number().check(z.int(), z.minimum(1), z.maximum(10_000)),
   rows: z.number().check(z.int(), z.minimum(1), z.maximum(10_000)),
@@ -223,7 +218,6 @@ const terminal = memo(() =>
   z.nullable(z.object({ ...windowSize(), term: z.optional(z.string().check(z.maxLength(100))) })),
 );
 const args = memo(() => z.array(z.string().check(z.maxLength(128 * 1024))).check(z.maxLength(10_000)));
-const base64 = memo(() => z.string().check(z.maxLength(1024 * 1024)));
 
 export const run = request("run", {
   from: ["control", "master"],
@@ -336,190 +330,6 @@ export const commands = request("commands", {
 export const commandEvent = event("command", {
   from: ["master"],
   data: () => z.object({ command: commandSummary(), running: z.boolean() }),
-});
-
-// Test suites: `control test` asks the master, which spreads the files over its slaves' workers.
-
-/** Chosen by the control, like a command id, so the suite's events route before the response. */
-const suiteId = commandId;
-const testPatterns = memo(() =>
-  z.array(z.string().check(z.minLength(1), z.maxLength(4096))).check(z.maxLength(10_000)),
-);
-
-/** The master asks a slave for its plan's test files (the patterns, else zeus.json's `test_files`, else a framework's default) and its CPU count. */
-export const testFiles = request("test_files", {
-  from: ["master"],
-  request: () => z.object({ patterns: testPatterns() }),
-  response: () =>
-    z.object({
-      /** The plan's directory name: timings are kept per plan and file. */
-      plan: z.string().check(z.maxLength(4096)),
-      files: z.array(z.string().check(z.maxLength(4096))).check(z.maxLength(100_000)),
-      cpus: z.number().check(z.int(), z.positive()),
-    }),
-});
-
-export const test = request("test", {
-  from: ["control"],
-  access: "operator",
-  request: () =>
-    z.object({
-      suite_id: suiteId(),
-      /** The plan command each file runs under (default `test`). */
-      command: z.optional(z.string().check(z.minLength(1), z.maxLength(200))),
-      /** Default: every connected slave. */
-      slaves: z.optional(z.array(slaveSelector()).check(z.minLength(1), z.maxLength(10_000))),
-      /** Files run at once per slave (default: the slave's CPU count). */
-      jobs: z.optional(z.number().check(z.int(), z.minimum(1), z.maximum(1024))),
-      /** Files or globs, relative to the plan's directory; empty for the plan's test files. */
-      patterns: testPatterns(),
-      /** The failures of the last run go first. */
-      rerun_failed: z.optional(z.boolean()),
-    }),
-  response: () =>
-    z.object({
-      command: z.string(),
-      phase: z.string(),
-      files: z.number().check(z.int()),
-      slaves: z.array(z.object({ name: z.string(), jobs: z.number().check(z.int()) })),
-    }),
-});
-
-export const testFileStates = ["started", "passed", "failed", "requeued"] as const;
-
-/** One file of a suite started, ended, or was put back on the queue (its slave or phase was lost). */
-export const testFileEvent = event("test_file", {
-  from: ["master"],
-  data: () =>
-    z.object({
-      suite_id: suiteId(),
-      slave: z.string(),
-      file: z.string(),
-      state: z.enum(testFileStates),
-      /** From the run request to the exit, once ended. */
-      seconds: z.optional(z.number().check(z.nonnegative())),
-      /** From taking the file off the queue to its first output byte (the scheduler's and fork's share). */
-      first_byte_seconds: z.optional(z.number().check(z.nonnegative())),
-      /** Its stdout and stderr as they came (the last 192 KiB), once ended. */
-      output: z.optional(z.string().check(z.maxLength(256 * 1024))),
-      /** Why it was put back, or why a file counts failed without its own fault. */
-      reason: z.optional(z.string().check(z.maxLength(64 * 1024))),
-    }),
-});
-
-const testSlaveSummary = memo(() =>
-  z.object({
-    name: z.string(),
-    files: z.number().check(z.int()),
-    seconds: z.number().check(z.nonnegative()),
-    failures: z.number().check(z.int()),
-  }),
-);
-export type TestSlaveSummary = z.infer<ReturnType<typeof testSlaveSummary>>;
-
-/**
- * The suite is over (every file ran, or it was stopped, or no slave was left).
- * Each file that ran was told with its `test_file_event`; this names the rest.
- */
-export const testDoneEvent = event("test_done", {
-  from: ["master"],
-  data: () =>
-    z.object({
-      suite_id: suiteId(),
-      seconds: z.number().check(z.nonnegative()),
-      stopped: z.boolean(),
-      not_run: z.array(z.string()).check(z.maxLength(100_000)),
-      slaves: z.array(testSlaveSummary()),
-    }),
-});
-
-/** A suite's progress, to watchers (the dashboard): on each file's start and end, and once more when it is over. */
-export const testProgressEvent = event("test_progress", {
-  from: ["master"],
-  data: () =>
-    z.object({
-      suite_id: suiteId(),
-      command: z.string(),
-      /** Files waiting on the master's queue. */
-      queued: z.number().check(z.int(), z.nonnegative()),
-      total: z.number().check(z.int(), z.nonnegative()),
-      over: z.boolean(),
-      slaves: z.array(
-        z.object({
-          name: z.string(),
-          done: z.number().check(z.int()),
-          running: z.number().check(z.int()),
-          failures: z.number().check(z.int()),
-        }),
-      ),
-    }),
-});
-
-/** Ctrl-C: the master stops the suite's commands and sends `test_done_event` with what ran. */
-export const testStopEvent = event("test_stop", {
-  from: ["control"],
-  access: "operator",
-  data: () => z.object({ suite_id: suiteId() }),
-});
-
-// History: the commands that ended, as the master keeps them.
-
-const historyEntry = memo(() =>
-  z.object({
-    command_id: commandId(),
-    /** The command line, as a shell would take it back (cut at 400 characters). */
-    command: z.string(),
-    slave: z.string(),
-    /** The token name of the control that started it ("shared token" for the master's --token). */
-    who: z.string(),
-    started: z.string(),
-    /** Seconds. */
-    duration: z.number().check(z.nonnegative()),
-    /** 128+N for signal N; null when the command was lost (its slave went away). */
-    exit_code: z.nullable(z.number().check(z.int())),
-    error: z.optional(z.string()),
-    /** Bytes kept of its output: the last 64 KiB at most, read with history_output. */
-    output_bytes: z.number().check(z.int(), z.nonnegative()),
-  }),
-);
-export type HistoryEntry = z.infer<ReturnType<typeof historyEntry>>;
-
-/** The last 1,000 commands that ended, oldest first; without their output, which is asked for one at a time. */
-export const history = request("history", {
-  from: ["control"],
-  access: "viewer",
-  request: () => z.object({ slave: z.optional(slaveSelector()) }),
-  response: () => z.object({ entries: z.array(historyEntry()) }),
-});
-
-export const historyOutput = request("history_output", {
-  from: ["control"],
-  access: "viewer",
-  request: () => z.object({ command_id: commandId() }),
-  response: () => z.object({ output: base64() }),
-});
-
-/** One phase's change of state, as the timeline keeps it. */
-const timelineEvent = memo(() =>
-  z.object({
-    slave: z.string(),
-    node: z.string(),
-    state: z.enum(nodeStates),
-    at: z.string(),
-    /** On `booting`: why it restarted. */
-    reason: z.optional(z.string()),
-    /** On `ready`: how long the boot took. */
-    boot_ms: z.optional(z.number().check(z.nonnegative())),
-  }),
-);
-export type TimelineEvent = z.infer<ReturnType<typeof timelineEvent>>;
-
-/** The phases' changes of state over the last hour (at most 3,000), oldest first. */
-export const timeline = request("timeline", {
-  from: ["control"],
-  access: "viewer",
-  request: () => z.object({}),
-  response: () => z.object({ events: z.array(timelineEvent()) }),
 });
 
 export const catalogue: readonly Definition[] = [

@@ -47,8 +47,18 @@ export function controlBytes(
   args: string[],
   inputPath: string | null,
 ): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
-  const child = spawn(process.execPath, [controlBin, "--master", url, "--token", TEST_TOKEN, ...args], {
-    cwd: mkdtempSync(join(tmpdir(), "olympus-control-")),
+  const cwd = mkdtempSync(join(tmpdir(), "olympus-control-"));
+  return controlBytesIn(cwd, ["--master", url, "--token", TEST_TOKEN, ...args], inputPath);
+}
+
+/** Runs `control` in `cwd` with stdin from a file (or none), collecting stdout as bytes. */
+export function controlBytesIn(
+  cwd: string,
+  args: string[],
+  inputPath: string | null,
+): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
+  const child = spawn(process.execPath, [controlBin, ...args], {
+    cwd,
     stdio: [inputPath === null ? "ignore" : openSync(inputPath, "r"), "pipe", "pipe"],
   });
   const chunks: Buffer[] = [];
