@@ -56,10 +56,12 @@ describe("control status --wait", () => {
   it("exits 1 once a phase has crashed, naming it", async () => {
     const app = writePythonApp();
     writeApp(app, "lib.py", "GREETING = (\n");
-    await startLocal(app);
+    const olympus = await startLocal(app);
     const result = await controlIn(app, ["status", "--wait"]);
     assert.equal(result.code, 1);
     assert.equal(result.stderr, `control: crashed: ${hostname()}/work (control status --errors shows why)\n`);
+    // The agent's own line names the phase and the exception, not a traceback's header.
+    await olympus.waitFor(/work crashed: SyntaxError: /);
   });
 
   it("gives up after --timeout, saying what it waited for", async () => {

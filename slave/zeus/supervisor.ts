@@ -330,7 +330,7 @@ export class Supervisor {
   /** The node is crashed and its descendants wait for it; their workers are killed. */
   private crash(node: TreeNode, error: string): void {
     if (node.state === "crashed") return;
-    this.options.log(`${node.name} crashed: ${error.trim().split("\n")[0] ?? ""}`);
+    this.options.log(`${node.name} crashed: ${crashLine(error)}`);
     for (const path of filesNamedIn(error)) this.addFile(node, path);
     for (const member of node.subtree()) {
       const worker = this.workers.get(member);
@@ -383,4 +383,10 @@ export class Supervisor {
 function filesNamedIn(report: string): string[] {
   const candidates = report.match(/\/[^\s:"'()<>,]+/g) ?? [];
   return [...new Set(candidates)].filter((path) => /\.\w+$/.test(path) && existsSync(path));
+}
+
+/** The error in one line for the log: a Python traceback's last line (the exception itself), else the first. */
+function crashLine(error: string): string {
+  const lines = error.split("\n").filter((line) => line.trim() !== "");
+  return ((lines[0]?.startsWith("Traceback") ? lines.at(-1) : lines[0]) ?? "").trim();
 }
