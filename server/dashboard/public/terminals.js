@@ -113,6 +113,9 @@ export class Terminals {
       open.tab.classList.toggle("selected", selected);
       open.tab.querySelector(".tab-label").setAttribute("aria-selected", String(selected));
     }
+    // It may have been asked for far from the panel (a history row at the page's foot): bring the tabs and
+    // the panel into view, or the user sees nothing happen (and xterm draws nothing while it is off-screen).
+    this.section.scrollIntoView({ block: "nearest" });
     terminal.focus();
   }
 
