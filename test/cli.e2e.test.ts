@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { PROTOCOL_VERSION } from "../shared/protocol/version.js";
 import { controlIn, type NodeStatus, startLocal, waitForStates, writeApp, writePythonApp } from "./helpers/app.js";
-import { control, startMaster, startSlave, TEST_TOKEN } from "./helpers/cluster.js";
+import { control, startControl, startMaster, startSlave, TEST_TOKEN } from "./helpers/cluster.js";
 import { controlBin, eventually, olympusBin, projectRoot, run, startNode, stopAll } from "./helpers/processes.js";
 
 after(stopAll);
@@ -117,18 +117,7 @@ it("says what it stopped on Ctrl-C of olympus slave", async () => {
   });
   await slave.waitFor(/connected to/);
   assert.equal((await control(url, ["status", "--wait"])).code, 0);
-  const running = startNode(controlBin, [
-    "--master",
-    url,
-    "--token",
-    TEST_TOKEN,
-    "exec",
-    "--",
-    "sh",
-    "-c",
-    "echo started; exec sleep 300",
-  ]);
-  await running.waitFor(/started/);
+  const running = await startControl(url, ["exec", "--", "sh", "-c", "echo started; exec sleep 300"], /started/);
   await slave.kill("SIGINT");
   assert.match(
     slave.output,

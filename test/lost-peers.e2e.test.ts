@@ -4,8 +4,8 @@ import { join } from "node:path";
 import { after, it } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
 import { makeApp } from "./helpers/app.js";
-import { startMaster, startSlave, TEST_TOKEN } from "./helpers/cluster.js";
-import { controlBin, eventually, isAlive, olympusBin, startNode, stopAll } from "./helpers/processes.js";
+import { slaveBehindProxy, startControl, startMaster, startSlave, TEST_TOKEN } from "./helpers/cluster.js";
+import { controlBin, eventually, isAlive, startNode, stopAll } from "./helpers/processes.js";
 import { CuttableProxy } from "./helpers/proxy.js";
 
 after(stopAll);
@@ -20,14 +20,8 @@ it("loses nothing through a silent network cut of more than 10 s, on the agent's
   const app = makeApp({});
   // The default heartbeat: a peer is dropped after 10 s of silence, and may resume for 60 s.
   const { process: master, port } = await startMaster();
-  const agentProxy = await CuttableProxy.start(port);
+  const { agent, proxy: agentProxy } = await slaveBehindProxy(port, "far", app);
   const controlProxy = await CuttableProxy.start(port);
-  const agent = startNode(
-    olympusBin,
-    ["slave", "--master", `ws://127.0.0.1:${agentProxy.port}`, "--name", "far", "--token", TEST_TOKEN],
-    { cwd: app },
-  );
-  await agent.waitFor(/connected to/);
   const flags = ["--master", `ws://127.0.0.1:${controlProxy.port}`, "--token", TEST_TOKEN];
   const running = startNode(controlBin, [...flags, "exec", "-T", "--", "sh", "-c", COUNTER], { cwd: app });
   await eventually(() => counted(running.stdout) >= 10, 30_000, "the first lines");
@@ -67,13 +61,7 @@ it("loses nothing through a silent network cut of more than 10 s, on the agent's
 it("ends a command whose slave stays away past the session timeout: one line at the control, the process gone", async () => {
   const app = makeApp({});
   const { port } = await startMaster(["--heartbeat-interval", "500", "--session-timeout", "2000"]);
-  const agentProxy = await CuttableProxy.start(port);
-  const agent = startNode(
-    olympusBin,
-    ["slave", "--master", `ws://127.0.0.1:${agentProxy.port}`, "--name", "gone", "--token", TEST_TOKEN],
-    { cwd: app },
-  );
-  await agent.waitFor(/connected to/);
+  const { agent, proxy: agentProxy } = await slaveBehindProxy(port, "gone", app);
   const flags = ["--master", `ws://127.0.0.1:${port}`, "--token", TEST_TOKEN];
   const running = startNode(controlBin, [...flags, "exec", "-T", "--", "sh", "-c", "echo $$; exec sleep 300"]);
   await running.waitFor(/^\d+\n/);
@@ -99,18 +87,7 @@ it("ends a command whose slave stays away past the session timeout: one line at 
 it("reports a master that shuts down as that, not as its slaves' loss", async () => {
   const { process: master, url } = await startMaster();
   await startSlave(url, "b");
-  const running = startNode(controlBin, [
-    "--master",
-    url,
-    "--token",
-    TEST_TOKEN,
-    "exec",
-    "--",
-    "sh",
-    "-c",
-    "echo started; exec sleep 300",
-  ]);
-  await running.waitFor(/started/);
+  const running = await startControl(url, ["exec", "--", "sh", "-c", "echo started; exec sleep 300"], /started/);
   await master.kill("SIGTERM");
   assert.equal((await running.exited).code, 1);
   assert.equal(running.stderr, "control: b: lost the master: master closed the session: master shutting down\n");

@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, it } from "node:test";
 import { makeApp } from "./helpers/app.js";
-import { control, slaveNames, startMaster, TEST_TOKEN } from "./helpers/cluster.js";
+import { control, slaveBehindProxy, slaveNames, startMaster, TEST_TOKEN } from "./helpers/cluster.js";
 import { controlBin, eventually, olympusBin, type Started, startNode, stopAll } from "./helpers/processes.js";
 import { CuttableProxy } from "./helpers/proxy.js";
 import { RawClient } from "./helpers/raw-client.js";
@@ -21,14 +21,8 @@ it("delivers 50 MB of output intact while both the control's and the agent's con
   const expected = sha256(readFileSync(file));
 
   const { process: master, port } = await startMaster();
-  const agentProxy = await CuttableProxy.start(port);
+  const { agent, proxy: agentProxy } = await slaveBehindProxy(port, "far", app);
   const controlProxy = await CuttableProxy.start(port);
-  const agent = startNode(
-    olympusBin,
-    ["slave", "--master", `ws://127.0.0.1:${agentProxy.port}`, "--name", "far", "--token", TEST_TOKEN],
-    { cwd: app },
-  );
-  await agent.waitFor(/connected to/);
 
   const child = spawn(
     process.execPath,

@@ -3,6 +3,7 @@ import { mkdtempSync, openSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { controlBin, olympusBin, run, type Started, startNode } from "./processes.js";
+import { CuttableProxy } from "./proxy.js";
 
 export const TEST_TOKEN = "test-token-0123456789";
 
@@ -68,4 +69,27 @@ export function controlBytesIn(
   return new Promise((resolve) =>
     child.on("close", (code) => resolve({ code, stdout: Buffer.concat(chunks), stderr })),
   );
+}
+
+/** A slave named `name`, run in `app`, that reaches the master on `port` through a proxy of its own (the test closes it). */
+export async function slaveBehindProxy(
+  port: number,
+  name: string,
+  app: string,
+): Promise<{ agent: Started; proxy: CuttableProxy }> {
+  const proxy = await CuttableProxy.start(port);
+  const agent = startNode(
+    olympusBin,
+    ["slave", "--master", `ws://127.0.0.1:${proxy.port}`, "--name", name, "--token", TEST_TOKEN],
+    { cwd: app },
+  );
+  await agent.waitFor(/connected to/);
+  return { agent, proxy };
+}
+
+/** A long `control` run that a test interrupts, once it has printed `ready`. */
+export async function startControl(url: string, args: string[], ready: RegExp): Promise<Started> {
+  const running = startNode(controlBin, ["--master", url, "--token", TEST_TOKEN, ...args]);
+  await running.waitFor(ready);
+  return running;
 }
