@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
 import { after, it } from "node:test";
+import { Kvm } from "@nats-io/kv";
+import { connect } from "@nats-io/transport-node";
+import { FLEET_BUCKET, slaveKey } from "../server/federation/names.js";
 import type { SlaveInfo } from "../shared/protocol/messages.js";
 import { control, startMaster, startSlave, TEST_TOKEN } from "./helpers/cluster.js";
 import { startNats } from "./helpers/nats.js";
@@ -122,7 +125,33 @@ it("fails a request to a slave whose master stopped answering with an error that
   await eventually(async () => (await slavesVia(a.url)).length === 1, 10_000, "frozen listed on a");
   b.process.child.kill("SIGSTOP");
   const result = await control(a.url, ["ping", "frozen"]);
-  await b.process.kill("SIGKILL");
   assert.equal(result.code, 1);
   assert.match(result.stderr, /slave frozen is on a master that stopped answering/);
+  await b.process.kill("SIGKILL");
+});
+
+it("writes back a slave that another master tidied out of the registry while it is still connected", async () => {
+  const nats = await startNats();
+  const [a, b] = [await startMaster(["--nats", nats.url]), await startMaster(["--nats", nats.url])];
+  await startSlave(b.url, "kept");
+  const listedOnA = async () => (await slavesVia(a.url)).some((slave) => slave.name === "kept");
+  await eventually(listedOnA, 10_000, "kept listed on a");
+  // What a master does when another's lease looked lapsed under load: delete that master's slaves' entries.
+  const client = await connect({ servers: nats.url });
+  try {
+    const kv = await new Kvm(client).open(FLEET_BUCKET);
+    const written = (await kv.get(slaveKey("kept")))?.revision ?? 0;
+    await kv.delete(slaveKey("kept"));
+    await eventually(
+      async () => {
+        const entry = await kv.get(slaveKey("kept"));
+        return entry?.operation === "PUT" && entry.revision > written;
+      },
+      10_000,
+      "kept written back by b",
+    );
+    await eventually(listedOnA, 10_000, "kept listed on a again");
+  } finally {
+    await client.close();
+  }
 });

@@ -24,7 +24,7 @@ describe("three masters over NATS", () => {
 
   before(async () => {
     const nats = await startNats();
-    for (let i = 0; i < 3; i++) masters.push(await startMaster(["--nats", nats.url, "--heartbeat-interval", "500"]));
+    for (let i = 0; i < 3; i++) masters.push(await startMaster(["--nats", nats.url]));
     const [, b, c] = masters as [{ url: string }, { url: string }, { url: string }];
     await Promise.all([startSlave(b.url, "on-b"), startSlave(c.url, "on-c")]);
     for (const { url } of masters)

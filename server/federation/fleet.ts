@@ -207,6 +207,8 @@ export class Fleet implements SlavesElsewhere {
       return;
     }
     if (kind !== "slave") return;
+    // Another master took this one for gone (its lease looked lapsed) and tidied a slave that is still here.
+    if (entry.operation !== "PUT" && this.local(decodeName(id)) !== undefined) return this.publish(decodeName(id));
     const value = entry.operation === "PUT" ? parse(slaveEntry, entry) : null;
     if (value === null || value.master_id === this.context.masterId)
       return this.drop(decodeName(id), `slave ${decodeName(id)} left its master`);
