@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { Script } from "node:vm";
 
 const bundle = join(__dirname, "..", "control.bundle.cjs");
-/** control/cli.ts's subcommands; any other command line shares one cache. */
+/** control/cli/cli.ts's subcommands; any other command line shares one cache. */
 const SUBCOMMANDS = new Set([
   "slaves",
   "ping",
