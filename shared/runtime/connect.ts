@@ -22,6 +22,7 @@ import {
 import { PROTOCOL_VERSION, versionMismatch } from "../protocol/version.js";
 import { CoalescingSender } from "./coalesce.js";
 import { diagnoseConnectError } from "./connect-errors.js";
+import { maskKeyFor } from "./frame-mask.js";
 
 export type Registration = { role: "slave"; name: string; id: number; replace?: boolean } | { role: "control" };
 
@@ -141,7 +142,13 @@ class ClientSession implements Session {
   }
 
   private open(): void {
-    const socket = new WebSocket(this.url, { maxPayload: MAX_WEBSOCKET_PAYLOAD_BYTES, ca: this.options.ca });
+    const socket = new WebSocket(this.url, {
+      maxPayload: MAX_WEBSOCKET_PAYLOAD_BYTES,
+      ca: this.options.ca,
+      generateMask: maskKeyFor(this.url),
+      // Text frames are JSON, parsed and validated anyway.
+      skipUTF8Validation: true,
+    });
     this.socket = socket;
     socket.once("upgrade", (response) => (this.sender = new CoalescingSender(socket, response.socket)));
     const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
