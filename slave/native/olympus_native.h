@@ -64,36 +64,41 @@ void* unwrap_this(napi_env env, napi_callback_info info, size_t count, napi_valu
  * async_hooks see the context. A throw becomes an uncaught exception. */
 void call_back(napi_env env, napi_async_context context, napi_value receiver, napi_value callback, size_t argc, const napi_value* argv);
 
-/* --- socket.c: socket pairs and messages with fds --- */
-napi_value js_socketpair(napi_env env, napi_callback_info info);
-napi_value js_socket_type(napi_env env, napi_callback_info info);
-napi_value js_shutdown_write(napi_env env, napi_callback_info info);
-napi_value js_sendmsg(napi_env env, napi_callback_info info);
-napi_value js_recvmsg(napi_env env, napi_callback_info info);
+/* The functions the module exports, as X(JS name, C function), by the file
+ * that defines them: one list declares them here and registers them in
+ * module.c. */
+#define OLYMPUS_FUNCTIONS(X)                                  \
+  /* socket.c: socket pairs and messages with fds */          \
+  X("socketpair", js_socketpair)                              \
+  X("socketType", js_socket_type)                             \
+  X("shutdownWrite", js_shutdown_write)                       \
+  X("sendmsg", js_sendmsg)                                    \
+  X("recvmsg", js_recvmsg)                                    \
+  /* fds.c: pipes, reads and writes */                        \
+  X("pipe", js_pipe)                                          \
+  X("dup", js_dup)                                            \
+  X("read", js_read)                                          \
+  X("write", js_write)                                        \
+  /* pty.c: terminals */                                      \
+  X("openpty", js_openpty)                                    \
+  X("setWindowSize", js_set_window_size)                      \
+  X("getWindowSize", js_get_window_size)                      \
+  X("foregroundProcessGroup", js_foreground_process_group)    \
+  /* process.c: process lifetime */                           \
+  X("pidfdOpen", js_pidfd_open)                               \
+  X("startGuardian", js_start_guardian)                       \
+  X("peerPid", js_peer_pid)                                   \
+  X("startStandIn", js_start_stand_in)                        \
+  X("reap", js_reap)
 
-/* --- fds.c: pipes, reads and writes --- */
-napi_value js_pipe(napi_env env, napi_callback_info info);
-napi_value js_dup(napi_env env, napi_callback_info info);
-napi_value js_read(napi_env env, napi_callback_info info);
-napi_value js_write(napi_env env, napi_callback_info info);
+#define DECLARE_FUNCTION(js_name, function) napi_value function(napi_env env, napi_callback_info info);
+OLYMPUS_FUNCTIONS(DECLARE_FUNCTION)
+#undef DECLARE_FUNCTION
 
 /* --- poller.c: uv_poll_t wrapped as a JS class --- */
 napi_value define_poller_class(napi_env env);
 
 /* --- reader.c: reading an fd on a thread of its own --- */
 napi_value define_reader_class(napi_env env);
-
-/* --- pty.c: terminals --- */
-napi_value js_openpty(napi_env env, napi_callback_info info);
-napi_value js_set_window_size(napi_env env, napi_callback_info info);
-napi_value js_get_window_size(napi_env env, napi_callback_info info);
-napi_value js_foreground_process_group(napi_env env, napi_callback_info info);
-
-/* --- process.c: process lifetime --- */
-napi_value js_pidfd_open(napi_env env, napi_callback_info info);
-napi_value js_start_guardian(napi_env env, napi_callback_info info);
-napi_value js_peer_pid(napi_env env, napi_callback_info info);
-napi_value js_start_stand_in(napi_env env, napi_callback_info info);
-napi_value js_reap(napi_env env, napi_callback_info info);
 
 #endif
