@@ -146,3 +146,39 @@ void call_back(napi_env env, napi_async_context context, napi_value receiver, na
     napi_fatal_exception(env, error);
   }
 }
+
+bool get_constructor_args(napi_env env, napi_callback_info info, const char* what, size_t count, napi_value* argv,
+                          napi_value* self, int* fd) {
+  napi_value target;
+  if (napi_get_new_target(env, info, &target) != napi_ok) {
+    napi_failure(env);
+    return false;
+  }
+  if (target == NULL) {
+    char message[64];
+    snprintf(message, sizeof message, "%s must be called with new", what);
+    napi_throw_type_error(env, NULL, message);
+    return false;
+  }
+  size_t argc = count;
+  if (napi_get_cb_info(env, info, &argc, argv, self, NULL) != napi_ok) {
+    napi_failure(env);
+    return false;
+  }
+  return get_fd(env, argv[0], fd);
+}
+
+napi_value define_class(napi_env env, const char* name, napi_callback constructor, const method_t* methods, size_t count) {
+  napi_property_descriptor properties[8];
+  if (count > sizeof properties / sizeof properties[0]) {
+    napi_throw_range_error(env, NULL, "define_class: more than 8 methods");
+    return NULL;
+  }
+  for (size_t i = 0; i < count; i++) {
+    properties[i] = (napi_property_descriptor){
+        .utf8name = methods[i].name, .method = methods[i].function, .attributes = napi_default_method};
+  }
+  napi_value result;
+  CHECK(env, napi_define_class(env, name, NAPI_AUTO_LENGTH, constructor, NULL, count, properties, &result));
+  return result;
+}

@@ -64,6 +64,22 @@ void* unwrap_this(napi_env env, napi_callback_info info, size_t count, napi_valu
  * async_hooks see the context. A throw becomes an uncaught exception. */
 void call_back(napi_env env, napi_async_context context, napi_value receiver, napi_value callback, size_t argc, const napi_value* argv);
 
+/* For a constructor taking an fd first: checks it was called with `new`
+ * (throws TypeError "<what> must be called with new" otherwise), reads up to
+ * `count` arguments into argv, `this` into *self, and the fd in argv[0]. */
+bool get_constructor_args(napi_env env, napi_callback_info info, const char* what, size_t count, napi_value* argv,
+                          napi_value* self, int* fd);
+
+/* A method of a class define_class makes: its JS name and C function. */
+typedef struct {
+  const char* name;
+  napi_callback function;
+} method_t;
+
+/* Defines the JS class `name`, whose constructor wraps a C struct in `this`,
+ * with up to 8 methods. Returns the class, or NULL with an exception pending. */
+napi_value define_class(napi_env env, const char* name, napi_callback constructor, const method_t* methods, size_t count);
+
 /* The functions the module exports, as X(JS name, C function), by the file
  * that defines them: one list declares them here and registers them in
  * module.c. */

@@ -128,16 +128,9 @@ static void finalize(napi_env env, void* data, void* hint) {
 
 /* new Poller(fd): owns fd from now on; if this throws, the caller still does. */
 static napi_value poller_new(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], self, target;
-  CHECK(env, napi_get_new_target(env, info, &target));
-  if (target == NULL) {
-    napi_throw_type_error(env, NULL, "Poller must be called with new");
-    return NULL;
-  }
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, &self, NULL));
+  napi_value argv[1], self;
   int fd;
-  if (!get_fd(env, argv[0], &fd)) {
+  if (!get_constructor_args(env, info, "Poller", 1, argv, &self, &fd)) {
     return NULL;
   }
 
@@ -239,13 +232,6 @@ static napi_value poller_close(napi_env env, napi_callback_info info) {
 }
 
 napi_value define_poller_class(napi_env env) {
-  napi_property_descriptor methods[] = {
-    {"start", NULL, poller_start, NULL, NULL, NULL, napi_default_method, NULL},
-    {"stop", NULL, poller_stop, NULL, NULL, NULL, napi_default_method, NULL},
-    {"close", NULL, poller_close, NULL, NULL, NULL, napi_default_method, NULL},
-  };
-  napi_value constructor;
-  CHECK(env, napi_define_class(env, "Poller", NAPI_AUTO_LENGTH, poller_new, NULL,
-                               sizeof methods / sizeof methods[0], methods, &constructor));
-  return constructor;
+  static const method_t methods[] = {{"start", poller_start}, {"stop", poller_stop}, {"close", poller_close}};
+  return define_class(env, "Poller", poller_new, methods, sizeof methods / sizeof methods[0]);
 }

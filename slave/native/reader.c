@@ -312,17 +312,10 @@ static void finalize(napi_env env, void* data, void* hint) {
 
 /* new Reader(fd, callback): starts paused; resume() starts reading. */
 static napi_value reader_new(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2], self, target, name;
-  CHECK(env, napi_get_new_target(env, info, &target));
-  if (target == NULL) {
-    napi_throw_type_error(env, NULL, "Reader must be called with new");
-    return NULL;
-  }
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, &self, NULL));
+  napi_value argv[2], self, name;
   int fd;
   napi_valuetype type;
-  if (!get_fd(env, argv[0], &fd)) {
+  if (!get_constructor_args(env, info, "Reader", 2, argv, &self, &fd)) {
     return NULL;
   }
   CHECK(env, napi_typeof(env, argv[1], &type));
@@ -374,13 +367,6 @@ static napi_value reader_new(napi_env env, napi_callback_info info) {
 }
 
 napi_value define_reader_class(napi_env env) {
-  napi_property_descriptor methods[] = {
-      {"pause", NULL, reader_pause, NULL, NULL, NULL, napi_default, NULL},
-      {"resume", NULL, reader_resume, NULL, NULL, NULL, napi_default, NULL},
-      {"close", NULL, reader_close, NULL, NULL, NULL, napi_default, NULL},
-  };
-  napi_value constructor;
-  CHECK(env, napi_define_class(env, "Reader", NAPI_AUTO_LENGTH, reader_new, NULL, sizeof methods / sizeof methods[0], methods,
-                               &constructor));
-  return constructor;
+  static const method_t methods[] = {{"pause", reader_pause}, {"resume", reader_resume}, {"close", reader_close}};
+  return define_class(env, "Reader", reader_new, methods, sizeof methods / sizeof methods[0]);
 }
