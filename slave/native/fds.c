@@ -38,10 +38,7 @@ static napi_value make_eof(napi_env env) {
  * syscall reports which), 0 if not, -1 with errno set on failure. */
 static int poll_now(int fd, short events) {
   struct pollfd entry = {.fd = fd, .events = events};
-  int ready;
-  do {
-    ready = poll(&entry, 1, 0);
-  } while (ready < 0 && errno == EINTR);
+  int ready = TEMP_FAILURE_RETRY(poll(&entry, 1, 0));
   if (ready > 0 && (entry.revents & POLLNVAL)) {
     errno = EBADF;
     return -1;
@@ -89,10 +86,7 @@ napi_value js_read(napi_env env, napi_callback_info info) {
   }
 
   char buffer[READ_BUFFER_SIZE];
-  ssize_t count;
-  do {
-    count = read(fd, buffer, (size_t)max_bytes);
-  } while (count < 0 && errno == EINTR);
+  ssize_t count = TEMP_FAILURE_RETRY(read(fd, buffer, (size_t)max_bytes));
   if (count < 0) {
     if (is_again(errno)) {
       return make_null(env);
@@ -115,12 +109,10 @@ napi_value js_read(napi_env env, napi_callback_info info) {
 napi_value js_write(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   int fd;
-  if (!get_args(env, info, 2, argv) || !get_fd(env, argv[0], &fd)) {
-    return NULL;
-  }
   void* data;
   size_t length;
-  if (!get_buffer(env, argv[1], "write data", &data, &length)) {
+  if (!get_args(env, info, 2, argv) || !get_fd(env, argv[0], &fd) ||
+      !get_buffer(env, argv[1], "write data", &data, &length)) {
     return NULL;
   }
 
@@ -139,12 +131,5 @@ napi_value js_write(napi_env env, napi_callback_info info) {
     length = PIPE_BUF;
   }
 
-  ssize_t count;
-  do {
-    count = write(fd, data, length);
-  } while (count < 0 && errno == EINTR);
-  if (count < 0) {
-    return is_again(errno) ? make_int(env, -1) : throw_errno(env, "write", fd, errno);
-  }
-  return make_int(env, count);
+  return make_sent(env, TEMP_FAILURE_RETRY(write(fd, data, length)), "write", fd);
 }

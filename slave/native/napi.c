@@ -109,6 +109,13 @@ napi_value make_int(napi_env env, int64_t value) {
   return result;
 }
 
+napi_value make_sent(napi_env env, ssize_t count, const char* syscall, int fd) {
+  if (count < 0) {
+    return is_again(errno) ? make_int(env, -1) : throw_errno(env, syscall, fd, errno);
+  }
+  return make_int(env, count);
+}
+
 napi_value make_fd_pair(napi_env env, int a, int b) {
   napi_value pair, first, second;
   if (napi_create_array_with_length(env, 2, &pair) != napi_ok ||

@@ -13,6 +13,7 @@
 #include <node_api.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Returns NULL from the current function when an N-API call fails; a JS
  * exception is then pending. */
@@ -50,6 +51,10 @@ napi_value make_null(napi_env env);
 
 /* EAGAIN or EWOULDBLOCK: nothing to read, or no room to write, right now. */
 bool is_again(int err);
+
+/* What a write or send that must not block returns: the `count` bytes it
+ * took, or -1 if the fd can take none now; throws on other errors (errno). */
+napi_value make_sent(napi_env env, ssize_t count, const char* syscall, int fd);
 
 /* Returns [a, b]; closes both fds if the array cannot be built. */
 napi_value make_fd_pair(napi_env env, int a, int b);

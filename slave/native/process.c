@@ -170,10 +170,7 @@ napi_value js_reap(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], "pid", 1, INT32_MAX, &pid)) {
     return NULL;
   }
-  pid_t done;
-  do {
-    done = waitpid(pid, NULL, WNOHANG);
-  } while (done < 0 && errno == EINTR);
+  pid_t done = TEMP_FAILURE_RETRY(waitpid(pid, NULL, WNOHANG));
   if (done < 0 && errno != ECHILD) {
     return throw_errno(env, "waitpid", -1, errno);
   }

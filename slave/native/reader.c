@@ -106,10 +106,7 @@ static bool wait_for_turn(reader_t* reader) {
  * close() asked us to stop, -1 with errno on error. */
 static int wait_readable(reader_t* reader, int timeout_ms) {
   struct pollfd entries[2] = {{.fd = reader->fd, .events = POLLIN}, {.fd = reader->stop_pipe[0], .events = POLLIN}};
-  int ready;
-  do {
-    ready = poll(entries, 2, timeout_ms);
-  } while (ready < 0 && errno == EINTR);
+  int ready = TEMP_FAILURE_RETRY(poll(entries, 2, timeout_ms));
   if (ready <= 0) {
     return ready;
   }

@@ -99,13 +99,10 @@ napi_value js_shutdown_write(napi_env env, napi_callback_info info) {
 napi_value js_sendmsg(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   int fd;
-  if (!get_args(env, info, 3, argv) || !get_fd(env, argv[0], &fd)) {
-    return NULL;
-  }
-
   void* data;
   size_t length;
-  if (!get_buffer(env, argv[1], "sendmsg data", &data, &length)) {
+  if (!get_args(env, info, 3, argv) || !get_fd(env, argv[0], &fd) ||
+      !get_buffer(env, argv[1], "sendmsg data", &data, &length)) {
     return NULL;
   }
 
@@ -151,14 +148,7 @@ napi_value js_sendmsg(napi_env env, napi_callback_info info) {
     }
   }
 
-  ssize_t sent;
-  do {
-    sent = sendmsg(fd, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
-  } while (sent < 0 && errno == EINTR);
-  if (sent < 0) {
-    return is_again(errno) ? make_int(env, -1) : throw_errno(env, "sendmsg", fd, errno);
-  }
-  return make_int(env, sent);
+  return make_sent(env, TEMP_FAILURE_RETRY(sendmsg(fd, &message, MSG_DONTWAIT | MSG_NOSIGNAL)), "sendmsg", fd);
 }
 
 /* Builds {data, fds} (plus eof: true when asked). The caller closes the fds
@@ -208,10 +198,7 @@ napi_value js_recvmsg(napi_env env, napi_callback_info info) {
     .msg_controllen = sizeof control.bytes,
   };
 
-  ssize_t received;
-  do {
-    received = recvmsg(fd, &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-  } while (received < 0 && errno == EINTR);
+  ssize_t received = TEMP_FAILURE_RETRY(recvmsg(fd, &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC));
   if (received < 0) {
     return is_again(errno) ? make_null(env) : throw_errno(env, "recvmsg", fd, errno);
   }
