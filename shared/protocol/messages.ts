@@ -4,7 +4,7 @@
  * control may send, says which control role at least (the master enforces both).
  * docs/protocol.md is the table a person reads; a test keeps the two in step.
  */
-import { controlRoles, type Definition, event, memo, plain, request } from "./definitions.js";
+import { type ControlRole, controlRoles, type Definition, event, memo, plain, request } from "./definitions.js";
 import { agent, base64, commandId, nodeStates, pid, slaveSelector, token, version } from "./fields.js";
 import { history, historyOutput, timeline } from "./history-messages.js";
 import { test, testDoneEvent, testFileEvent, testFiles, testProgressEvent, testStopEvent } from "./suite-messages.js";
@@ -114,14 +114,22 @@ export const listSlaves = request("list_slaves", {
   response: () => z.object({ slaves: z.array(slaveInfo()) }),
 });
 
+/** A request the master relays to the slave `slave` names, which it sends on as "master"; without one, see serveControl. */
+function toSlave<const N extends string, F extends z.core.$ZodLooseShape, R extends z.ZodMiniObject>(
+  name: N,
+  spec: { access: ControlRole; request: () => F; response: () => R },
+) {
+  return request(name, {
+    from: ["control", "master"],
+    access: spec.access,
+    forwardToSlave: true,
+    request: () => z.object({ slave: z.optional(slaveSelector()), ...spec.request() }),
+    response: spec.response,
+  });
+}
+
 /** Answered by the master, or by the named slave. */
-export const ping = request("ping", {
-  from: ["control", "master"],
-  access: "viewer",
-  forwardToSlave: true,
-  request: () => z.object({ slave: z.optional(slaveSelector()) }),
-  response: () => z.object({}),
-});
+export const ping = toSlave("ping", { access: "viewer", request: () => ({}), response: () => z.object({}) });
 
 // Process trees: the agent reports, the master keeps the latest and tells watchers.
 
@@ -195,15 +203,9 @@ export const watch = request("watch", {
 });
 
 /** Restarts a node and its subtree, or the whole tree; without a slave, on every slave. */
-export const restart = request("restart", {
-  from: ["control", "master"],
+export const restart = toSlave("restart", {
   access: "operator",
-  forwardToSlave: true,
-  request: () =>
-    z.object({
-      slave: z.optional(slaveSelector()),
-      node: z.optional(z.string().check(z.minLength(1), z.maxLength(200))),
-    }),
+  request: () => ({ node: z.optional(z.string().check(z.minLength(1), z.maxLength(200))) }),
   response: () => z.object({ restarted: z.array(z.string()) }),
 });
 
@@ -219,34 +221,26 @@ const terminal = memo(() =>
 );
 const args = memo(() => z.array(z.string().check(z.maxLength(128 * 1024))).check(z.maxLength(10_000)));
 
-export const run = request("run", {
-  from: ["control", "master"],
+export const run = toSlave("run", {
   access: "operator",
-  forwardToSlave: true,
-  request: () =>
-    z.object({
-      slave: z.optional(slaveSelector()),
-      command_id: commandId(),
-      command: z.string().check(z.minLength(1), z.maxLength(200)),
-      args: args(),
-      terminal: terminal(),
-    }),
+  request: () => ({
+    command_id: commandId(),
+    command: z.string().check(z.minLength(1), z.maxLength(200)),
+    args: args(),
+    terminal: terminal(),
+  }),
   response: () => z.object({ pid: z.number().check(z.int()) }),
 });
 
-export const exec = request("exec", {
-  from: ["control", "master"],
+export const exec = toSlave("exec", {
   access: "operator",
-  forwardToSlave: true,
-  request: () =>
-    z.object({
-      slave: z.optional(slaveSelector()),
-      command_id: commandId(),
-      program: z.string().check(z.minLength(1), z.maxLength(4096)),
-      args: args(),
-      cwd: z.optional(z.string().check(z.maxLength(4096))),
-      terminal: terminal(),
-    }),
+  request: () => ({
+    command_id: commandId(),
+    program: z.string().check(z.minLength(1), z.maxLength(4096)),
+    args: args(),
+    cwd: z.optional(z.string().check(z.maxLength(4096))),
+    terminal: terminal(),
+  }),
   response: () => z.object({ pid: z.number().check(z.int()) }),
 });
 
