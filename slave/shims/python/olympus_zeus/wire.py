@@ -67,18 +67,18 @@ class Inbox:
         return True
 
     def next_message(self, deadline):
-        while not self.messages:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not self.fill(remaining):
-                raise EOFError("no message from the agent")
-        return self.messages.popleft()
+        return self._next(self.messages, deadline, "message")
 
     def next_fd(self, deadline):
-        while not self.fds:
+        return self._next(self.fds, deadline, "file descriptor")
+
+    def _next(self, queue, deadline, what):
+        """Read until `queue` has an entry, then take it; EOFError at the deadline or the socket's end."""
+        while not queue:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not self.fill(remaining):
-                raise EOFError("no file descriptor from the agent")
-        return self.fds.popleft()
+                raise EOFError(f"no {what} from the agent")
+        return queue.popleft()
 
     def close_fds(self):
         while self.fds:
