@@ -10,27 +10,24 @@ function pair(masterOptions: Partial<LinkOptions> = {}, controlOptions: Partial<
     fromControl: [],
     fromMaster: [],
   };
-  const deliver = (to: Link, frame: string | Buffer) =>
-    setImmediate(() => (typeof frame === "string" ? to.receive(frame) : to.receiveBinary(frame)));
-  const master: Link = new Link({
-    send: (frame) => {
-      sent.fromMaster.push(frame);
-      deliver(control, frame);
-    },
-    localRole: "master",
-    peerRole: "control",
-    ...masterOptions,
-  });
-  const control: Link = new Link({
-    send: (frame) => {
-      sent.fromControl.push(frame);
-      deliver(master, frame);
-    },
-    localRole: "control",
-    peerRole: "master",
-    requestTimeoutMs: 100,
-    ...controlOptions,
-  });
+  /** One end: what it sends is recorded in `outbox`, then received by the other end on a later turn. */
+  const end = (
+    localRole: "master" | "control",
+    outbox: (string | Buffer)[],
+    peer: () => Link,
+    options: Partial<LinkOptions>,
+  ) =>
+    new Link({
+      send: (frame) => {
+        outbox.push(frame);
+        setImmediate(() => (typeof frame === "string" ? peer().receive(frame) : peer().receiveBinary(frame)));
+      },
+      localRole,
+      peerRole: localRole === "master" ? "control" : "master",
+      ...options,
+    });
+  const master: Link = end("master", sent.fromMaster, () => control, masterOptions);
+  const control: Link = end("control", sent.fromControl, () => master, { requestTimeoutMs: 100, ...controlOptions });
   return { master, control, sent };
 }
 
