@@ -9,7 +9,6 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import { OlympusClient } from "../control/client/client.js";
 import type { RemoteCommand, Target } from "../control/client/remote-command.js";
@@ -18,6 +17,7 @@ import type { Terminal } from "../shared/protocol/messages.js";
 import { startMaster, startSlave, TEST_TOKEN } from "./helpers/cluster.js";
 import { eventually, stopAll } from "./helpers/processes.js";
 import { RawClient } from "./helpers/raw-client.js";
+import { keepingSink } from "./helpers/sink.js";
 
 after(stopAll);
 
@@ -26,18 +26,12 @@ const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex")
 
 /** Runs a command to its end; returns its exit and everything it wrote. */
 async function collect(client: OlympusClient, target: Target, terminal: Terminal, input?: Buffer) {
-  const chunks: Buffer[] = [];
-  const sink = new Writable({
-    write: (chunk: Buffer, _encoding, done) => {
-      chunks.push(chunk);
-      done();
-    },
-  });
+  const { sink, output } = keepingSink();
   const command = client.command("bytes", { stdout: sink, stderr: sink });
   await command.start(target, terminal);
   if (input !== undefined) await pump(command, input);
   const outcome = await command.outcome;
-  return { outcome, output: Buffer.concat(chunks) };
+  return { outcome, output: output() };
 }
 
 /** Sends `input` in 64 KiB pieces under the window, then its end. */
@@ -96,13 +90,7 @@ describe("binary frames", () => {
 
   it("refuse bad frames with one line each; the sessions and commands around them go on", async () => {
     const owner = await OlympusClient.connect({ urls: [url], token: TEST_TOKEN });
-    const chunks: Buffer[] = [];
-    const sink = new Writable({
-      write: (chunk: Buffer, _encoding, done) => {
-        chunks.push(chunk);
-        done();
-      },
-    });
+    const { sink, output } = keepingSink();
     const owned = owner.command("bytes", { stdout: sink, stderr: sink });
     await owned.start({ kind: "exec", program: "cat", args: [] }, null);
 
@@ -163,7 +151,7 @@ describe("binary frames", () => {
     owned.input(Buffer.from("mine"));
     owned.inputEnd();
     assert.deepEqual(await owned.outcome, { code: 0 });
-    assert.equal(Buffer.concat(chunks).toString(), "mine");
+    assert.equal(output().toString(), "mine");
     raw.close();
     owner.close();
   });

@@ -3,7 +3,6 @@ import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import { OlympusClient, resolveMaster } from "../control/client/client.js";
 import type { Target } from "../control/client/remote-command.js";
@@ -21,6 +20,7 @@ import {
   startNode,
   stopAll,
 } from "./helpers/processes.js";
+import { keepingSink } from "./helpers/sink.js";
 import { controlInTerminal, inTerminal } from "./helpers/terminal.js";
 
 after(stopAll);
@@ -155,17 +155,11 @@ describe("commands on one slave", () => {
     writeFileSync(file, randomBytes(64 * 1024));
     const expected = sha256(readFileSync(file));
     const collect = async (target: Target) => {
-      const chunks: Buffer[] = [];
-      const sink = new Writable({
-        write: (chunk: Buffer, _encoding, done) => {
-          chunks.push(chunk);
-          done();
-        },
-      });
+      const { sink, output } = keepingSink();
       const command = client.command(slave, { stdout: sink, stderr: sink });
       await command.start(target, { cols: 80, rows: 24 });
       const outcome = await command.outcome;
-      return { outcome, output: Buffer.concat(chunks) };
+      return { outcome, output: output() };
     };
     const failures: string[] = [];
     const small: Target = { kind: "exec", program: "sh", args: ["-c", `stty raw -echo; cat ${file}`] };
