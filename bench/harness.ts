@@ -6,8 +6,9 @@
  * error or ^C). A worker still alive after `olympus` exited is killed and
  * reported as a leftover (that would be an Olympus bug).
  */
+import { randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -71,6 +72,20 @@ export function pythonApp(prefix: string, plan: object, files: Record<string, st
   );
   for (const [name, text] of Object.entries(files)) writeFileSync(join(directory, name), text);
   return directory;
+}
+
+/** A temp app whose one command does nothing: for benchmarks that exec programs through Olympus. */
+export function noopApp(prefix: string): string {
+  return pythonApp(prefix, { boot: { noop: [] } }, { "plan.py": "def boot():\n    pass\n\ndef noop():\n    pass\n" });
+}
+
+/** A temp file of `megabytes` MiB of random bytes, written a MiB at a time; returns its path. */
+export function randomFile(prefix: string, megabytes: number): string {
+  const path = join(tempDir(prefix), "random.bin");
+  const fd = openSync(path, "w");
+  for (let written = 0; written < megabytes; written++) writeSync(fd, randomBytes(1024 * 1024));
+  closeSync(fd);
+  return path;
 }
 
 export interface RunningOlympus {

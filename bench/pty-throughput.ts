@@ -15,12 +15,9 @@
  * comes back, alternating with the same on a local PTY running the same
  * command without the master.
  */
-import { randomBytes } from "node:crypto";
-import { closeSync, openSync, writeSync } from "node:fs";
-import { join } from "node:path";
 import pty from "node-pty";
 import { controlBin, descendantsOf } from "../test/helpers/processes.js";
-import { loadNote, main, onCleanup, pythonApp, startOlympus, tempDir } from "./harness.js";
+import { loadNote, main, noopApp, onCleanup, randomFile, startOlympus } from "./harness.js";
 import { median, quantile, report } from "./report.js";
 import { echoSamples, echoTerminal, killQuietly, rate, type Transfer, transfer } from "./streams.js";
 
@@ -85,17 +82,10 @@ function throughLocalPty(cwd: string, command: string, expectedBytes: number): P
 
 await main(async () => {
   const notes = [loadNote("at start")];
-  const app = pythonApp(
-    "pty",
-    { boot: { noop: [] } },
-    { "plan.py": "def boot():\n    pass\n\ndef noop():\n    pass\n" },
-  );
+  const app = noopApp("pty");
   const olympus = await startOlympus(app);
 
-  const data = join(tempDir("pty-data"), "random.bin");
-  const fd = openSync(data, "w");
-  for (let written = 0; written < MEGABYTES * MB; written += MB) writeSync(fd, randomBytes(MB));
-  closeSync(fd);
+  const data = randomFile("pty-data", MEGABYTES);
   const catCommand = `stty raw -echo; cat '${data}'`;
   const watched = {
     "olympus start (master and agent)": () => [olympus.started.child.pid as number],

@@ -22,12 +22,11 @@
  * throughput runs.
  */
 
-import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { controlBin, descendantsOf, eventually, start } from "../test/helpers/processes.js";
-import { loadNote, main, onCleanup, pythonApp, startOlympus, tempDir, timed } from "./harness.js";
+import { loadNote, main, noopApp, onCleanup, randomFile, startOlympus, tempDir, timed } from "./harness.js";
 import { median, quantile, report } from "./report.js";
 import { echoSamples, echoTerminal, killQuietly, rate, type Transfer, transfer, type Watched } from "./streams.js";
 
@@ -130,16 +129,9 @@ await main(async () => {
   start("ssh", [...sshd.ssh, ...mux, "-o", "ControlMaster=yes", "-N", host]);
   await eventually(() => existsSync(join(sshd.dir, "mux")), 10_000, "the ssh ControlMaster socket");
 
-  const app = pythonApp(
-    "vs-ssh",
-    { boot: { noop: [] } },
-    { "plan.py": "def boot():\n    pass\n\ndef noop():\n    pass\n" },
-  );
+  const app = noopApp("vs-ssh");
   const olympus = await startOlympus(app);
-  const data = join(tempDir("vs-ssh-data"), "random.bin");
-  const fd = openSync(data, "w");
-  for (let written = 0; written < MEGABYTES * MB; written += MB) writeSync(fd, randomBytes(MB));
-  closeSync(fd);
+  const data = randomFile("vs-ssh-data", MEGABYTES);
 
   const olympusWatched: Watched = {
     "olympus start (master and agent)": () => [olympus.started.child.pid as number],
