@@ -115,6 +115,14 @@ export class RawClient {
     });
   }
 
+  /** Sends a request that must be refused; resolves with the error its response carries. */
+  async refusal(type: string, data: object = {}): Promise<string> {
+    const { data: answer } = await this.request(type, data);
+    if (typeof answer.error !== "string")
+      throw new Error(`${type} was answered without an error: ${JSON.stringify(answer)}`);
+    return answer.error;
+  }
+
   /** Waits for the first frame of `type` (or of one of the types) not yet taken. */
   async next(type: string | string[], timeoutMs = 5000): Promise<RawFrame> {
     const deadline = Date.now() + timeoutMs;
