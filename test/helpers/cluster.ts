@@ -93,3 +93,11 @@ export async function startControl(url: string, args: string[], ready: RegExp): 
   await running.waitFor(ready);
   return running;
 }
+
+/** What a control prints when the slave running its command goes and is not back within `timeoutSeconds`. */
+export function slaveLostLines(slave: string, timeoutSeconds: number): string[] {
+  return [
+    `control: ${slave}: slave ${slave} lost its connection; waiting up to ${timeoutSeconds} s for it to resume`,
+    `control: ${slave}: slave ${slave} disconnected: no resume within ${timeoutSeconds} s`,
+  ];
+}
