@@ -15,7 +15,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
 import { OlympusClient } from "../control/client/client.js";
-import { killAll, load, nextFrame, pingFrame, type Side, type Slice, startProcess, summarize } from "./ping-load.js";
+import { main } from "./harness.js";
+import { load, nextFrame, pingFrame, type Side, type Slice, startProcess, summarize } from "./ping-load.js";
 import { median, report } from "./report.js";
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 3000);
@@ -144,14 +145,8 @@ async function failover(nats: string): Promise<void> {
   );
 }
 
-try {
+await main(async () => {
   const nats = await startNats([]);
   await relay(nats);
   await failover(nats);
-} catch (error) {
-  console.error(`bench/federation failed: ${(error as Error).stack}`);
-  process.exitCode = 1;
-} finally {
-  killAll();
-  process.exit();
-}
+});

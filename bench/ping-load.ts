@@ -3,20 +3,14 @@
  * a raw-ws control that keeps N `ping_request`s in flight on one side and
  * records each round trip, with the CPU time the side's servers used.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import type WebSocket from "ws";
+import { onCleanup } from "./harness.js";
 import { quantile } from "./report.js";
 
 /** Each measured slice starts after this much load, unmeasured. */
 export const WARMUP_MS = 250;
-
-/** Every process started here, killed by `killAll`. */
-const children: ChildProcess[] = [];
-
-export function killAll(): void {
-  for (const child of children) child.kill("SIGKILL");
-}
 
 /** Starts a process (Node unless `command` says otherwise) and resolves once its output matches `ready`. */
 export function startProcess(
@@ -26,7 +20,7 @@ export function startProcess(
   command = process.execPath,
 ): Promise<RegExpMatchArray> {
   const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
+  onCleanup(() => void child.kill("SIGKILL"));
   pids.push(child.pid!);
   let output = "";
   return new Promise((resolve, reject) => {

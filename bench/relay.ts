@@ -14,17 +14,8 @@
  */
 import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
-import {
-  killAll,
-  load,
-  nextFrame,
-  pingFrame,
-  type Side,
-  type Slice,
-  startProcess,
-  summarize,
-  WARMUP_MS,
-} from "./ping-load.js";
+import { main } from "./harness.js";
+import { load, nextFrame, pingFrame, type Side, type Slice, startProcess, summarize, WARMUP_MS } from "./ping-load.js";
 import { report } from "./report.js";
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 3000);
@@ -79,7 +70,7 @@ async function bareSide(kind: "forwarder" | "pipe"): Promise<Side> {
   return { socket, pids };
 }
 
-try {
+await main(async () => {
   const sides = { olympus: await olympusSide(), forwarder: await bareSide("forwarder"), pipe: await bareSide("pipe") };
   for (const side of Object.values(sides)) await load(side, 16, WARMUP_LOAD_MS, pingFrame);
   const collectionsBefore = await masterCollections(sides.olympus.metricsUrl);
@@ -161,10 +152,4 @@ try {
       cpuNote,
     ],
   );
-} catch (error) {
-  console.error(`bench/relay failed: ${(error as Error).stack}`);
-  process.exitCode = 1;
-} finally {
-  killAll();
-  process.exit();
-}
+});
