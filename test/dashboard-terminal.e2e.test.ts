@@ -49,6 +49,24 @@ describe("dashboard terminals in headless Chromium", () => {
           .includes(wanted),
       text,
     );
+  /** A page through the proxy, running a command that prints 1 to `count` slowly; resolves once it shows `seen`. */
+  const countingThroughProxy = async (count: number, seen: string) => {
+    proxy ??= await CuttableProxy.start(olympus.port);
+    const viaProxy = await newPage(browser);
+    await viaProxy.goto(`http://127.0.0.1:${proxy.port}/#token=${encodeURIComponent(olympus.token)}`);
+    await viaProxy.locator(".connection.up").waitFor();
+    await viaProxy.fill("#exec-line", `sh -c 'for i in $(seq 1 ${count}); do printf "%s " $i; sleep 0.05; done'`);
+    await viaProxy.click("#exec-form button[type=submit]");
+    await waitForText(seen, viaProxy);
+    return { proxy, viaProxy };
+  };
+  /** The counting command's terminal shows every number once, in order. */
+  const assertCounted = async (viaProxy: Page, count: number) => {
+    // Rows joined as drawn: a line wrapped at the edge reads on.
+    const text = (await terminalRows(viaProxy)).join("").replace(/\s+/g, " ");
+    const expected = Array.from({ length: count }, (_, index) => index + 1).join(" ");
+    assert.ok(text.includes(expected), `every number once, in order: ${text}`);
+  };
 
   before(async () => {
     if (skip !== false) return;
@@ -180,30 +198,15 @@ describe("dashboard terminals in headless Chromium", () => {
   });
 
   test("a dropped connection resumes the terminal with nothing lost", async () => {
-    proxy ??= await CuttableProxy.start(olympus.port);
-    const viaProxy = await newPage(browser);
-    await viaProxy.goto(`http://127.0.0.1:${proxy.port}/#token=${encodeURIComponent(olympus.token)}`);
-    await viaProxy.locator(".connection.up").waitFor();
-    await viaProxy.fill("#exec-line", `sh -c 'for i in $(seq 1 60); do printf "%s " $i; sleep 0.05; done'`);
-    await viaProxy.click("#exec-form button[type=submit]");
-    await waitForText("5 ", viaProxy);
+    const { proxy, viaProxy } = await countingThroughProxy(60, "5 ");
     assert.ok(proxy.cutAll() >= 1, "the page's socket was cut");
     await viaProxy.locator(".tab-status[data-exit-code='0']").waitFor();
-    // Rows joined as drawn: a line wrapped at the edge reads on.
-    const text = (await terminalRows(viaProxy)).join("").replace(/\s+/g, " ");
-    const expected = Array.from({ length: 60 }, (_, index) => index + 1).join(" ");
-    assert.ok(text.includes(expected), `every number once, in order: ${text}`);
+    await assertCounted(viaProxy, 60);
     await viaProxy.context().close();
   });
 
   test("a network that falls silent is noticed by the heartbeat, and the terminal resumes with nothing lost", async () => {
-    proxy ??= await CuttableProxy.start(olympus.port);
-    const viaProxy = await newPage(browser);
-    await viaProxy.goto(`http://127.0.0.1:${proxy.port}/#token=${encodeURIComponent(olympus.token)}`);
-    await viaProxy.locator(".connection.up").waitFor();
-    await viaProxy.fill("#exec-line", `sh -c 'for i in $(seq 1 40); do printf "%s " $i; sleep 0.05; done'`);
-    await viaProxy.click("#exec-form button[type=submit]");
-    await waitForText("3 ", viaProxy);
+    const { proxy, viaProxy } = await countingThroughProxy(40, "3 ");
     // What the connection said, every change of it: the resume may take only a moment.
     await viaProxy.evaluate(() => {
       const connection = document.getElementById("connection") as HTMLElement;
@@ -219,9 +222,7 @@ describe("dashboard terminals in headless Chromium", () => {
       said.some((text) => text.includes("resuming")),
       `the page said it was resuming: ${JSON.stringify(said)}`,
     );
-    const text = (await terminalRows(viaProxy)).join("").replace(/\s+/g, " ");
-    const expected = Array.from({ length: 40 }, (_, index) => index + 1).join(" ");
-    assert.ok(text.includes(expected), `every number once, in order: ${text}`);
+    await assertCounted(viaProxy, 40);
     await viaProxy.context().close();
   });
 });
