@@ -116,8 +116,12 @@ export class RawClient {
   }
 
   /** Sends a request that must be refused; resolves with the error its response carries. */
-  async refusal(type: string, data: object = {}): Promise<string> {
-    const { data: answer } = await this.request(type, data);
+  async refusal(type: string, data: object = {}, timeoutMs = 5000): Promise<string> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer to ${type} within ${timeoutMs} ms`)), timeoutMs);
+    });
+    const { data: answer } = await Promise.race([this.request(type, data), timeout]).finally(() => clearTimeout(timer));
     if (typeof answer.error !== "string")
       throw new Error(`${type} was answered without an error: ${JSON.stringify(answer)}`);
     return answer.error;
