@@ -50,10 +50,7 @@ static int poll_now(int fd, short events) {
 napi_value js_pipe(napi_env env, napi_callback_info info) {
   (void)info;
   int fds[2];
-  if (pipe2(fds, O_CLOEXEC) < 0) {
-    return throw_errno(env, "pipe2", -1, errno);
-  }
-  return make_fd_pair(env, fds[0], fds[1]);
+  return make_fd_pair(env, pipe2(fds, O_CLOEXEC), "pipe2", fds);
 }
 
 /* dup(fd) -> a new CLOEXEC fd for the same open file description. */

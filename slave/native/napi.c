@@ -116,15 +116,18 @@ napi_value make_sent(napi_env env, ssize_t count, const char* syscall, int fd) {
   return make_int(env, count);
 }
 
-napi_value make_fd_pair(napi_env env, int a, int b) {
+napi_value make_fd_pair(napi_env env, int result, const char* syscall, const int fds[2]) {
+  if (result < 0) {
+    return throw_errno(env, syscall, -1, errno);
+  }
   napi_value pair, first, second;
   if (napi_create_array_with_length(env, 2, &pair) != napi_ok ||
-      napi_create_int32(env, a, &first) != napi_ok ||
-      napi_create_int32(env, b, &second) != napi_ok ||
+      napi_create_int32(env, fds[0], &first) != napi_ok ||
+      napi_create_int32(env, fds[1], &second) != napi_ok ||
       napi_set_element(env, pair, 0, first) != napi_ok ||
       napi_set_element(env, pair, 1, second) != napi_ok) {
-    close(a);
-    close(b);
+    close(fds[0]);
+    close(fds[1]);
     return napi_failure(env);
   }
   return pair;

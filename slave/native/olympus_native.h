@@ -56,8 +56,9 @@ bool is_again(int err);
  * took, or -1 if the fd can take none now; throws on other errors (errno). */
 napi_value make_sent(napi_env env, ssize_t count, const char* syscall, int fd);
 
-/* Returns [a, b]; closes both fds if the array cannot be built. */
-napi_value make_fd_pair(napi_env env, int a, int b);
+/* What a call that makes two fds returns: [fds[0], fds[1]], or the error when
+ * `result` < 0 (errno); closes both fds if the array cannot be built. */
+napi_value make_fd_pair(napi_env env, int result, const char* syscall, const int fds[2]);
 
 /* The C struct a class method's `this` wraps, with up to `count` arguments in
  * argv (and `this` in *self, if self is not NULL); throws TypeError

@@ -50,10 +50,7 @@ napi_value js_socketpair(napi_env env, napi_callback_info info) {
   }
 
   int fds[2];
-  if (socketpair(AF_UNIX, kind | SOCK_CLOEXEC, 0, fds) < 0) {
-    return throw_errno(env, "socketpair", -1, errno);
-  }
-  return make_fd_pair(env, fds[0], fds[1]);
+  return make_fd_pair(env, socketpair(AF_UNIX, kind | SOCK_CLOEXEC, 0, fds), "socketpair", fds);
 }
 
 /* socketType(fd) -> "stream" | "dgram", for a socket that arrived from a
