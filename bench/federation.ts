@@ -8,6 +8,7 @@
  * - failover: from `kill -9` of a master until all its slaves (started with
  *   `--master X,B`) are listed again, on B, through master A. Target: ≤ 2 s
  *   at the median.
+ * - scale: 3,000 simulated idle slaves over three masters (bench/federation-scale).
  */
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,6 +16,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
 import { OlympusClient } from "../control/client/client.js";
+import { federationScale } from "./federation-scale.js";
 import { main } from "./harness.js";
 import { load, nextFrame, pingFrame, type Side, type Slice, startProcess, summarize } from "./ping-load.js";
 import { median, report } from "./report.js";
@@ -149,4 +151,5 @@ await main(async () => {
   const nats = await startNats([]);
   await relay(nats);
   await failover(nats);
+  await federationScale(nats, TOKEN);
 });

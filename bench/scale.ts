@@ -21,57 +21,33 @@
  */
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { setTimeout as sleep } from "node:timers/promises";
-import { fileURLToPath } from "node:url";
-import { Inspector, rssMb } from "../test/helpers/inspector.js";
-import { eventually, olympusBin, type Started, startNode, stop } from "../test/helpers/processes.js";
+import { type Inspector, rssMb } from "../test/helpers/inspector.js";
+import { eventually, olympusBin, stop } from "../test/helpers/processes.js";
 import { RawClient } from "../test/helpers/raw-client.js";
 import { loadNote, main, tempDir } from "./harness.js";
 import { explainSnapshots, snapshot } from "./heap-snapshots.js";
 import { median, report } from "./report.js";
+import {
+  countSlaves,
+  fanOutRounds,
+  generate,
+  generatorBin,
+  names,
+  SETTLE_MS,
+  settledRssKb,
+  startInspected,
+} from "./simulated-slaves.js";
 
 const SLAVES = Number(process.env.SCALE_SLAVES ?? 1000);
 const ROUNDS = Number(process.env.SCALE_ROUNDS ?? 5);
 const EXPLAIN = process.env.SCALE_EXPLAIN === "1";
 const CONTROLS = 10;
 const WARM_UP_SLAVES = 50;
-/** Idle time before RSS is read, so both readings see a settled heap. */
-const SETTLE_MS = 5000;
 const TOKEN = "bench-scale-token";
 const TARGET_KB_PER_CONNECTION = 60;
 const TARGET_FAN_OUT_MS = 500;
-const generatorBin = fileURLToPath(new URL("scale-slaves.js", import.meta.url));
-
-interface Generated {
-  started: Started;
-  connected: number;
-  refused: Record<string, number>;
-  ms: number;
-}
-
-/** Runs the load generator; resolves once all its clients are connected or refused. */
-async function generate(args: string[]): Promise<Generated> {
-  const started = startNode(generatorBin, args);
-  const [line] = await started.waitFor(/^\{.*\}$/m, 120_000);
-  return { started, ...(JSON.parse(line) as Omit<Generated, "started">) };
-}
-
-const names = (prefix: string, count: number) => Array.from({ length: count }, (_, index) => `${prefix}-${index}`);
 
 // ---------------------------------------------------------------- memory
-
-/** The median of a few RSS readings in KB, after a quiet spell and a full GC. */
-async function settledRssKb(pid: number, inspector: Inspector): Promise<number> {
-  await sleep(SETTLE_MS);
-  await inspector.collectGarbage();
-  await sleep(500);
-  const readings: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    readings.push(rssMb(pid) * 1024);
-    await sleep(200);
-  }
-  return median(readings);
-}
 
 interface Memory {
   rssKb: number;
@@ -91,31 +67,6 @@ async function masterMemory(httpUrl: string, pid: number, inspector: Inspector):
   };
 }
 
-// -------------------------------------------------------------- fan-out
-
-/** Pings every slave at once; resolves with the time until the last answer, in ms. */
-async function fanOut(control: RawClient, slaves: string[]): Promise<number> {
-  const began = performance.now();
-  const responses = await Promise.all(slaves.map((slave) => control.request("ping_request", { slave })));
-  const milliseconds = performance.now() - began;
-  const errors = responses.filter((response) => response.data.error !== undefined);
-  if (errors.length > 0)
-    throw new Error(`${errors.length} of ${slaves.length} pings failed, e.g. ${JSON.stringify(errors[0])}`);
-  return milliseconds;
-}
-
-async function countSlaves(control: RawClient): Promise<number> {
-  const { data } = await control.request("list_slaves_request", {});
-  return (data.slaves as unknown[]).length;
-}
-
-async function fanOutRounds(control: RawClient, slaves: string[]): Promise<number[]> {
-  await fanOut(control, slaves); // warm-up round, not measured
-  const times: number[] = [];
-  for (let round = 0; round < ROUNDS; round++) times.push(await fanOut(control, slaves));
-  return times;
-}
-
 // ----------------------------------------------------------- measurements
 
 interface Measured {
@@ -133,13 +84,6 @@ function handshakeLimitFlag(): string | null {
 }
 
 type OlympusRun = Measured | { refused: Record<string, number>; connected: number };
-
-/** A process with its inspector on, once it printed `ready`: its pid, the match and the inspector. */
-async function startInspected(script: string, args: string[], ready: RegExp, options: Parameters<typeof startNode>[2]) {
-  const started = startNode("--inspect=127.0.0.1:0", [script, ...args], options);
-  const match = await started.waitFor(ready);
-  return { started, match, pid: started.child.pid as number, inspector: await Inspector.open(started.output) };
-}
 
 async function measureOlympus(extraArgs: string[]): Promise<OlympusRun> {
   // Its own working directory: a master may keep state (token secrets) there.
@@ -167,7 +111,7 @@ async function measureOlympus(extraArgs: string[]): Promise<OlympusRun> {
     // Warm-up: every code path once, then back to no slaves.
     const warm = await generate(["slaves", url, String(WARM_UP_SLAVES), TOKEN, "warm"]);
     if (warm.connected < WARM_UP_SLAVES) return { refused: warm.refused, connected: warm.connected };
-    await fanOutRounds(fanner, names("warm", WARM_UP_SLAVES));
+    await fanOutRounds(fanner, names("warm", WARM_UP_SLAVES), ROUNDS);
     await stop(warm.started);
     await eventually(async () => (await countSlaves(fanner)) === 0, 30_000, "the warm-up slaves to be gone");
     if (EXPLAIN) await snapshot(pid, directory);
@@ -180,7 +124,7 @@ async function measureOlympus(extraArgs: string[]): Promise<OlympusRun> {
     const loaded = await masterMemory(httpUrl, pid, inspector);
     if (EXPLAIN) await snapshot(pid, directory);
 
-    const fanOutMs = await fanOutRounds(fanner, names("sim", SLAVES));
+    const fanOutMs = await fanOutRounds(fanner, names("sim", SLAVES), ROUNDS);
     const afterFanOut = rssMb(pid) * 1024;
     for (const control of controls) control.close("bench done");
     await stop(sims.started);
@@ -207,12 +151,12 @@ async function measureBare(): Promise<Measured> {
       return { rssKb: rss, heapUsedKb: (data.heapUsed as number) / 1024, externalKb: (data.external as number) / 1024 };
     };
     const warm = await generate(["bare-clients", url, String(WARM_UP_SLAVES), "warm"]);
-    await fanOutRounds(control, names("warm", WARM_UP_SLAVES));
+    await fanOutRounds(control, names("warm", WARM_UP_SLAVES), ROUNDS);
     await stop(warm.started);
     const baseline = await memory();
     const clients = await generate(["bare-clients", url, String(SLAVES), "sim"]);
     const loaded = await memory();
-    const fanOutMs = await fanOutRounds(control, names("sim", SLAVES));
+    const fanOutMs = await fanOutRounds(control, names("sim", SLAVES), ROUNDS);
     control.socket.close();
     await stop(clients.started);
     return {

@@ -21,6 +21,8 @@ export interface SlavesElsewhere {
 /** The slaves connected now, by name (a registration claims its name first: see claimSlaveName). */
 export class SlaveRegistry {
   private readonly byName = new Map<string, SlaveSession>();
+  /** The same sessions by id, as a string: a lookup that misses both maps goes on to other masters at no cost per slave here. */
+  private readonly byId = new Map<string, SlaveSession>();
   private readonly removalListeners = new Set<(session: SlaveSession) => void>();
 
   /** Calls `listener` each time a slave leaves (its socket dropped or its session ended); returns its removal. */
@@ -34,7 +36,9 @@ export class SlaveRegistry {
   /** Adds a slave; one already connected with the same name is replaced. */
   add(session: SlaveSession): void {
     const previous = this.byName.get(session.info.name);
+    if (previous !== undefined) this.byId.delete(String(previous.info.id));
     this.byName.set(session.info.name, session);
+    this.byId.set(String(session.info.id), session);
     if (previous !== session) previous?.close("replaced by a new connection");
   }
 
@@ -42,6 +46,7 @@ export class SlaveRegistry {
   remove(session: SlaveSession): boolean {
     if (this.byName.get(session.info.name) !== session) return false;
     this.byName.delete(session.info.name);
+    if (this.byId.get(String(session.info.id)) === session) this.byId.delete(String(session.info.id));
     for (const listener of [...this.removalListeners]) listener(session);
     return true;
   }
@@ -67,9 +72,8 @@ export class SlaveRegistry {
 
   /** Finds a slave by name, or by id written as a string. */
   find(selector: string): SlaveSession {
-    const named = this.byName.get(selector);
-    if (named !== undefined) return named;
-    for (const session of this.byName.values()) if (String(session.info.id) === selector) return session;
+    const local = this.byName.get(selector) ?? this.byId.get(selector);
+    if (local !== undefined) return local;
     const remote = this.elsewhere?.find(selector);
     if (remote !== undefined) return remote;
     throw new Error(`no slave named ${JSON.stringify(selector)} is connected`);
