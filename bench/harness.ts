@@ -11,7 +11,6 @@ import { once } from "node:events";
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { OlympusClient, resolveMaster } from "../control/client/client.js";
 import { nodeStateEvent } from "../shared/protocol/messages.js";
 import { eventually, olympusBin, type Started, start, startNode, stop, stopAll } from "../test/helpers/processes.js";
@@ -137,7 +136,10 @@ export async function startOlympus(
 /** Stops `olympus start`; then any worker still alive is killed and reported. */
 async function stopOlympus(running: RunningOlympus): Promise<void> {
   await stop(running.started);
-  await sleep(1000); // workers are gone within a second of the agent
+  // Workers follow their agent within a second; one still here after that is reported.
+  await eventually(() => ![...running.pids].some(isWorkerAlive), 1000, "the workers to follow olympus start").catch(
+    () => {},
+  );
   for (const pid of [...running.pids].filter(isWorkerAlive)) {
     console.error(`bench: worker pid ${pid} outlived olympus start; killing it`);
     try {

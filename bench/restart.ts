@@ -9,6 +9,7 @@
  * phase and reports R:OK. "Ready" is seen as a node_state event through the
  * master, not by polling.
  */
+import { once } from "node:events";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -65,14 +66,13 @@ await main(async () => {
 
   const watcherEvents: { at: number; event: string }[] = [];
   let onWatcherEvent = () => {};
-  const watcher = watch([], { ignoreInitial: true, atomic: true });
+  const watcher = watch([file], { ignoreInitial: true, atomic: true });
   onCleanup(() => watcher.close());
   watcher.on("all", (event) => {
     watcherEvents.push({ at: performance.now(), event });
     onWatcherEvent();
   });
-  watcher.add(file);
-  await sleep(500);
+  await once(watcher, "ready");
 
   const until = (condition: () => boolean, what: string, set: (wake: () => void) => void): Promise<void> =>
     new Promise((resolve, reject) => {
