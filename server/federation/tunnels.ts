@@ -88,7 +88,8 @@ export class Tunnels {
       tree,
       close: (reason) => {
         if (!this.outbound.delete(tunnel)) return;
-        routes.slaveClosed(session, reason);
+        // The slave's own session is elsewhere: its commands run on, to be resumed through its new master.
+        routes.slaveClosed(session, reason, true);
         link.connectionLost(reason);
         onClosed();
       },
