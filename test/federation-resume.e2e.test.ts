@@ -116,3 +116,23 @@ it("resumes a command through its control's master when the slave's master is ki
   assertWhole(result, input.data);
   assert.ok(await listedOn(a.url, c.url), "mover is on c");
 });
+
+it("resumes a command through its slave's master when the control's own master is killed", {
+  timeout: 120_000,
+}, async () => {
+  const [a, b] = await federatedMasters(2);
+  if (a === undefined || b === undefined) throw new Error("two masters expected");
+  await startSlave(b.url, "mover");
+  await eventually(() => listedOn(a.url, b.url), 10_000, "mover listed on b");
+  const input = randomFile(32 * MiB);
+  const cat = catThrough(`${a.url},${b.url}`, input.path);
+  await eventually(() => cat.progress.bytes > 4 * MiB, 60_000, "the stream under way");
+  const killedAt = Date.now();
+  await a.process.kill("SIGKILL");
+  const bytesAtKill = cat.progress.bytes;
+  await eventually(() => /resumed after/.test(cat.progress.stderr), 30_000, "the command resumed");
+  console.log(`resumed ${Date.now() - killedAt} ms after kill -9 of the master`);
+  const result = await cat.done;
+  assert.ok(bytesAtKill < input.data.length, "the master was killed before the end of the stream");
+  assertWhole(result, input.data);
+});
