@@ -82,7 +82,7 @@ it("resumes a command through another master when its slave's and its control's 
   const [a, b] = await federatedMasters(2);
   if (a === undefined || b === undefined) throw new Error("two masters expected");
   await startSlave(`${a.url},${b.url}`, "mover");
-  const input = randomFile(32 * MiB);
+  const input = randomFile(50 * MiB);
   const cat = catThrough(`${a.url},${b.url}`, input.path);
   await eventually(() => cat.progress.bytes > 4 * MiB, 60_000, "the stream under way");
   const killedAt = Date.now();
@@ -103,7 +103,7 @@ it("resumes a command through its control's master when the slave's master is ki
   if (a === undefined || b === undefined || c === undefined) throw new Error("three masters expected");
   await startSlave(`${b.url},${c.url}`, "mover");
   await eventually(() => listedOn(a.url, b.url), 10_000, "mover listed on b");
-  const input = randomFile(32 * MiB);
+  const input = randomFile(50 * MiB);
   const cat = catThrough(a.url, input.path);
   await eventually(() => cat.progress.bytes > 4 * MiB, 60_000, "the stream under way");
   const killedAt = Date.now();
