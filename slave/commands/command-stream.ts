@@ -5,7 +5,7 @@ import { commandAckEvent, commandExitEvent, commandResumedEvent } from "../../sh
 import type { OutputChunk } from "./local-command.js";
 import { OutputGatherer } from "./output-gatherer.js";
 
-type Exit = { command_id: string; code: number | null; signal: string | null; error?: string };
+type Exit = DataOf<typeof commandExitEvent>;
 
 /**
  * Where one command's events go: the master link it was started or last
