@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, openSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, openSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, it } from "node:test";
@@ -35,23 +35,12 @@ function randomFile(bytes: number): { path: string; data: Buffer } {
 }
 
 /**
- * `control exec` of `sh -c "cat; exit 7"` on the slave `mover`, stdin from
- * `input`, through `masters`; its stdout is counted as it comes.
+ * `control exec` of `sh -c SCRIPT` (by default `cat; exit 7`) on the slave
+ * `mover`, stdin from `input`, through `masters`; its stdout is counted as
+ * it comes.
  */
-function catThrough(masters: string, input: string) {
-  const args = [
-    "--master",
-    masters,
-    "--token",
-    TEST_TOKEN,
-    "exec",
-    "--slave",
-    "mover",
-    "--",
-    "sh",
-    "-c",
-    "cat; exit 7",
-  ];
+function catThrough(masters: string, input: string, script = "cat; exit 7") {
+  const args = ["--master", masters, "--token", TEST_TOKEN, "exec", "--slave", "mover", "--", "sh", "-c", script];
   const running = start(process.execPath, [controlBin, ...args], {
     cwd: mkdtempSync(join(tmpdir(), "olympus-control-")),
     stdio: [openSync(input, "r"), "pipe", "pipe"],
@@ -68,11 +57,15 @@ function catThrough(masters: string, input: string) {
   return { progress, done };
 }
 
-/** The control's output is the input, whole and once, and it ended with the command's exit code after resuming. */
-function assertWhole(result: { code: number | null; stdout: Buffer; stderr: string }, input: Buffer): void {
-  assert.equal(result.code, 7, result.stderr);
-  assert.equal(result.stdout.length, input.length, result.stderr);
-  assert.equal(sha256(result.stdout), sha256(input));
+/** The control's output is `expected`, whole and once, and it ended with the command's exit code after resuming. */
+function assertWhole(
+  result: { code: number | null; stdout: Buffer; stderr: string },
+  expected: Buffer,
+  code = 7,
+): void {
+  assert.equal(result.code, code, result.stderr);
+  assert.equal(result.stdout.length, expected.length, result.stderr);
+  assert.equal(sha256(result.stdout), sha256(expected));
   assert.match(result.stderr, /resumed after \d+ bytes of output/);
 }
 
@@ -135,4 +128,24 @@ it("resumes a command through its slave's master when the control's own master i
   const result = await cat.done;
   assert.ok(bytesAtKill < input.data.length, "the master was killed before the end of the stream");
   assertWhole(result, input.data);
+});
+
+it("resumes a command that ended while no master was up, with its last output and its exit code", {
+  timeout: 120_000,
+}, async () => {
+  const nats = await startNats();
+  const flags = ["--nats", nats.url, "--heartbeat-interval", "500"];
+  const [a, b] = [await startMaster(flags), await startMaster(flags)];
+  await startSlave(`${a.url},${b.url}`, "mover");
+  const tail = randomFile(200 * 1024);
+  const done = join(mkdtempSync(join(tmpdir(), "olympus-resume-")), "done");
+  const script = `echo first; sleep 1; cat ${tail.path}; touch ${done}; exit 5`;
+  const command = catThrough(`${a.url},${b.url}`, tail.path, script);
+  await eventually(() => command.progress.bytes > 0, 30_000, "the first line");
+  await b.process.kill("SIGKILL");
+  await a.process.kill("SIGKILL");
+  await eventually(() => existsSync(done), 30_000, "the command's end, with no master up");
+  await startMaster(flags, b.port);
+  const result = await command.done;
+  assertWhole(result, Buffer.concat([Buffer.from("first\n"), tail.data]), 5);
 });
