@@ -103,6 +103,9 @@ export class LocalCommands {
     const { output, inputReceived, inputEnded } = entry.command.resume(output_written, output_received);
     const resumed = { command_id: id, attempt, input_received: inputReceived, input_ended: inputEnded };
     entry.stream.moveTo(link, resumed, output);
+    const again = output.reduce((sum, chunk) => sum + chunk.data.length, 0);
+    const state = this.commands.has(id) ? "running" : "ended";
+    this.log(`resumed command ${id} (${state}) for a control at byte ${output_received}: ${again} bytes sent again`);
     return {};
   }
 
