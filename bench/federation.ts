@@ -8,11 +8,16 @@
  * - failover: from `kill -9` of a master until all its slaves (started with
  *   `--master X,B`) are listed again, on B, through master A. Target: ≤ 2 s
  *   at the median.
+ * - command failover: `exec seq` through master X, which is killed a quarter
+ *   of the way, its slave and control resuming through B; against the same
+ *   command through B undisturbed, in alternating rounds. Every byte checked.
  * - scale: 3,000 simulated idle slaves over three masters (bench/federation-scale).
  */
+import { createHash } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
 import { OlympusClient } from "../control/client/client.js";
@@ -26,6 +31,9 @@ const SLICES = 8;
 const WARMUP_LOAD_MS = 3000;
 const FAILOVER_ROUNDS = Number(process.env.BENCH_FAILOVER_ROUNDS ?? 5);
 const FAILOVER_SLAVES = Number(process.env.BENCH_FAILOVER_SLAVES ?? 5);
+const COMMAND_ROUNDS = Number(process.env.BENCH_COMMAND_ROUNDS ?? 5);
+/** `seq 1 SEQ_LAST`: about 58 MB of output. */
+const SEQ_LAST = 8_000_000;
 const TOKEN = "bench-token";
 const olympus = fileURLToPath(new URL("../bin/olympus.js", import.meta.url));
 
@@ -147,9 +155,104 @@ async function failover(nats: string): Promise<void> {
   );
 }
 
+/** The output of `seq 1 last`, built here: what the control must receive, once. */
+function seqOutput(last: number): { bytes: number; sha256: string } {
+  const hash = createHash("sha256");
+  let bytes = 0;
+  for (let from = 1; from <= last; from += 100_000) {
+    const lines = [];
+    for (let n = from; n < Math.min(from + 100_000, last + 1); n++) lines.push(n);
+    const text = `${lines.join("\n")}\n`;
+    hash.update(text);
+    bytes += text.length;
+  }
+  return { bytes, sha256: hash.digest("hex") };
+}
+
+/** Runs `seq` on `slave` through `urls`; `midway` is called once a quarter of `expected` has come. */
+async function seqThrough(urls: string[], slave: string, expected: number, midway: () => void) {
+  const client = await OlympusClient.connect({ urls, token: TOKEN });
+  const hash = createHash("sha256");
+  let bytes = 0;
+  let resumedAt = 0;
+  const stdout = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      hash.update(chunk);
+      if (bytes < expected / 4 && bytes + chunk.length >= expected / 4) midway();
+      bytes += chunk.length;
+      done();
+    },
+  });
+  const stderr = new Writable({ write: (_chunk, _encoding, done) => done() });
+  const command = client.command(slave, { stdout, stderr });
+  command.onNotice = (line) => {
+    if (line.startsWith("resumed")) resumedAt = performance.now();
+  };
+  const started = performance.now();
+  await command.start({ kind: "exec", program: "seq", args: ["1", String(SEQ_LAST)] }, null);
+  const outcome = await command.outcome;
+  const ms = performance.now() - started;
+  client.close();
+  return { ms, bytes, sha256: hash.digest("hex"), resumedAt, code: "code" in outcome ? outcome.code : null };
+}
+
+async function commandFailover(nats: string): Promise<void> {
+  const expected = seqOutput(SEQ_LAST);
+  const pids: number[] = [];
+  const b = await startMaster(nats, pids);
+  await startSlave(b, "steady", pids);
+  const [moved, steady, gaps] = [[] as number[], [] as number[], [] as number[]];
+  let whole = 0;
+  for (let round = 0; round < COMMAND_ROUNDS; round++) {
+    const calm = await seqThrough([b], "steady", expected.bytes, () => {});
+    steady.push(calm.ms);
+    const doomedPids: number[] = [];
+    const doomed = await startMaster(nats, doomedPids);
+    const slavePids: number[] = [];
+    await startSlave(`${doomed},${b}`, `mover-${round}`, slavePids);
+    let killedAt = 0;
+    const run = await seqThrough([doomed, b], `mover-${round}`, expected.bytes, () => {
+      killedAt = performance.now();
+      process.kill(doomedPids[0] as number, "SIGKILL");
+    });
+    moved.push(run.ms);
+    gaps.push(run.resumedAt - killedAt);
+    for (const result of [calm, run])
+      if (result.code === 0 && result.bytes === expected.bytes && result.sha256 === expected.sha256) whole++;
+    for (const pid of slavePids) process.kill(pid, "SIGKILL");
+  }
+  report(
+    "federation-command-failover",
+    [
+      "rounds",
+      "MB",
+      "killed midway: median ms",
+      "undisturbed: median ms",
+      "ratio",
+      "kill to resumed: median ms",
+      "runs whole",
+    ],
+    [
+      [
+        COMMAND_ROUNDS,
+        expected.bytes / 1e6,
+        median(moved),
+        median(steady),
+        median(moved) / median(steady),
+        median(gaps),
+        `${whole}/${2 * COMMAND_ROUNDS}`,
+      ],
+    ],
+    [
+      `\`exec seq 1 ${SEQ_LAST}\` through an in-process control: through master X (slave and control given X,B), killed with -9 once a quarter of the output has come, against the same command through B undisturbed, alternating; every run's bytes checked by sha256 against the expected output.`,
+    ],
+  );
+}
+
 await main(async () => {
   const nats = await startNats([]);
   await relay(nats);
   await failover(nats);
+  await commandFailover(nats);
   await federationScale(nats, TOKEN);
 });

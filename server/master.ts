@@ -125,6 +125,7 @@ export async function startMaster(options: MasterOptions): Promise<Master> {
       history,
       timeline: context.timeline,
       leaseMs: 2 * context.heartbeatIntervalMs,
+      sessionTimeoutMs: context.sessionTimeoutMs,
       requestTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS,
       log: options.log,
     });

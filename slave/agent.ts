@@ -59,13 +59,7 @@ export class Agent {
               options.onNodeChange?.(node);
             },
           });
-    this.commands = new LocalCommands(
-      this.supervisor,
-      () => this.connection.link,
-      plan?.directory ?? process.cwd(),
-      this.guardian,
-      log,
-    );
+    this.commands = new LocalCommands(this.supervisor, plan?.directory ?? process.cwd(), this.guardian, log);
     this.connection = new MasterConnection({
       ...options.master,
       log,

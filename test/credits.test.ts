@@ -20,3 +20,16 @@ it("grants credit in steps of half a window, so a sender stopped on a full windo
   assert.equal(granted.length, 20, "two grants per window, not one per chunk");
   assert.ok(granted.every((bytes) => bytes === COMMAND_WINDOW_BYTES / 2));
 });
+
+it("grants nothing while held, and nothing again of what settle() handed over as a position", () => {
+  const granted: number[] = [];
+  const credits = new Credits((bytes) => granted.push(bytes));
+  credits.hold(true);
+  credits.consumed(COMMAND_WINDOW_BYTES);
+  assert.deepEqual(granted, []);
+  assert.equal(credits.settle(), COMMAND_WINDOW_BYTES);
+  credits.consumed(COMMAND_WINDOW_BYTES / 2);
+  credits.hold(false);
+  assert.deepEqual(granted, [COMMAND_WINDOW_BYTES / 2], "only what was consumed after the settle");
+  assert.equal(credits.total, (3 * COMMAND_WINDOW_BYTES) / 2);
+});

@@ -101,6 +101,8 @@ const ranks: readonly ControlRole[] = ["viewer", "operator", "admin"];
 
 /** A command that ended before the tests, so the history has its output to give. */
 const endedCommand = { id: "" };
+/** A command that runs through the tests, for controls to resume. */
+const runningCommand = "roles-running-command";
 
 /**
  * Who may send each request and event, written out from the README's table:
@@ -161,6 +163,19 @@ const expected: Record<
     data: () => ({ slave: "roles-agent", command_id: commandId(), program: "true", args: [], terminal: null }),
     answered: (data) => typeof data.pid === "number",
   },
+  resume_command_request: {
+    control: "operator",
+    refused: "resume commands",
+    data: () => ({
+      slave: "roles-agent",
+      command_id: runningCommand,
+      attempt: 1,
+      argv: ["exec", "sleep", "600"],
+      output_received: 0,
+      output_written: 0,
+    }),
+    answered: (data) => data.error === undefined,
+  },
   command_input_event: {
     control: "operator",
     refused: "send input to commands",
@@ -192,6 +207,10 @@ const expected: Record<
   slave_event: { data: () => ({}) },
   command_event: { data: () => ({}) },
   command_slave_event: { data: () => ({ command_id: commandId(), connected: true }) },
+  command_resumed_event: {
+    slave: true,
+    data: () => ({ command_id: commandId(), attempt: 1, input_received: 0, input_consumed: 0, input_ended: false }),
+  },
   test_request: {
     control: "operator",
     // `hello` takes the file as its argument and ignores it.
@@ -282,6 +301,15 @@ describe("roles and tokens", () => {
       command_id: string;
     }[];
     endedCommand.id = entry?.command_id ?? "";
+    const starter = await registered(url, "control", TEST_TOKEN);
+    const started = await starter.request("exec_request", {
+      slave: "roles-agent",
+      command_id: runningCommand,
+      program: "sleep",
+      args: ["600"],
+      terminal: null,
+    });
+    assert.equal(typeof started.data.pid, "number", JSON.stringify(started.data));
   });
   after(stopAll);
 

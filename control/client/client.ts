@@ -6,6 +6,7 @@ import {
   commandAckEvent,
   commandExitEvent,
   commandOutputEvent,
+  commandResumedEvent,
   commandSlaveEvent,
   history,
   historyOutput,
@@ -79,18 +80,44 @@ interface SuiteListener {
   finish: (result: TestDone) => void;
 }
 
-/** A control session: the library behind the `control` CLI, for any program. */
+/**
+ * A control session: the library behind the `control` CLI, for any program.
+ * Given several masters, it opens a new session on the first that answers
+ * when its own ends, and its commands resume through it.
+ */
 export class OlympusClient {
+  private reconnecting: Promise<Session> | null = null;
+
   private constructor(
-    private readonly session: Session,
+    private session: Session,
     private readonly commands: Map<string, CommandListener>,
     /** The suites this control runs now, by id: their file and done events go to these. */
     private readonly suites: Map<string, SuiteListener>,
+    /** A new session; null with one master only, which a lost session leaves nothing to resume through. */
+    private readonly open: (() => Promise<Session>) | null,
   ) {
-    // A lost master means every command's outcome is unknown: end them all.
+    this.follow(session);
+  }
+
+  /** A lost master leaves every command's outcome unknown: they end, or resume through another master. */
+  private follow(session: Session): void {
     void session.ended.then((reason) => {
-      for (const command of commands.values()) command.exit({ error: `lost the master: ${reason}` });
+      if (session !== this.session) return;
+      for (const command of this.commands.values())
+        command.exit({ error: `lost the master: ${reason}` }, this.open !== null);
     });
+  }
+
+  /** The link of a live session: this one, or one on the first master of the list that answers. */
+  private async liveLink(open: () => Promise<Session>): Promise<Link> {
+    if (!this.session.link.closed) return this.session.link;
+    this.reconnecting ??= open().finally(() => (this.reconnecting = null));
+    const session = await this.reconnecting;
+    if (session !== this.session && this.session.link.closed) {
+      this.session = session;
+      this.follow(session);
+    }
+    return this.session.link;
   }
 
   /** `log` hears of a lost connection being resumed, among others. */
@@ -106,27 +133,30 @@ export class OlympusClient {
   ): Promise<OlympusClient> {
     const commands = new Map<string, CommandListener>();
     const suites = new Map<string, SuiteListener>();
-    const session = await connect({
-      urls: address.urls,
-      token: address.token,
-      ca: address.ca,
-      agent: options.agent ?? "Olympus control",
-      registration: { role: "control" },
-      log: options.log,
-      binaryFrames: options.binaryFrames ?? process.env.OLYMPUS_BINARY_FRAMES !== "0",
-      setup: (link) => {
-        routeCommandEvents(link, commands);
-        link.onEvent(testFileEvent, (event) => suites.get(event.suite_id)?.onFile(event));
-        link.onEvent(testDoneEvent, (result) => suites.get(result.suite_id)?.finish(result));
-        options.setup?.(link);
-      },
-    });
-    return new OlympusClient(session, commands, suites);
+    const open = () =>
+      connect({
+        urls: address.urls,
+        token: address.token,
+        ca: address.ca,
+        agent: options.agent ?? "Olympus control",
+        registration: { role: "control" },
+        log: options.log,
+        binaryFrames: options.binaryFrames ?? process.env.OLYMPUS_BINARY_FRAMES !== "0",
+        setup: (link) => {
+          routeCommandEvents(link, commands);
+          link.onEvent(testFileEvent, (event) => suites.get(event.suite_id)?.onFile(event));
+          link.onEvent(testDoneEvent, (result) => suites.get(result.suite_id)?.finish(result));
+          options.setup?.(link);
+        },
+      });
+    return new OlympusClient(await open(), commands, suites, address.urls.length > 1 ? open : null);
   }
 
   /** A command on a slave: call `start`, then await `outcome`. */
   command(slave: string, sinks: OutputSinks): RemoteCommand {
-    const command = new RemoteCommand(this.link, slave, sinks);
+    const open = this.open;
+    const reconnect = () => (open === null ? Promise.resolve(this.link) : this.liveLink(open));
+    const command = new RemoteCommand(this.link, slave, sinks, reconnect);
     this.commands.set(command.id, command);
     void command.outcome.then(() => this.commands.delete(command.id));
     return command;
@@ -214,11 +244,13 @@ function routeCommandEvents(link: Link, commands: Map<string, CommandListener>):
   link.onEvent(commandSlaveEvent, ({ command_id, connected, timeout }) =>
     commands.get(command_id)?.slaveConnection(connected, timeout),
   );
-  link.onEvent(commandExitEvent, ({ command_id, code, error }) =>
+  link.onEvent(commandResumedEvent, (data) => commands.get(data.command_id)?.resumed(link, data));
+  link.onEvent(commandExitEvent, ({ command_id, code, error, resumable }) =>
     commands
       .get(command_id)
       ?.exit(
         error !== undefined || code === null ? { error: error ?? "the command ended without an exit code" } : { code },
+        resumable,
       ),
   );
 }

@@ -19,6 +19,7 @@ export function mayControl(role: TokenRole, access: ControlRole = "admin"): bool
 const ACTIONS: Record<string, string> = {
   run_request: "run commands",
   exec_request: "run commands",
+  resume_command_request: "resume commands",
   restart_request: "restart phases",
   command_input_event: "send input to commands",
   command_resize_event: "resize commands' terminals",

@@ -17,6 +17,8 @@ export interface FederationOptions extends ControlContext {
   url: string;
   /** A master silent for this long is gone, and its slaves with it: the heartbeat timeout. */
   leaseMs: number;
+  /** How long the controls of a master that died have to resume their commands elsewhere before these are hung up. */
+  sessionTimeoutMs: number;
   /** How long a request to a slave on another master may wait. */
   requestTimeoutMs: number;
   log: Logger;

@@ -15,6 +15,8 @@ export interface TunnelContext extends ControlContext {
   /** This master's id in the federation. */
   masterId: string;
   requestTimeoutMs: number;
+  /** How long the controls of a master that died have to resume their commands elsewhere before these are hung up. */
+  sessionTimeoutMs: number;
   log: Logger;
 }
 
@@ -88,7 +90,8 @@ export class Tunnels {
       tree,
       close: (reason) => {
         if (!this.outbound.delete(tunnel)) return;
-        routes.slaveClosed(session, reason);
+        // The slave's own session is elsewhere: its commands run on, to be resumed through its new master.
+        routes.slaveClosed(session, reason, true);
         link.connectionLost(reason);
         onClosed();
       },
@@ -115,12 +118,18 @@ export class Tunnels {
     this.served.delete(name);
   }
 
-  /** A master is gone: the commands it relayed get a hangup, as when a control goes away. */
+  /**
+   * A master is gone: the commands it relayed get a hangup, as when a control
+   * goes away, but a session timeout later, as for a control whose socket
+   * dropped: their controls may resume them meanwhile through another master.
+   */
   masterGone(masterId: string): void {
     for (const [tunnel, link] of this.inbound) {
       if (tunnelOwner(tunnel) !== masterId) continue;
       this.inbound.delete(tunnel);
-      this.close(link, `master ${masterId} is gone`);
+      this.context.watchers.remove(link);
+      link.connectionLost(`master ${masterId} is gone`);
+      setTimeout(() => this.context.routes.controlClosed(link), this.context.sessionTimeoutMs).unref();
     }
   }
 

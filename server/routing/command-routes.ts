@@ -66,12 +66,25 @@ export class CommandRoutes {
     return [...this.routes.values()].map((route) => route.command);
   }
 
-  open(id: string, control: CommandOwner, slave: SlaveSession, argv: string[], origin: CommandOrigin): void {
-    if (this.routes.has(id)) throw new Error(`command id ${id} is in use`);
+  /**
+   * Routes a command from now on; `resuming`, it takes the place of the
+   * command's route if it has one (a control picking its stream up again
+   * after a master died: the old route leads to a dead end). Returns the
+   * route, to discard it if the slave refuses.
+   */
+  open(
+    id: string,
+    control: CommandOwner,
+    slave: SlaveSession,
+    argv: string[],
+    origin: CommandOrigin,
+    resuming = false,
+  ): object {
+    if (this.routes.has(id) && !resuming) throw new Error(`command id ${id} is in use`);
     const command = { command_id: id, slave: slave.info.name, argv, started_at: new Date().toISOString() };
     const { who, logAs } = origin;
     const logged = logAs === undefined ? null : { caller: logAs.caller, call: describeCommand(logAs.kind, command) };
-    this.routes.set(id, {
+    const route = {
       command,
       control,
       slave,
@@ -80,14 +93,16 @@ export class CommandRoutes {
       tail: new OutputTail(),
       logAs: logged,
       startedAt: performance.now(),
-    });
+    };
+    this.routes.set(id, route);
     this.watchers.broadcast(commandEvent, { command, running: true });
+    return route;
   }
 
-  /** The command never started: it has no place in the history. */
-  discard(id: string): void {
+  /** The command never started, or was not resumed: it has no place in the history. Only `route` goes, if given. */
+  discard(id: string, only?: object): void {
     const route = this.routes.get(id);
-    if (route === undefined) return;
+    if (route === undefined || (only !== undefined && route !== only)) return;
     this.routes.delete(id);
     this.watchers.broadcast(commandEvent, { command: route.command, running: false });
   }
@@ -165,13 +180,28 @@ export class CommandRoutes {
     }
   }
 
-  /** The slave's session ended: its controls hear so, and why, at once instead of waiting forever. */
-  slaveClosed(slave: SlaveSession, reason: string): void {
+  /**
+   * The slave's session ended: its controls hear so, and why, at once instead
+   * of waiting forever. `resumable` when the session was a route through
+   * another master that died, not the slave's own: its commands run on, and
+   * their controls may resume them through the slave's new master.
+   */
+  slaveClosed(slave: SlaveSession, reason: string, resumable = false): void {
     const error = `slave ${slave.info.name} disconnected: ${reason}`;
     for (const [id, route] of this.routes) {
       if (route.slave !== slave) continue;
       if (!route.controlGone)
-        route.control.event(commandExitEvent, { command_id: id, code: null, signal: null, error });
+        route.control.event(commandExitEvent, {
+          command_id: id,
+          code: null,
+          signal: null,
+          error,
+          ...(resumable ? { resumable } : {}),
+        });
+      if (resumable) {
+        this.discard(id);
+        continue;
+      }
       this.logEnd(route, `lost: ${error}`);
       this.close(id, null, error);
     }

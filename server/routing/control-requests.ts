@@ -13,6 +13,7 @@ import {
   listSlaves,
   ping,
   restart,
+  resumeCommand,
   run,
   status,
   timeline,
@@ -62,6 +63,7 @@ export function serveControl(link: Link, who: string, context: ControlContext, c
   const commandLine = new Map<string, (data: Record<string, unknown>) => string[]>([
     [run.type, (data) => [data.command as string, ...(data.args as string[])]],
     [exec.type, (data) => [data.program as string, ...(data.args as string[])]],
+    [resumeCommand.type, (data) => data.argv as string[]],
   ]);
 
   for (const definition of catalogue) {
@@ -78,9 +80,10 @@ export function serveControl(link: Link, who: string, context: ControlContext, c
       if (argv === undefined) return session.link.request(definition as RequestDefinition, data as never);
       // A command's events may arrive before its response: route them from the start.
       const id = data.command_id as string;
-      routes.open(id, link, session, argv, { who, logAs: { kind: definition.type, caller: caller() } });
+      const origin = { who, logAs: { kind: definition.type, caller: caller() } };
+      const route = routes.open(id, link, session, argv, origin, definition === resumeCommand);
       return session.link.request(definition as RequestDefinition, data as never).catch((error: unknown) => {
-        routes.discard(id);
+        routes.discard(id, route);
         throw error;
       });
     });

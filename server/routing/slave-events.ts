@@ -3,6 +3,7 @@ import {
   commandAckEvent,
   commandExitEvent,
   commandOutputEvent,
+  commandResumedEvent,
   nodeStateEvent,
   treeEvent,
 } from "../../shared/protocol/messages.js";
@@ -22,7 +23,7 @@ export function serveSlave(
   routes: CommandRoutes,
   timeline: NodeTimeline,
 ): void {
-  for (const definition of [commandOutputEvent, commandAckEvent, commandExitEvent]) {
+  for (const definition of [commandOutputEvent, commandAckEvent, commandExitEvent, commandResumedEvent]) {
     link.onEvent(definition, (data) => routes.fromSlave(session, definition, data));
   }
   link.onBytes((frame, raw) => routes.bytesFromSlave(session, frame, raw));

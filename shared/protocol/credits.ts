@@ -10,12 +10,36 @@ const CREDIT_STEP_BYTES = COMMAND_WINDOW_BYTES / 2;
  */
 export class Credits {
   private consumedBytes = 0;
+  private totalBytes = 0;
+  /** While held (a resume is under way), credit gathers instead of going to a route that may be gone. */
+  private held = false;
 
   constructor(private readonly grant: (bytes: number) => void) {}
 
+  /** Bytes consumed since the start. */
+  get total(): number {
+    return this.totalBytes;
+  }
+
   consumed(bytes: number): void {
+    this.totalBytes += bytes;
     this.consumedBytes += bytes;
-    if (this.consumedBytes < CREDIT_STEP_BYTES) return;
+    this.grantIfDue();
+  }
+
+  /** Everything consumed so far is told the sender as a position instead (a resume): none of it is granted again. */
+  settle(): number {
+    this.consumedBytes = 0;
+    return this.totalBytes;
+  }
+
+  hold(held: boolean): void {
+    this.held = held;
+    this.grantIfDue();
+  }
+
+  private grantIfDue(): void {
+    if (this.held || this.consumedBytes < CREDIT_STEP_BYTES) return;
     const step = this.consumedBytes;
     this.consumedBytes = 0;
     this.grant(step);

@@ -7,11 +7,13 @@
 import { type ControlRole, controlRoles, type Definition, event, memo, plain, request } from "./definitions.js";
 import { agent, base64, commandId, nodeStates, pid, slaveSelector, token, version } from "./fields.js";
 import { history, historyOutput, timeline } from "./history-messages.js";
+import { commandResumedEvent, resumeCommand } from "./resume-messages.js";
 import { test, testDoneEvent, testFileEvent, testFiles, testProgressEvent, testStopEvent } from "./suite-messages.js";
 import * as z from "./zod.js";
 
 export { nodeStates } from "./fields.js";
 export * from "./history-messages.js";
+export * from "./resume-messages.js";
 export * from "./suite-messages.js";
 
 // Schemas are built on first use (see memo); the types other modules need
@@ -287,6 +289,8 @@ export const commandExitEvent = event("command_exit", {
       code: z.nullable(z.number().check(z.int())),
       signal: z.nullable(z.string()),
       error: z.optional(z.string()),
+      /** The stream broke with a master, not the command: resume_command may pick it up through another route. */
+      resumable: z.optional(z.boolean()),
     }),
 });
 
@@ -346,12 +350,14 @@ export const catalogue: readonly Definition[] = [
   restart,
   run,
   exec,
+  resumeCommand,
   commandOutputEvent,
   commandInputEvent,
   commandAckEvent,
   commandResizeEvent,
   commandSignalEvent,
   commandExitEvent,
+  commandResumedEvent,
   commandSlaveEvent,
   commands,
   commandEvent,

@@ -1,5 +1,6 @@
 import { constants } from "node:os";
 import { COMMAND_WINDOW_BYTES } from "../../shared/protocol/limits.js";
+import { type Chunk, ReplayLog } from "../../shared/protocol/replay-log.js";
 import {
   FdStream,
   foregroundProcessGroup,
@@ -20,6 +21,10 @@ const SIGNAL_KEYS = new Map<number, NodeJS.Signals>([
   [0x1c, "SIGQUIT"],
   [0x1a, "SIGTSTP"],
 ]);
+
+export interface OutputChunk extends Chunk {
+  stream: "stdout" | "stderr";
+}
 
 export interface CommandSink {
   output(stream: "stdout" | "stderr", data: Buffer): void;
@@ -49,7 +54,10 @@ export class LocalCommand {
   /** The child's ends, closed once the child has them. */
   private childEnds: number[];
   private pid: number | null = null;
-  private unacknowledged = 0;
+  /** Output (stdout and stderr together) until the control acknowledges it: what a resume sends again. */
+  private readonly output = new ReplayLog<OutputChunk>();
+  /** Input bytes received since the start, for a resume to tell the control. */
+  private inputReceived = 0;
   private openOutputs: number;
   private exitStatus: { code: number | null; signal: string | null; error?: string } | null = null;
   private idleTimer: NodeJS.Timeout | null = null;
@@ -98,6 +106,7 @@ export class LocalCommand {
 
   input(data: Buffer): void {
     const bytes = data.length;
+    this.inputReceived += bytes;
     const forTerminal = this.terminalMode && this.hasNoControllingTerminal() ? this.keysToSignals(data) : data;
     if (forTerminal.length === 0) return this.sink.inputConsumed(bytes);
     this.pendingWrites++;
@@ -131,7 +140,27 @@ export class LocalCommand {
   }
 
   acknowledge(bytes: number): void {
-    this.unacknowledged = Math.max(0, this.unacknowledged - bytes);
+    this.acknowledgeUpTo(this.output.acknowledged + bytes);
+  }
+
+  /**
+   * A control picks the stream up again (its route broke with a master): it
+   * wrote `written` bytes of output, which count as acknowledged, and
+   * received `received`, past which the output is returned to send again.
+   */
+  resume(written: number, received: number): { output: OutputChunk[]; inputReceived: number; inputEnded: boolean } {
+    if (written > received || received > this.output.sent)
+      throw new Error(`cannot resume at byte ${received} (written ${written}): the command sent ${this.output.sent}`);
+    this.acknowledgeUpTo(written);
+    return { output: this.output.after(received), inputReceived: this.inputReceived, inputEnded: this.inputEnded };
+  }
+
+  private get unacknowledged(): number {
+    return this.output.unacknowledged;
+  }
+
+  private acknowledgeUpTo(position: number): void {
+    this.output.acknowledgeUpTo(position);
     if (this.unacknowledged < COMMAND_WINDOW_BYTES) this.setReading(true);
   }
 
@@ -168,7 +197,7 @@ export class LocalCommand {
 
   private listen(stream: FdStream, name: "stdout" | "stderr"): void {
     stream.on("data", (data) => {
-      this.unacknowledged += data.length;
+      this.output.add({ stream: name, data });
       if (this.unacknowledged >= COMMAND_WINDOW_BYTES) this.setReading(false);
       this.sink.output(name, data);
       this.armIdleTimer();

@@ -1,14 +1,14 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { Credits } from "../../shared/protocol/credits.js";
+import type { RequestOf } from "../../shared/protocol/definitions.js";
 import type { Link } from "../../shared/protocol/link.js";
 import {
   commandAckEvent,
-  commandExitEvent,
   commandInputEvent,
   commandResizeEvent,
   commandSignalEvent,
   exec,
+  resumeCommand,
   run,
   type Terminal,
 } from "../../shared/protocol/messages.js";
@@ -17,21 +17,32 @@ import type { Guardian } from "../guardian.js";
 import { ClientStandIn } from "../zeus/client-stand-in.js";
 import { startRunner } from "../zeus/command-runner.js";
 import type { Supervisor } from "../zeus/supervisor.js";
+import { CommandStream } from "./command-stream.js";
 import { type CommandSink, exitCode, LocalCommand } from "./local-command.js";
-import { OutputGatherer } from "./output-gatherer.js";
+
+/** How long an ended command stays to be resumed (its exit and unacknowledged output), and how many stay at most. */
+const ENDED_KEPT_MS = 60_000;
+const ENDED_KEPT_MAX = 64;
+
+interface Entry {
+  command: LocalCommand;
+  stream: CommandStream;
+}
 
 /**
  * The commands running on this agent, by id: `run` forks from a ready node,
- * `exec` spawns any program. Their events go to whichever master link is current.
+ * `exec` spawns any program. Each one's events go to the link it was started
+ * or resumed on (its CommandStream); those that ended lately stay a while, so
+ * a control whose master died may still resume them.
  */
 export class LocalCommands {
-  private readonly commands = new Map<string, LocalCommand>();
+  private readonly commands = new Map<string, Entry>();
+  private readonly ended = new Map<string, Entry>();
   private readonly groups = new Map<string, number>();
   private readonly clients = new Map<string, ClientStandIn>();
 
   constructor(
     private readonly supervisor: Supervisor | null,
-    private readonly currentLink: () => Link | null,
     private readonly defaultCwd: string,
     private readonly guardian: Guardian,
     /** Hears one line per command, when it ends: what it ran and how it ended. */
@@ -43,22 +54,32 @@ export class LocalCommands {
   }
 
   serve(link: Link): void {
-    link.onRequest(run, (request) => this.run(request.command_id, request.command, request.args, request.terminal));
-    link.onRequest(exec, (request) =>
-      this.exec(request.command_id, request.program, request.args, request.cwd, request.terminal),
+    link.onRequest(run, (request) =>
+      this.run(link, request.command_id, request.command, request.args, request.terminal),
     );
+    link.onRequest(exec, (request) =>
+      this.exec(link, request.command_id, request.program, request.args, request.cwd, request.terminal),
+    );
+    link.onRequest(resumeCommand, (request) => this.resume(link, request));
+    // Input and credit count only from the command's own route: what a stale one sends, a resume settles.
+    const on = (id: string) => {
+      const entry = this.commands.get(id);
+      return entry?.stream.isOn(link) ? entry.command : undefined;
+    };
     link.onEvent(commandInputEvent, ({ command_id, data, eof }) => {
-      const command = this.commands.get(command_id);
+      const command = on(command_id);
       if (data !== undefined) command?.input(Buffer.from(data, "base64"));
       if (eof === true) command?.inputEnd();
     });
     link.onBytes(({ stream, commandId, payload }) => {
-      if (stream === "stdin") this.commands.get(commandId)?.input(payload);
+      if (stream === "stdin") on(commandId)?.input(payload);
     });
-    link.onEvent(commandAckEvent, ({ command_id, bytes }) => this.commands.get(command_id)?.acknowledge(bytes));
-    link.onEvent(commandResizeEvent, ({ command_id, cols, rows }) => this.commands.get(command_id)?.resize(cols, rows));
+    link.onEvent(commandAckEvent, ({ command_id, bytes }) => on(command_id)?.acknowledge(bytes));
+    link.onEvent(commandResizeEvent, ({ command_id, cols, rows }) =>
+      this.commands.get(command_id)?.command.resize(cols, rows),
+    );
     link.onEvent(commandSignalEvent, ({ command_id, signal }) => {
-      this.commands.get(command_id)?.signal(signal);
+      this.commands.get(command_id)?.command.signal(signal);
       // A hangup means the control is gone: so is the client a Zeus runner watches.
       if (signal === "SIGHUP") this.clients.get(command_id)?.end();
     });
@@ -66,13 +87,38 @@ export class LocalCommands {
 
   /** The agent is stopping: every command gets a hangup, then SIGKILL. */
   stopAll(): void {
-    for (const command of this.commands.values()) command.abort();
+    for (const { command } of this.commands.values()) command.abort();
   }
 
-  private async run(id: string, name: string, args: string[], terminal: Terminal): Promise<{ pid: number }> {
+  /**
+   * A control picks up a command whose route broke with a master: from now
+   * on its events go on this link, starting with command_resumed_event, so
+   * the control knows where the bytes that follow it start, whatever came
+   * before it by another route.
+   */
+  private resume(link: Link, request: RequestOf<typeof resumeCommand>): Record<string, never> {
+    const { command_id: id, attempt, output_written, output_received } = request;
+    const entry = this.commands.get(id) ?? this.ended.get(id);
+    if (entry === undefined) throw new Error(`no command ${id} on this slave: it never ran, or ended long ago`);
+    const { output, inputReceived, inputEnded } = entry.command.resume(output_written, output_received);
+    const resumed = { command_id: id, attempt, input_received: inputReceived, input_ended: inputEnded };
+    entry.stream.moveTo(link, resumed, output);
+    const again = output.reduce((sum, chunk) => sum + chunk.data.length, 0);
+    const state = this.commands.has(id) ? "running" : "ended";
+    this.log(`resumed command ${id} (${state}) for a control at byte ${output_received}: ${again} bytes sent again`);
+    return {};
+  }
+
+  private async run(
+    link: Link,
+    id: string,
+    name: string,
+    args: string[],
+    terminal: Terminal,
+  ): Promise<{ pid: number }> {
     if (this.supervisor === null)
       throw new Error("this slave has no plan (zeus.json), so it has no commands; use exec");
-    const command = this.open(id, terminal, ["run", name, ...args]);
+    const command = this.open(link, id, terminal, ["run", name, ...args]);
     const client = new ClientStandIn();
     this.clients.set(id, client);
     try {
@@ -96,13 +142,14 @@ export class LocalCommands {
   }
 
   private async exec(
+    link: Link,
     id: string,
     program: string,
     args: string[],
     cwd: string | undefined,
     terminal: Terminal,
   ): Promise<{ pid: number }> {
-    const command = this.open(id, terminal, ["exec", program, ...args]);
+    const command = this.open(link, id, terminal, ["exec", program, ...args]);
     const { terminal: terminalFd, stderr } = command.childStdio;
     const env = terminal?.term === undefined ? process.env : { ...process.env, TERM: terminal.term };
     // In a terminal: `setsid -c` makes the program a session leader with the PTY as its controlling terminal.
@@ -150,28 +197,38 @@ export class LocalCommands {
   }
 
   /** `argv` names it in the log: `run test a_spec.rb`, `exec uname -a`. */
-  private open(id: string, terminal: Terminal, argv: string[]): LocalCommand {
-    if (this.commands.has(id)) throw new Error(`command id ${id} is in use`);
-    const command = new LocalCommand(terminal, this.sinkFor(id, argv.join(" ")));
-    this.commands.set(id, command);
+  private open(link: Link, id: string, terminal: Terminal, argv: string[]): LocalCommand {
+    if (this.commands.has(id) || this.ended.has(id)) throw new Error(`command id ${id} is in use`);
+    const stream = new CommandStream(id, link);
+    const command = new LocalCommand(terminal, this.sinkFor(id, stream, argv.join(" ")));
+    this.commands.set(id, { command, stream });
     return command;
   }
 
-  private sinkFor(id: string, description: string): CommandSink {
-    const send = () => this.currentLink();
+  private sinkFor(id: string, stream: CommandStream, description: string): CommandSink {
     const startedAt = performance.now();
-    const output = new OutputGatherer((stream, pieces) => send()?.sendBytes(stream, id, pieces));
-    const credits = new Credits((bytes) => send()?.event(commandAckEvent, { command_id: id, bytes }));
     return {
-      output: (stream, data) => output.add(stream, data),
-      inputConsumed: (bytes) => credits.consumed(bytes),
+      output: (name, data) => stream.output(name, data),
+      inputConsumed: (bytes) => stream.inputConsumed(bytes),
       exit: (code, signal, error) => {
-        output.flush();
         const seconds = ((performance.now() - startedAt) / 1000).toFixed(1);
         this.log(`${description} (${error ?? (code === null ? `signal ${signal}` : `exit ${code}`)}, ${seconds} s)`);
+        this.keepEnded(id);
         this.forget(id);
-        send()?.event(commandExitEvent, { command_id: id, code, signal, ...(error === undefined ? {} : { error }) });
+        stream.ended({ command_id: id, code, signal, ...(error === undefined ? {} : { error }) });
       },
     };
+  }
+
+  /** An ended command stays a while for a resume; the oldest goes first past the limit, so memory stays bounded. */
+  private keepEnded(id: string): void {
+    const entry = this.commands.get(id);
+    if (entry === undefined) return;
+    this.ended.set(id, entry);
+    setTimeout(() => this.ended.delete(id), ENDED_KEPT_MS).unref();
+    for (const oldest of this.ended.keys()) {
+      if (this.ended.size <= ENDED_KEPT_MAX) break;
+      this.ended.delete(oldest);
+    }
   }
 }

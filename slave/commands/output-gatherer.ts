@@ -22,6 +22,11 @@ export class OutputGatherer {
     setImmediate(this.flush);
   }
 
+  /** Forgets what has gathered: the command's replay log holds it, to send from a resume's position. */
+  discard(): void {
+    this.pieces = { stdout: [], stderr: [] };
+  }
+
   /** Sends what has gathered; called before the command's exit is reported, so it follows the last byte. */
   readonly flush = (): void => {
     this.scheduled = false;
