@@ -14,11 +14,17 @@ import {
 } from "../../shared/protocol/messages.js";
 import type { Logger } from "../../shared/runtime/log.js";
 import type { Guardian } from "../guardian.js";
+import { peerPid } from "../native/index.js";
+import { closeQuietly } from "../quietly.js";
 import { ClientStandIn } from "../zeus/client-stand-in.js";
-import { startRunner } from "../zeus/command-runner.js";
+import { dropRunner, startRunner } from "../zeus/command-runner.js";
 import type { Supervisor } from "../zeus/supervisor.js";
+import { ExitWaits } from "./exit-waits.js";
 import { type CommandSink, exitCode, LocalCommand } from "./local-command.js";
 import { OutputGatherer } from "./output-gatherer.js";
+
+/** How long a runner forked ahead for a held-back command may wait for its handshake. */
+const RUNNER_WAIT_MS = 20_000;
 
 /**
  * The commands running on this agent, by id: `run` forks from a ready node,
@@ -28,6 +34,7 @@ export class LocalCommands {
   private readonly commands = new Map<string, LocalCommand>();
   private readonly groups = new Map<string, number>();
   private readonly clients = new Map<string, ClientStandIn>();
+  private readonly exitWaits = new ExitWaits();
 
   constructor(
     private readonly supervisor: Supervisor | null,
@@ -43,7 +50,9 @@ export class LocalCommands {
   }
 
   serve(link: Link): void {
-    link.onRequest(run, (request) => this.run(request.command_id, request.command, request.args, request.terminal));
+    link.onRequest(run, (request) =>
+      this.run(request.command_id, request.command, request.args, request.terminal, request.after),
+    );
     link.onRequest(exec, (request) =>
       this.exec(request.command_id, request.program, request.args, request.cwd, request.terminal),
     );
@@ -58,6 +67,7 @@ export class LocalCommands {
     link.onEvent(commandAckEvent, ({ command_id, bytes }) => this.commands.get(command_id)?.acknowledge(bytes));
     link.onEvent(commandResizeEvent, ({ command_id, cols, rows }) => this.commands.get(command_id)?.resize(cols, rows));
     link.onEvent(commandSignalEvent, ({ command_id, signal }) => {
+      if (this.exitWaits.cancel(command_id, `${signal} before it started`)) return;
       this.commands.get(command_id)?.signal(signal);
       // A hangup means the control is gone: so is the client a Zeus runner watches.
       if (signal === "SIGHUP") this.clients.get(command_id)?.end();
@@ -66,18 +76,38 @@ export class LocalCommands {
 
   /** The agent is stopping: every command gets a hangup, then SIGKILL. */
   stopAll(): void {
+    this.exitWaits.cancelAll("the slave is stopping");
     for (const command of this.commands.values()) command.abort();
   }
 
-  private async run(id: string, name: string, args: string[], terminal: Terminal): Promise<{ pid: number }> {
+  private async run(
+    id: string,
+    name: string,
+    args: string[],
+    terminal: Terminal,
+    after: string | undefined,
+  ): Promise<{ pid: number }> {
     if (this.supervisor === null)
       throw new Error("this slave has no plan (zeus.json), so it has no commands; use exec");
     const command = this.open(id, terminal, ["run", name, ...args]);
     const client = new ClientStandIn();
     this.clients.set(id, client);
+    if (after !== undefined) this.exitWaits.hold(id);
+    let runner: number | null = null;
     try {
-      const { socket, generation } = await this.supervisor.openRunner(name);
-      const { runnerPid, commandPid } = await startRunner(socket, {
+      let { socket, generation } = await this.supervisor.openRunner(name);
+      runner = this.prepared(id, socket);
+      if (after !== undefined && !(await this.exitWaits.wait(id, after, this.isRunning, RUNNER_WAIT_MS))) {
+        // A runner may hold a deadline for the handshake (the Python shim's is 30 s): a fresh one takes over.
+        this.dropPrepared(id, runner);
+        runner = null;
+        await this.exitWaits.wait(id, after, this.isRunning, null);
+        ({ socket, generation } = await this.supervisor.openRunner(name));
+        runner = this.prepared(id, socket);
+        await this.exitWaits.wait(id, after, this.isRunning, null); // cancelled while it forked
+      }
+      runner = null; // startRunner owns it now
+      const { commandPid } = await startRunner(socket, {
         generation,
         clientPid: client.pid,
         args,
@@ -85,15 +115,38 @@ export class LocalCommands {
         onExit: (code) => command.processExited(code, null),
         onLost: (reason) => command.processExited(null, null, reason),
       });
-      this.protect(id, runnerPid);
       command.started(commandPid);
       return { pid: commandPid };
     } catch (error) {
+      if (runner !== null) dropRunner(runner);
       this.forget(id);
       command.discard();
       throw error;
+    } finally {
+      this.exitWaits.release(id);
     }
   }
+
+  /** A runner's socket, its group guarded from now on. */
+  private prepared(id: string, socket: number): number {
+    try {
+      this.protect(id, peerPid(socket));
+    } catch (error) {
+      closeQuietly(socket);
+      throw error;
+    }
+    return socket;
+  }
+
+  private dropPrepared(id: string, socket: number): void {
+    dropRunner(socket);
+    const group = this.groups.get(id);
+    if (group !== undefined) this.guardian.release(group);
+    this.groups.delete(id);
+  }
+
+  /** Whether command `id` may still start or run a process (the commands held back wait for it). */
+  private readonly isRunning = (id: string): boolean => this.commands.get(id)?.processEnded === false;
 
   private async exec(
     id: string,
@@ -142,6 +195,7 @@ export class LocalCommands {
   /** The command is over, or never started: its stand-in client and guarded group go. */
   private forget(id: string): void {
     this.commands.delete(id);
+    this.exitWaits.exited(id);
     this.clients.get(id)?.end();
     this.clients.delete(id);
     const group = this.groups.get(id);
@@ -163,6 +217,7 @@ export class LocalCommands {
     const output = new OutputGatherer((stream, pieces) => send()?.sendBytes(stream, id, pieces));
     const credits = new Credits((bytes) => send()?.event(commandAckEvent, { command_id: id, bytes }));
     return {
+      processEnded: () => this.exitWaits.exited(id),
       output: (stream, data) => output.add(stream, data),
       inputConsumed: (bytes) => credits.consumed(bytes),
       exit: (code, signal, error) => {
