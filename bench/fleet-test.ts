@@ -11,9 +11,12 @@
  *   (d) each file run cold, one after another: a fresh Python that boots
  *       the app and runs the file, as a team without a preloader would.
  *
- * And the scheduler's overhead per file: from taking the file off the queue
- * to its first output byte (each test prints a line as it starts), which
- * holds the run request, the fork and the test module's import.
+ * And the scheduler's overhead per file: from the moment its slot was free
+ * (the file before it on that slot ended, or the file was taken off the queue
+ * for an idle slot) to its first output byte (each test prints a line as it
+ * starts), which holds the handshake, the command's fork and the test
+ * module's import; a file held back behind another has its runner forked
+ * before then.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -138,7 +141,7 @@ await main(async () => {
   notes.push(
     `Suite: ${FILES} files, ${sum.toFixed(2)} s of sleeps in all, the longest 2 s; the app's boot: ${BOOT_SECONDS} s.`,
     `The first run (no timings yet) took ${first.seconds.toFixed(2)} s, ${(first.seconds / ideal).toFixed(2)} × the ideal.`,
-    `Scheduler overhead per file (queue → run request → fork → first byte), second run: median ${median(overheads).toFixed(1)} ms, p90 ${quantile(overheads, 0.9).toFixed(1)} ms, max ${Math.max(...overheads).toFixed(1)} ms.`,
+    `Scheduler overhead per file (slot free → handshake → fork → first byte), second run: median ${median(overheads).toFixed(1)} ms, p90 ${quantile(overheads, 0.9).toFixed(1)} ms, max ${Math.max(...overheads).toFixed(1)} ms.`,
   );
   report(
     "fleet-test",

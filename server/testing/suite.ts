@@ -23,6 +23,7 @@ export interface Participant {
   jobs: number;
   /** False once it left or its phase crashed: it gets no more files. */
   active: boolean;
+  /** Its files on their slots, and those held back behind them. */
   running: Set<Attempt>;
   files: number;
   seconds: number;
@@ -34,7 +35,14 @@ interface Attempt {
   id: string;
   file: string;
   participant: Participant;
-  takenAt: number;
+  /** The file running on the slot it is held back for, until that one ends; null once it has the slot. */
+  after: Attempt | null;
+  /** The file held back for this one's slot. */
+  next: Attempt | null;
+  /** The slave started its command. */
+  commandStarted: boolean;
+  /** When it got its slot: taken off the queue for a free one, or its predecessor ended. */
+  startedAt: number;
   firstByteAt: number | null;
   output: Buffer[];
   outputBytes: number;
@@ -71,7 +79,10 @@ export interface SuiteOptions {
 /**
  * A suite on the master: idle slots on the participating slaves take the next
  * file from the queue; each file is one `run` of the command with the file as
- * its only argument. Files lost with their slave or phase go back on the queue.
+ * its only argument. Each running file has the next one held back behind it
+ * (`run {after}`), so that the slave starts it as soon as the slot is free,
+ * with its runner forked meanwhile. Files lost with their slave or phase go
+ * back on the queue.
  */
 export class TestSuite {
   private readonly failed: string[] = [];
@@ -113,21 +124,34 @@ export class TestSuite {
     this.finishIfIdle();
   }
 
-  /** One file per slave per round, so that a short queue is spread over hosts before it doubles up on one. */
+  /** Every free slot first, then one file held back behind each one that started. */
   private fillSlots(anyFile: boolean): void {
+    this.inRounds(anyFile, (participant) => (slotHolders(participant).length < participant.jobs ? null : undefined));
+    this.inRounds(anyFile, (participant) =>
+      slotHolders(participant).find((attempt) => attempt.commandStarted && attempt.next === null),
+    );
+  }
+
+  /**
+   * One file per slave per round, so that a short queue is spread over hosts
+   * before it doubles up on one. `slotOf` says which running file the next
+   * one waits for (null: none, the slot is free), undefined when it takes none.
+   */
+  private inRounds(anyFile: boolean, slotOf: (participant: Participant) => Attempt | null | undefined): void {
     for (let dispatched = true; dispatched; ) {
       dispatched = false;
       for (const participant of this.options.participants) {
-        if (!participant.active || participant.running.size >= participant.jobs) continue;
+        const after = participant.active ? slotOf(participant) : undefined;
+        if (after === undefined) continue;
         const file = this.options.queue.next(participant.session.info.name, anyFile);
         if (file === undefined) continue;
-        this.dispatch(participant, file);
+        this.dispatch(participant, file, after);
         dispatched = true;
       }
     }
   }
 
-  private dispatch(participant: Participant, file: string): void {
+  private dispatch(participant: Participant, file: string, after: Attempt | null): void {
     const { session } = participant;
     // Chosen here, not from the suite's id: a control picks command ids too, and must not be able to take one.
     const id = `test-${randomBytes(12).toString("base64url")}`;
@@ -136,7 +160,10 @@ export class TestSuite {
       id,
       file,
       participant,
-      takenAt: performance.now(),
+      after,
+      next: null,
+      commandStarted: false,
+      startedAt: performance.now(),
       firstByteAt: null,
       output: [],
       outputBytes: 0,
@@ -144,19 +171,26 @@ export class TestSuite {
       settled: false,
     };
     participant.running.add(attempt);
+    if (after !== null) after.next = attempt;
     this.options.routes.open(id, this.ownerFor(attempt), session, [this.options.command, file], {
       who: this.options.who,
     });
-    this.tell(attempt, "started");
+    if (after === null) this.tell(attempt, "started");
     const data = {
       slave: session.info.name,
       command_id: id,
       command: this.options.command,
       args: [file],
       terminal: null,
+      after: after?.id,
     };
     session.link.request(run, data).then(
-      () => session.link.event(commandInputEvent, { command_id: id, eof: true }),
+      () => {
+        attempt.commandStarted = true;
+        session.link.event(commandInputEvent, { command_id: id, eof: true });
+        // Its successor's runner forks now, not in the same instant as this file's.
+        if (!attempt.settled) this.pump();
+      },
       (error: Error) => {
         this.options.routes.discard(id);
         // The slave's phase crashed: it gets no more files, and this one, which never started, runs elsewhere.
@@ -196,7 +230,8 @@ export class TestSuite {
     attempt.settled = true;
     const { participant, file } = attempt;
     participant.running.delete(attempt);
-    const seconds = (performance.now() - attempt.takenAt) / 1000;
+    this.passSlot(attempt);
+    const seconds = (performance.now() - attempt.startedAt) / 1000;
     const lost = this.lostReason(attempt, outcome);
     if (this.stopped) {
       this.notRun.push(file);
@@ -214,6 +249,18 @@ export class TestSuite {
       this.tell(attempt, status, { seconds, output: this.outputOf(attempt), reason });
     }
     this.pump();
+  }
+
+  /** The file held back for this one's slot has it now (the slave started it as this one's process ended). */
+  private passSlot(attempt: Attempt): void {
+    if (attempt.after !== null) attempt.after.next = null;
+    const next = attempt.next;
+    attempt.next = null;
+    if (next === null) return;
+    next.after = null;
+    // Its output may have overtaken this one's exit.
+    next.startedAt = Math.min(performance.now(), next.firstByteAt ?? Number.POSITIVE_INFINITY);
+    if (!this.stopped) this.tell(next, "started");
   }
 
   /**
@@ -278,11 +325,11 @@ export class TestSuite {
       queued: this.options.queue.length,
       total: this.total,
       over: this.done,
-      slaves: this.options.participants.map(({ session, files, running, failures }) => ({
-        name: session.info.name,
-        done: files,
-        running: running.size,
-        failures,
+      slaves: this.options.participants.map((participant) => ({
+        name: participant.session.info.name,
+        done: participant.files,
+        running: slotHolders(participant).length,
+        failures: participant.failures,
       })),
     });
   }
@@ -296,7 +343,7 @@ export class TestSuite {
     state: "started" | "passed" | "failed" | "requeued",
     extra: { seconds?: number; output?: string; reason?: string } = {},
   ): void {
-    const firstByte = attempt.firstByteAt === null ? undefined : (attempt.firstByteAt - attempt.takenAt) / 1000;
+    const firstByte = attempt.firstByteAt === null ? undefined : (attempt.firstByteAt - attempt.startedAt) / 1000;
     this.broadcastProgress();
     this.options.control.event(testFileEvent, {
       suite_id: this.options.id,
@@ -308,4 +355,9 @@ export class TestSuite {
       reason: extra.reason?.slice(0, MAX_REASON_CHARS),
     });
   }
+}
+
+/** A participant's files that hold a slot, not held back behind another. */
+function slotHolders(participant: Participant): Attempt[] {
+  return [...participant.running].filter((attempt) => attempt.after === null);
 }

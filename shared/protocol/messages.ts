@@ -230,6 +230,8 @@ export const run = toSlave("run", {
     command: z.string().check(z.minLength(1), z.maxLength(200)),
     args: args(),
     terminal: terminal(),
+    /** Start once this command's process on the slave has exited: its runner is forked meanwhile. */
+    after: z.optional(commandId()),
   }),
   response: () => z.object({ pid: z.number().check(z.int()) }),
 });

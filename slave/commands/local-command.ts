@@ -27,6 +27,8 @@ export interface OutputChunk extends Chunk {
 }
 
 export interface CommandSink {
+  /** The process exited (or the command was aborted); its output may still be draining. */
+  processEnded(): void;
   output(stream: "stdout" | "stderr", data: Buffer): void;
   inputConsumed(bytes: number): void;
   /** Called once, after every byte of output went to `output`. */
@@ -89,6 +91,10 @@ export class LocalCommand {
     this.openOutputs = this.stderr === null ? 1 : 2;
     this.listen(this.io, "stdout");
     if (this.stderr !== null) this.listen(this.stderr, "stderr");
+  }
+
+  get processEnded(): boolean {
+    return this.exitStatus !== null;
   }
 
   get terminalMode(): boolean {
@@ -168,6 +174,7 @@ export class LocalCommand {
   processExited(code: number | null, signal: string | null, error?: string): void {
     if (this.exitStatus !== null) return;
     this.exitStatus = { code, signal, error };
+    this.sink.processEnded();
     if (this.keeper !== null) closeQuietly(this.keeper);
     this.keeper = null;
     for (const fd of this.childEnds) closeQuietly(fd);

@@ -14,10 +14,13 @@ import {
 } from "../../shared/protocol/messages.js";
 import type { Logger } from "../../shared/runtime/log.js";
 import type { Guardian } from "../guardian.js";
+import { peerPid } from "../native/index.js";
+import { closeQuietly } from "../quietly.js";
 import { ClientStandIn } from "../zeus/client-stand-in.js";
-import { startRunner } from "../zeus/command-runner.js";
+import { dropRunner, startRunner } from "../zeus/command-runner.js";
 import type { Supervisor } from "../zeus/supervisor.js";
 import { CommandStream } from "./command-stream.js";
+import { ExitWaits } from "./exit-waits.js";
 import { type CommandSink, exitCode, LocalCommand } from "./local-command.js";
 
 /** How long an ended command stays to be resumed (its exit and unacknowledged output), and how many stay at most. */
@@ -28,6 +31,9 @@ interface Entry {
   command: LocalCommand;
   stream: CommandStream;
 }
+
+/** How long a runner forked ahead for a held-back command may wait for its handshake. */
+const RUNNER_WAIT_MS = 20_000;
 
 /**
  * The commands running on this agent, by id: `run` forks from a ready node,
@@ -40,6 +46,7 @@ export class LocalCommands {
   private readonly ended = new Map<string, Entry>();
   private readonly groups = new Map<string, number>();
   private readonly clients = new Map<string, ClientStandIn>();
+  private readonly exitWaits = new ExitWaits();
 
   constructor(
     private readonly supervisor: Supervisor | null,
@@ -55,7 +62,7 @@ export class LocalCommands {
 
   serve(link: Link): void {
     link.onRequest(run, (request) =>
-      this.run(link, request.command_id, request.command, request.args, request.terminal),
+      this.run(link, request.command_id, request.command, request.args, request.terminal, request.after),
     );
     link.onRequest(exec, (request) =>
       this.exec(link, request.command_id, request.program, request.args, request.cwd, request.terminal),
@@ -79,6 +86,7 @@ export class LocalCommands {
       this.commands.get(command_id)?.command.resize(cols, rows),
     );
     link.onEvent(commandSignalEvent, ({ command_id, signal }) => {
+      if (this.exitWaits.cancel(command_id, `${signal} before it started`)) return;
       this.commands.get(command_id)?.command.signal(signal);
       // A hangup means the control is gone: so is the client a Zeus runner watches.
       if (signal === "SIGHUP") this.clients.get(command_id)?.end();
@@ -87,6 +95,7 @@ export class LocalCommands {
 
   /** The agent is stopping: every command gets a hangup, then SIGKILL. */
   stopAll(): void {
+    this.exitWaits.cancelAll("the slave is stopping");
     for (const { command } of this.commands.values()) command.abort();
   }
 
@@ -115,15 +124,29 @@ export class LocalCommands {
     name: string,
     args: string[],
     terminal: Terminal,
+    after: string | undefined,
   ): Promise<{ pid: number }> {
     if (this.supervisor === null)
       throw new Error("this slave has no plan (zeus.json), so it has no commands; use exec");
     const command = this.open(link, id, terminal, ["run", name, ...args]);
     const client = new ClientStandIn();
     this.clients.set(id, client);
+    if (after !== undefined) this.exitWaits.hold(id);
+    let runner: number | null = null;
     try {
-      const { socket, generation } = await this.supervisor.openRunner(name);
-      const { runnerPid, commandPid } = await startRunner(socket, {
+      let { socket, generation } = await this.supervisor.openRunner(name);
+      runner = this.prepared(id, socket);
+      if (after !== undefined && !(await this.exitWaits.wait(id, after, this.isRunning, RUNNER_WAIT_MS))) {
+        // A runner may hold a deadline for the handshake (the Python shim's is 30 s): a fresh one takes over.
+        this.dropPrepared(id, runner);
+        runner = null;
+        await this.exitWaits.wait(id, after, this.isRunning, null);
+        ({ socket, generation } = await this.supervisor.openRunner(name));
+        runner = this.prepared(id, socket);
+        await this.exitWaits.wait(id, after, this.isRunning, null); // cancelled while it forked
+      }
+      runner = null; // startRunner owns it now
+      const { commandPid } = await startRunner(socket, {
         generation,
         clientPid: client.pid,
         args,
@@ -131,15 +154,38 @@ export class LocalCommands {
         onExit: (code) => command.processExited(code, null),
         onLost: (reason) => command.processExited(null, null, reason),
       });
-      this.protect(id, runnerPid);
       command.started(commandPid);
       return { pid: commandPid };
     } catch (error) {
+      if (runner !== null) dropRunner(runner);
       this.forget(id);
       command.discard();
       throw error;
+    } finally {
+      this.exitWaits.release(id);
     }
   }
+
+  /** A runner's socket, its group guarded from now on. */
+  private prepared(id: string, socket: number): number {
+    try {
+      this.protect(id, peerPid(socket));
+    } catch (error) {
+      closeQuietly(socket);
+      throw error;
+    }
+    return socket;
+  }
+
+  private dropPrepared(id: string, socket: number): void {
+    dropRunner(socket);
+    const group = this.groups.get(id);
+    if (group !== undefined) this.guardian.release(group);
+    this.groups.delete(id);
+  }
+
+  /** Whether command `id` may still start or run a process (the commands held back wait for it). */
+  private readonly isRunning = (id: string): boolean => this.commands.get(id)?.command.processEnded === false;
 
   private async exec(
     link: Link,
@@ -189,6 +235,7 @@ export class LocalCommands {
   /** The command is over, or never started: its stand-in client and guarded group go. */
   private forget(id: string): void {
     this.commands.delete(id);
+    this.exitWaits.exited(id);
     this.clients.get(id)?.end();
     this.clients.delete(id);
     const group = this.groups.get(id);
@@ -208,6 +255,7 @@ export class LocalCommands {
   private sinkFor(id: string, stream: CommandStream, description: string): CommandSink {
     const startedAt = performance.now();
     return {
+      processEnded: () => this.exitWaits.exited(id),
       output: (name, data) => stream.output(name, data),
       inputConsumed: (bytes) => stream.inputConsumed(bytes),
       exit: (code, signal, error) => {

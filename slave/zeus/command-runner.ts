@@ -103,6 +103,20 @@ export function startRunner(fd: number, options: RunnerOptions): Promise<Started
   });
 }
 
+/** A runner forked for a command that will not start: it goes, with its group. */
+export function dropRunner(fd: number): void {
+  let runnerPid: number | null = null;
+  try {
+    runnerPid = peerPid(fd);
+  } catch {
+    // Not a socket any more: nothing to kill.
+  }
+  closeQuietly(fd);
+  if (runnerPid === null) return;
+  killQuietly(-runnerPid, "SIGKILL");
+  killQuietly(runnerPid, "SIGKILL");
+}
+
 function sendModern(socket: WorkerSocket, { clientPid, args, stdio }: RunnerOptions): void {
   socket.send(`${clientPid}:${args.length}`);
   const [argsRead, argsWrite] = pipe();
