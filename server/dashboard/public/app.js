@@ -159,6 +159,7 @@ function connect(token) {
       onEvent[type]?.(data);
       render();
     },
+    bytes: (frame) => terminals.bytes(frame),
     down: (text) => showConnection(`disconnected: ${text}`, "down"),
     lost: (reason) => terminals.lost(reason),
     refused(reason) {

@@ -5,7 +5,9 @@
  * until the master acknowledges it, so a dropped socket is resumed with
  * nothing lost, as the CLI's session is; a session the master no longer
  * knows is registered anew. It stops only when the master refuses the token.
+ * Commands' bytes travel as binary frames (./binary-frame.js).
  */
+import { BINARY_FRAMES, decodeBinaryFrame, encodeBinaryFrame } from "./binary-frame.js";
 
 const AGENT = "Olympus dashboard";
 /** Waits before each new registration attempt; the last one repeats. */
@@ -28,7 +30,7 @@ export class ControlSession {
   #attached = false;
   #nextSeq = 1;
   #lastReceived = 0;
-  /** Numbered frames sent and not yet acknowledged, oldest first: [seq, text]. */
+  /** Numbered frames sent and not yet acknowledged, oldest first: [seq, text or binary frame]. */
   #kept = [];
   #pending = new Map();
   #sessionToken = null;
@@ -48,6 +50,7 @@ export class ControlSession {
    * handlers.ready(identity)   registered anew ({role, token_name}): (re)load the state with requests
    * handlers.resumed()         the same session continues on a new socket; nothing was lost
    * handlers.event(type, data) a `*_event` frame from the master
+   * handlers.bytes(frame)      a command's bytes ({commandId, stream, payload}), from a binary frame
    * handlers.down(text)        the socket dropped; another attempt follows
    * handlers.lost(reason)      the session is gone (what it had running is lost); a new one follows
    * handlers.refused(reason)   the master refused the token; no retry
@@ -60,10 +63,12 @@ export class ControlSession {
 
   open() {
     const socket = new WebSocket(this.url);
+    socket.binaryType = "arraybuffer";
     let closeReason = null;
     this.#socket = socket;
     socket.onmessage = (message) => {
       if (socket !== this.#socket) return;
+      if (typeof message.data !== "string") return this.#receiveBytes(message.data);
       const frame = JSON.parse(message.data);
       if (frame.type === "close") closeReason = frame.data.reason;
       else this.#receive(frame, message.data.length);
@@ -95,11 +100,21 @@ export class ControlSession {
     this.#send(`${name}_event`, data);
   }
 
+  /** Sends a command's input as one binary frame; kept until acknowledged, as every numbered frame is. */
+  input(commandId, bytes) {
+    this.#keepAndSend((seq) => encodeBinaryFrame(seq, "stdin", commandId, bytes));
+  }
+
   #send(type, data) {
+    return this.#keepAndSend((seq) => JSON.stringify({ seq, type, data }));
+  }
+
+  /** Numbers a frame (text, or binary) made by `encode(seq)`, keeps it, and sends it if a socket carries the session. */
+  #keepAndSend(encode) {
     const seq = this.#nextSeq++;
-    const text = JSON.stringify({ seq, type, data });
-    this.#kept.push([seq, text]);
-    if (this.#attached) this.#socket.send(text);
+    const frame = encode(seq);
+    this.#kept.push([seq, frame]);
+    if (this.#attached) this.#socket.send(frame);
     return seq;
   }
 
@@ -109,13 +124,7 @@ export class ControlSession {
 
   #receive(frame, bytes) {
     const { seq, type, data } = frame;
-    if (typeof seq === "number") {
-      if (seq <= this.#lastReceived) return; // sent again after a resume
-      this.#lastReceived = seq;
-      this.#bytesSinceBeat += bytes;
-      if (++this.#framesSinceBeat >= ACKNOWLEDGE_EVERY_FRAMES || this.#bytesSinceBeat >= ACKNOWLEDGE_EVERY_BYTES)
-        this.#beat();
-    }
+    if (typeof seq === "number" && !this.#isNew(seq, bytes)) return;
     if (type === "hello") this.#hello(data.version);
     else if (type === "ready") this.#ready(data);
     else if (type === "continue") this.#continue(data.last_seq);
@@ -133,6 +142,22 @@ export class ControlSession {
     }
   }
 
+  /** The master sends only well-formed frames; one that is not is a bug to see in the console, not to act on. */
+  #receiveBytes(buffer) {
+    const frame = decodeBinaryFrame(buffer);
+    if (this.#isNew(frame.seq, buffer.byteLength)) this.handlers.bytes(frame);
+  }
+
+  /** Counts a numbered frame in; false when it was sent again after a resume and is already handled. */
+  #isNew(seq, bytes) {
+    if (seq <= this.#lastReceived) return false;
+    this.#lastReceived = seq;
+    this.#bytesSinceBeat += bytes;
+    if (++this.#framesSinceBeat >= ACKNOWLEDGE_EVERY_FRAMES || this.#bytesSinceBeat >= ACKNOWLEDGE_EVERY_BYTES)
+      this.#beat();
+    return true;
+  }
+
   #hello(version) {
     this.#version = version;
     if (this.#sessionToken !== null) {
@@ -148,7 +173,9 @@ export class ControlSession {
     this.#lastReceived = 0;
     this.#kept = [];
     this.#attached = true;
-    this.#send("register_control", { agent: AGENT, version: this.#version, token: this.token });
+    // The page comes from this master, which offers binary frames to every control.
+    const extensions = [BINARY_FRAMES];
+    this.#send("register_control", { agent: AGENT, version: this.#version, token: this.token, extensions });
   }
 
   #ready(data) {
@@ -164,7 +191,7 @@ export class ControlSession {
   #continue(masterLastSeq) {
     this.#acknowledged(masterLastSeq);
     this.#attached = true;
-    for (const [, text] of this.#kept) this.#socket.send(text);
+    for (const [, frame] of this.#kept) this.#socket.send(frame);
     this.#resumeDeadline = 0;
     this.#failures = 0;
     this.#startHeartbeat();

@@ -77,8 +77,7 @@ export class RemoteTerminal {
   }
 
   /** Output from the slave: acknowledged once xterm has parsed it, as the CLI acknowledges once written. */
-  output(base64) {
-    const bytes = Uint8Array.fromBase64(base64);
+  output(bytes) {
     this.#term.write(bytes, () => {
       if (bytes.length === 0) return;
       this.#master.event("command_ack", { command_id: this.id, bytes: bytes.length });
@@ -121,7 +120,7 @@ export class RemoteTerminal {
 
   #sendInput(bytes) {
     this.#unacknowledgedInput += bytes.length;
-    this.#master.event("command_input", { command_id: this.id, data: bytes.toBase64() });
+    this.#master.input(this.id, bytes);
   }
 
   #end(text, code = null) {

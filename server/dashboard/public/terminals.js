@@ -90,9 +90,15 @@ export class Terminals {
   event(type, data) {
     const terminal = this.#open.get(data.command_id);
     if (terminal === undefined) return;
-    if (type === "command_output_event") terminal.output(data.data);
+    // Output comes as binary frames, but as JSON from a slave that does not take them.
+    if (type === "command_output_event") terminal.output(Uint8Array.fromBase64(data.data));
     else if (type === "command_ack_event") terminal.inputAcknowledged(data.bytes);
     else if (type === "command_exit_event") terminal.exit(data);
+  }
+
+  /** A command's output from a binary frame. */
+  bytes({ commandId, payload }) {
+    this.#open.get(commandId)?.output(payload);
   }
 
   /** The session is gone, and with it every command it ran. */
