@@ -49,7 +49,17 @@ export async function federationScale(nats: string, token: string): Promise<void
   for (const run of generated)
     if (run.connected < SLAVES_PER_MASTER) throw new Error(`slaves refused: ${JSON.stringify(run.refused)}`);
   const total = MASTERS * SLAVES_PER_MASTER;
-  await eventually(async () => (await countSlaves(control)) === total, 60_000, `all ${total} slaves to be listed`);
+  let listed = 0;
+  await eventually(
+    async () => {
+      listed = await countSlaves(control);
+      return listed === total;
+    },
+    60_000,
+    `all ${total} slaves to be listed`,
+  ).catch((error: Error) => {
+    throw new Error(`${error.message} (${listed} are)\n${federationLines(masters)}`);
+  });
   const after = await settled();
 
   const everyone = masters.flatMap((_, index) => names(`m${index}`, SLAVES_PER_MASTER));
@@ -57,11 +67,7 @@ export async function federationScale(nats: string, token: string): Promise<void
   const [fleetMs, ownMs] = await Promise.resolve()
     .then(async () => [await fanOutRounds(control, everyone, ROUNDS), await fanOutRounds(control, own, ROUNDS)])
     .catch((error: Error) => {
-      // What the masters said of the federation tells why a slave went missing.
-      const said = masters.flatMap((master) =>
-        master.started.output.split("\n").filter((line) => /federation/.test(line)),
-      );
-      throw new Error(`${error.message}\n${said.join("\n")}`);
+      throw new Error(`${error.message}\n${federationLines(masters)}`);
     });
   const perSlaveKb = after.map((kb, index) => (kb - (before[index] as number)) / SLAVES_PER_MASTER);
   report(
@@ -83,4 +89,11 @@ export async function federationScale(nats: string, token: string): Promise<void
       `Fan-out rounds to all ${total}: ${fleetMs.map((ms) => ms.toFixed(0)).join(", ")} ms; to master A's own: ${ownMs.map((ms) => ms.toFixed(0)).join(", ")} ms. Target: ≤ ${TARGET_FAN_OUT_MS} ms (${median(fleetMs) <= TARGET_FAN_OUT_MS ? "met" : "missed"}).`,
     ],
   );
+}
+
+/** What the masters said of the federation: it tells why a slave went missing. */
+function federationLines(masters: { started: { output: string } }[]): string {
+  return masters
+    .flatMap((master) => master.started.output.split("\n").filter((line) => /federation/.test(line)))
+    .join("\n");
 }

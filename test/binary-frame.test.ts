@@ -4,6 +4,7 @@ import { BINARY_HEADER_BYTES, decodeBinaryFrame, encodeBinaryFrame } from "../sh
 import { ProtocolError } from "../shared/protocol/errors.js";
 import { Link } from "../shared/protocol/link.js";
 import { commandInputEvent } from "../shared/protocol/messages.js";
+import { malformedHeaders } from "./helpers/malformed-frames.js";
 
 const ID = "command-0001";
 
@@ -35,10 +36,7 @@ describe("binary frames", () => {
   it("refuse a malformed header with a one-line reason", () => {
     const good = encodeBinaryFrame(1, "stdin", ID, [Buffer.from("xyz")]);
     const cases: [Buffer, RegExp][] = [
-      [good.subarray(0, 5), /shorter than its 13-byte header/],
-      [Buffer.concat([Buffer.from([9]), good.subarray(1)]), /unknown kind 9/],
-      [Buffer.concat([good.subarray(0, 1), Buffer.from([7]), good.subarray(2)]), /unknown stream 7/],
-      [good.subarray(0, good.length - 1), /says 3 bytes of payload but carries 2/],
+      ...malformedHeaders(good),
       [encodeBinaryFrame(1, "stdin", "bad id!!", []), /command id is not/],
       [encodeBinaryFrame(1, "stdin", "short", []), /command id is not/],
     ];

@@ -8,6 +8,7 @@ import {
   decodeBinaryFrame,
   encodeBinaryFrame,
 } from "../shared/protocol/binary-frame.js";
+import { malformedHeaders } from "./helpers/malformed-frames.js";
 import { projectRoot } from "./helpers/processes.js";
 
 /** The page's codec, a plain module the page imports as it is: Node runs it the same. */
@@ -53,12 +54,7 @@ describe("the dashboard's binary frames", () => {
 
   it("refuse a malformed frame with a one-line reason", () => {
     const good = encodeBinaryFrame(1, "stdout", ID, [Buffer.from("xyz")]);
-    const cases: [Buffer, RegExp][] = [
-      [good.subarray(0, 5), /shorter than its 13-byte header/],
-      [Buffer.concat([Buffer.from([9]), good.subarray(1)]), /unknown kind 9/],
-      [Buffer.concat([good.subarray(0, 1), Buffer.from([7]), good.subarray(2)]), /unknown stream 7/],
-      [good.subarray(0, good.length - 1), /says 3 bytes of payload but carries 2/],
-    ];
-    for (const [frame, reason] of cases) assert.throws(() => page.decodeBinaryFrame(arrayBuffer(frame)), reason);
+    for (const [frame, reason] of malformedHeaders(good))
+      assert.throws(() => page.decodeBinaryFrame(arrayBuffer(frame)), reason);
   });
 });

@@ -7,7 +7,7 @@ import { after, it } from "node:test";
 import type { SlaveInfo } from "../shared/protocol/messages.js";
 import { control, startMaster, startSlave, TEST_TOKEN } from "./helpers/cluster.js";
 import { startNats } from "./helpers/nats.js";
-import { controlBin, eventually, start, stopAll } from "./helpers/processes.js";
+import { controlBin, eventually, type Started, start, stopAll } from "./helpers/processes.js";
 
 after(stopAll);
 
@@ -69,23 +69,28 @@ function assertWhole(
   assert.match(result.stderr, /resumed after \d+ bytes of output/);
 }
 
-it("resumes a command through another master when its slave's and its control's master is killed mid-stream", {
-  timeout: 120_000,
-}, async () => {
-  const [a, b] = await federatedMasters(2);
-  if (a === undefined || b === undefined) throw new Error("two masters expected");
-  await startSlave(`${a.url},${b.url}`, "mover");
-  const input = randomFile(50 * MiB);
-  const cat = catThrough(`${a.url},${b.url}`, input.path);
+/** `cat` of `size` random bytes through `urls`; `victim` is killed with -9 once 4 MiB have come; every byte comes once. */
+async function catKilledMidway(urls: string, victim: { process: Started }, size: number): Promise<void> {
+  const input = randomFile(size);
+  const cat = catThrough(urls, input.path);
   await eventually(() => cat.progress.bytes > 4 * MiB, 60_000, "the stream under way");
   const killedAt = Date.now();
-  await a.process.kill("SIGKILL");
+  await victim.process.kill("SIGKILL");
   const bytesAtKill = cat.progress.bytes;
   await eventually(() => /resumed after/.test(cat.progress.stderr), 30_000, "the command resumed");
   console.log(`resumed ${Date.now() - killedAt} ms after kill -9 of the master`);
   const result = await cat.done;
   assert.ok(bytesAtKill < input.data.length, "the master was killed before the end of the stream");
   assertWhole(result, input.data);
+}
+
+it("resumes a command through another master when its slave's and its control's master is killed mid-stream", {
+  timeout: 120_000,
+}, async () => {
+  const [a, b] = await federatedMasters(2);
+  if (a === undefined || b === undefined) throw new Error("two masters expected");
+  await startSlave(`${a.url},${b.url}`, "mover");
+  await catKilledMidway(`${a.url},${b.url}`, a, 50 * MiB);
   assert.ok(await listedOn(b.url, b.url), "mover is on b");
 });
 
@@ -96,17 +101,7 @@ it("resumes a command through its control's master when the slave's master is ki
   if (a === undefined || b === undefined || c === undefined) throw new Error("three masters expected");
   await startSlave(`${b.url},${c.url}`, "mover");
   await eventually(() => listedOn(a.url, b.url), 10_000, "mover listed on b");
-  const input = randomFile(50 * MiB);
-  const cat = catThrough(a.url, input.path);
-  await eventually(() => cat.progress.bytes > 4 * MiB, 60_000, "the stream under way");
-  const killedAt = Date.now();
-  await b.process.kill("SIGKILL");
-  const bytesAtKill = cat.progress.bytes;
-  await eventually(() => /resumed after/.test(cat.progress.stderr), 30_000, "the command resumed");
-  console.log(`resumed ${Date.now() - killedAt} ms after kill -9 of the master`);
-  const result = await cat.done;
-  assert.ok(bytesAtKill < input.data.length, "the master was killed before the end of the stream");
-  assertWhole(result, input.data);
+  await catKilledMidway(a.url, b, 50 * MiB);
   assert.ok(await listedOn(a.url, c.url), "mover is on c");
 });
 
@@ -117,17 +112,7 @@ it("resumes a command through its slave's master when the control's own master i
   if (a === undefined || b === undefined) throw new Error("two masters expected");
   await startSlave(b.url, "mover");
   await eventually(() => listedOn(a.url, b.url), 10_000, "mover listed on b");
-  const input = randomFile(32 * MiB);
-  const cat = catThrough(`${a.url},${b.url}`, input.path);
-  await eventually(() => cat.progress.bytes > 4 * MiB, 60_000, "the stream under way");
-  const killedAt = Date.now();
-  await a.process.kill("SIGKILL");
-  const bytesAtKill = cat.progress.bytes;
-  await eventually(() => /resumed after/.test(cat.progress.stderr), 30_000, "the command resumed");
-  console.log(`resumed ${Date.now() - killedAt} ms after kill -9 of the master`);
-  const result = await cat.done;
-  assert.ok(bytesAtKill < input.data.length, "the master was killed before the end of the stream");
-  assertWhole(result, input.data);
+  await catKilledMidway(`${a.url},${b.url}`, a, 32 * MiB);
 });
 
 it("resumes a command that ended while no master was up, with its last output and its exit code", {
