@@ -23,11 +23,16 @@ export function startProcess(
   onCleanup(() => void child.kill("SIGKILL"));
   pids.push(child.pid!);
   let output = "";
+  let matched = false;
   return new Promise((resolve, reject) => {
+    // Once ready, the output is drained unread: matching a growing log on every chunk costs this process, the load generator, quadratic CPU.
     const onData = (chunk: Buffer) => {
+      if (matched) return;
       output += chunk.toString();
       const match = output.match(ready);
-      if (match !== null) resolve(match);
+      if (match === null) return;
+      matched = true;
+      resolve(match);
     };
     child.stdout.on("data", onData);
     child.stderr.on("data", onData);

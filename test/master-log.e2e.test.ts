@@ -48,10 +48,13 @@ it("logs one line per control call, naming the token's name and role (the agent 
   await master.waitFor(
     new RegExp(`^${TIME} master: control eyes \\(viewer\\) from 127\\.0\\.0\\.1: status \\(ok, \\d+\\.\\d s\\)$`, "m"),
   );
+  // An answered ping is a liveness probe: detail. A failed one is news, and comes after it in the log.
+  assert.equal((await as(url, ci, ["ping", "web"])).code, 0);
   assert.equal((await as(url, ci, ["ping", "nosuch"])).code, 1);
   await master.waitFor(
     /^.* master: control ci \(operator\) from 127\.0\.0\.1: ping on nosuch \(error: .*nosuch.*, \d+\.\d s\)$/m,
   );
+  assert.doesNotMatch(master.output, /ping on web/);
 
   // A control's comings and goings are detail: without --verbose, only its calls.
   assert.doesNotMatch(master.output, /control .* (registered|closed the session|ended: control done)/);

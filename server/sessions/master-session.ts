@@ -4,7 +4,7 @@ import { ProtocolError } from "../../shared/protocol/errors.js";
 import { Heartbeat } from "../../shared/protocol/heartbeat.js";
 import { DEFAULT_MAX_REQUESTS_IN_FLIGHT } from "../../shared/protocol/limits.js";
 import { Link, type LinkOptions } from "../../shared/protocol/link.js";
-import { close, ready, slaveEvent } from "../../shared/protocol/messages.js";
+import { close, ping, ready, slaveEvent } from "../../shared/protocol/messages.js";
 import type { Logger } from "../../shared/runtime/log.js";
 import { controlAuthorizer } from "../auth/roles.js";
 import { type Credential, expiredRefusal } from "../auth/tokens.js";
@@ -244,12 +244,20 @@ export class MasterSession {
   /** A control's registration and goodbye are detail (its calls are logged one line each); a slave's are news. */
   private lifecycleLog = (line: string): void => (this.slave === null ? this.context.debug : this.context.log)(line);
 
-  /** One line per call, except a started command's, whose line comes when it ends (with its exit code). */
+  /**
+   * One line per call, except a started command's, whose line comes when it
+   * ends (with its exit code), and a ping that was answered: a liveness probe
+   * is detail, and a line each would cost a prober's master more than the pings.
+   */
   private logCall(type: string, seconds: number, data: Record<string, unknown>, error: string | null): void {
     if (error === null && typeof data.command_id === "string") return;
-    this.context.log(
-      callLine(this.describe(), describeRequest(type, data), error === null ? "ok" : `error: ${error}`, seconds),
+    const line = callLine(
+      this.describe(),
+      describeRequest(type, data),
+      error === null ? "ok" : `error: ${error}`,
+      seconds,
     );
+    (error === null && type === ping.type ? this.context.debug : this.context.log)(line);
   }
 
   /**
