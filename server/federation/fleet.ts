@@ -42,6 +42,8 @@ export interface FleetContext {
 
 /** How long a slave's tree changes gather before its entry is written again. */
 const TREE_WRITE_DELAY_MS = 50;
+/** A slave's entry whose write failed is written again after about this long (jittered, as a burst fails together). */
+const PUBLISH_RETRY_MS = 1000;
 
 /**
  * The shared registry, in a JetStream key-value bucket: each master writes
@@ -166,7 +168,14 @@ export class Fleet implements SlavesElsewhere {
       info: { ...session.info, master: this.context.url },
       tree: { ...session.tree, slave: name },
     };
-    this.write(this.context.kv.put(slaveKey(name), JSON.stringify(entry)));
+    const written = this.context.kv.put(slaveKey(name), JSON.stringify(entry));
+    this.write(
+      written.catch((error: Error) => {
+        // Else the slave stays unseen by the other masters until its tree changes. Offline, republish() covers it.
+        if (this.online) setTimeout(() => this.publish(name), PUBLISH_RETRY_MS * (0.5 + Math.random())).unref();
+        throw error;
+      }),
+    );
   }
 
   /** Deletes the slave's entry unless another master wrote it since (the slave moved there). */
