@@ -8,6 +8,7 @@ import type { Logger } from "../../shared/runtime/log.js";
 import { type ControlContext, serveControl } from "../routing/control-requests.js";
 import { serveSlave } from "../routing/slave-events.js";
 import type { SlaveSession } from "../sessions/registry.js";
+import { FrameBatches, framesOf } from "./frame-batches.js";
 import { toSlaveSubject, toSlaveWildcard, tunnelOf, tunnelOwner, tunnelSubject } from "./names.js";
 
 export interface TunnelContext extends ControlContext {
@@ -57,6 +58,7 @@ export class Tunnels {
   /** This master's slaves that other masters may reach. */
   private readonly served = new Map<string, Subscription>();
   private readonly replies: Subscription;
+  private readonly batches = new FrameBatches((subject, payload) => this.send(subject, payload));
   private nextTunnel = 1;
   /** Bytes of frames to and from other masters. */
   readonly traffic = { bytes_in: 0, bytes_out: 0 };
@@ -145,6 +147,7 @@ export class Tunnels {
     this.inbound.clear();
     for (const link of this.outbound.values()) link.connectionLost(reason);
     this.outbound.clear();
+    this.batches.flush();
   }
 
   /** Another master's first frame for this tunnel: its control side, served like a control's. */
@@ -168,22 +171,27 @@ export class Tunnels {
     link.connectionLost(reason);
   }
 
-  private feed(link: Link, text: string): void {
-    this.traffic.bytes_in += text.length;
-    try {
-      link.receive(text);
-    } catch (error) {
-      if (!(error instanceof ProtocolError)) throw error;
-      this.context.log(`federation: dropped a frame: ${error.message}`);
+  private feed(link: Link, payload: string): void {
+    this.traffic.bytes_in += payload.length;
+    for (const frame of framesOf(payload)) {
+      try {
+        link.receive(frame);
+      } catch (error) {
+        if (!(error instanceof ProtocolError)) throw error;
+        this.context.log(`federation: dropped a frame: ${error.message}`);
+      }
     }
   }
 
   /** Tunnel Links never take the binary_frames extension, so every frame they write is text. */
   private publish(subject: string, frame: string | Buffer): void {
-    const text = frame.toString();
-    this.traffic.bytes_out += text.length;
+    this.batches.add(subject, frame.toString());
+  }
+
+  private send(subject: string, payload: string): void {
+    this.traffic.bytes_out += payload.length;
     try {
-      this.context.nats.publish(subject, text);
+      this.context.nats.publish(subject, payload);
     } catch (error) {
       this.context.log(`federation: cannot publish on ${subject}: ${(error as Error).message}`);
     }
