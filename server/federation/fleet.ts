@@ -113,6 +113,10 @@ export class Fleet implements SlavesElsewhere {
     return [...this.remote.values()].map(({ entry }) => entry.tree);
   }
 
+  holder(name: string): SlaveInfo | undefined {
+    return this.remote.get(name)?.entry.info;
+  }
+
   /** Masters with a live lease, this one included. */
   get masterCount(): number {
     return this.masters.size + 1;
@@ -221,6 +225,7 @@ export class Fleet implements SlavesElsewhere {
     const value = entry.operation === "PUT" ? parse(slaveEntry, entry) : null;
     if (value === null || value.master_id === this.context.masterId)
       return this.drop(decodeName(id), `slave ${decodeName(id)} left its master`);
+    if (this.local(value.info.name) !== undefined) void this.settleName(value.info.name);
     if (!this.masters.has(value.master_id))
       this.masters.set(value.master_id, { url: value.info.master ?? "", renewedAt: Date.now() });
     const previous = this.remote.get(value.info.name);
@@ -236,6 +241,22 @@ export class Fleet implements SlavesElsewhere {
       this.relay(slaveEvent, { slave: value.info, connected: true });
     }
     this.relay(treeEvent, value.tree);
+  }
+
+  /**
+   * Another master wrote the entry of a slave connected here: the agent
+   * moved there, took the name with --replace, or two agents claimed it at
+   * once. The bucket's latest entry, read once this master's own writes
+   * have settled, decides: the last writer keeps the name.
+   */
+  private async settleName(name: string): Promise<void> {
+    await Promise.allSettled([...this.writes]);
+    const latest = await this.context.kv.get(slaveKey(name)).catch(() => null);
+    const value = latest?.operation === "PUT" ? parse(slaveEntry, latest) : null;
+    const local = this.local(name);
+    if (value === null || value.master_id === this.context.masterId || local === undefined) return;
+    local.close(`replaced by a slave of the same name on ${value.info.master}`);
+    if (this.remote.has(name)) this.relay(slaveEvent, { slave: value.info, connected: true });
   }
 
   /** Masters whose lease lapsed are gone, and so are their slaves. */

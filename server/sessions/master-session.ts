@@ -4,7 +4,7 @@ import { ProtocolError } from "../../shared/protocol/errors.js";
 import { Heartbeat } from "../../shared/protocol/heartbeat.js";
 import { DEFAULT_MAX_REQUESTS_IN_FLIGHT } from "../../shared/protocol/limits.js";
 import { Link, type LinkOptions } from "../../shared/protocol/link.js";
-import { close, ping, ready, slaveEvent } from "../../shared/protocol/messages.js";
+import { close, ping, ready, type SlaveInfo, slaveEvent } from "../../shared/protocol/messages.js";
 import type { Logger } from "../../shared/runtime/log.js";
 import { controlAuthorizer } from "../auth/roles.js";
 import { type Credential, expiredRefusal } from "../auth/tokens.js";
@@ -18,7 +18,7 @@ import { serveSlave } from "../routing/slave-events.js";
 import type { TestSuites } from "../testing/serve-tests.js";
 import type { TimingStore } from "../testing/timings.js";
 import type { Registration, SlaveRegistration } from "./handshake.js";
-import type { SlaveRegistry, SlaveSession } from "./registry.js";
+import type { SlaveRegistry, SlaveSession, SlavesElsewhere } from "./registry.js";
 import type { Watchers } from "./watchers.js";
 
 export interface SessionContext {
@@ -67,23 +67,31 @@ const KEPT_BYTES_BEFORE_FIRST_HEARTBEAT = 64 * 1024;
  * while a connected session of another agent holds it, unless it asks to
  * replace that one; a session waiting for a resume gives it up at once, as
  * its agent has most likely restarted. (An agent that only lost its socket
- * resumes its session instead of registering.)
+ * resumes its session instead of registering.) With `--nats`, a slave
+ * connected to another master holds its name too, unless it is this very
+ * agent (the same pid) moving here because its master died.
  */
 export function claimSlaveName(
-  data: Pick<SlaveRegistration, "name" | "replace">,
+  data: Pick<SlaveRegistration, "name" | "replace" | "pid">,
   sessions: Iterable<MasterSession>,
+  elsewhere: SlavesElsewhere | null,
 ): void {
+  const remote = elsewhere?.holder(data.name);
+  const anotherAgent = remote?.pid !== undefined && data.pid !== undefined && remote.pid !== data.pid;
+  if (remote !== undefined && anotherAgent && data.replace !== true)
+    throw new ProtocolError(`a slave named ${data.name} is already connected to ${remote.master} ${heldBy(remote)}`);
   for (const session of sessions) {
     const holder = session.slave?.info;
     if (holder?.name !== data.name) continue;
-    if (session.attached && data.replace !== true) {
-      const pid = holder.pid === undefined ? "" : `pid ${holder.pid}, `;
-      throw new ProtocolError(
-        `a slave named ${data.name} is already connected from ${holder.address} (${pid}since ${holder.connected_at.slice(11, 19)})`,
-      );
-    }
+    if (session.attached && data.replace !== true)
+      throw new ProtocolError(`a slave named ${data.name} is already connected ${heldBy(holder)}`);
     session.end("replaced by a new connection");
   }
+}
+
+/** Where and since when the agent holding a name is connected, for a refusal to name it. */
+function heldBy({ address, pid, connected_at }: SlaveInfo): string {
+  return `from ${address} (${pid === undefined ? "" : `pid ${pid}, `}since ${connected_at.slice(11, 19)})`;
 }
 
 /** Who a control is, for it to show: its token's role and name (the shared token has none). */

@@ -145,7 +145,8 @@ export class PeerConnection implements Carrier {
     try {
       const registration = await parseRegistration(text, this.context.auth);
       if (this.socket.readyState !== this.socket.OPEN) return;
-      if (registration.role === "slave") claimSlaveName(registration.data, this.context.sessions.values());
+      if (registration.role === "slave")
+        claimSlaveName(registration.data, this.context.sessions.values(), this.context.registry.elsewhere);
       clearTimeout(this.handshakeTimer);
       this.session = new MasterSession(registration, seq, this, this.context);
     } catch (error) {

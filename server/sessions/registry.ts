@@ -16,6 +16,8 @@ export interface SlavesElsewhere {
   list(local: SlaveInfo[]): SlaveInfo[];
   find(selector: string): SlaveSession | undefined;
   trees(): SlaveTree[];
+  /** The slave of that name on another master, if one is connected there now. */
+  holder(name: string): SlaveInfo | undefined;
 }
 
 /** The slaves connected now, by name (a registration claims its name first: see claimSlaveName). */
