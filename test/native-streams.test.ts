@@ -109,6 +109,29 @@ test("FdChannel closes fds that nobody listens for, and queued fds on close()", 
   assert.equal(openFdCount(), before);
 });
 
+test("FdStream.idle is false while any byte is on its way to 'data', even with the loop stalled", LIMIT, async () => {
+  const [readEnd, writeEnd] = pipe();
+  const stream = new FdStream(readEnd);
+  assert.equal(stream.idle, true, "nothing written yet");
+  writeSync(writeEnd, "held");
+  assert.equal(stream.idle, false, "a paused stream with bytes in the pipe");
+  const chunks: Buffer[] = [];
+  stream.on("data", (chunk) => chunks.push(chunk));
+  stream.resume();
+  while (chunks.length === 0) await delay(5);
+  assert.equal(stream.idle, true, "every byte delivered");
+
+  // The loop stalls: the reader's thread takes the bytes, but 'data' cannot come yet.
+  writeSync(writeEnd, "stalled");
+  const until = Date.now() + 200;
+  while (Date.now() < until) assert.equal(stream.idle, false, "bytes in the pipe, in the thread's hands or queued");
+  assert.equal(Buffer.concat(chunks).toString(), "held");
+  while (Buffer.concat(chunks).length < "heldstalled".length) await delay(5);
+  assert.equal(stream.idle, true);
+  closeSync(writeEnd);
+  stream.close();
+});
+
 test("FdStream over a pipe: order kept, pause() holds data back at once, EPIPE is an error", LIMIT, async () => {
   const [readEnd, writeEnd] = pipe();
   const reader = new FdStream(readEnd);

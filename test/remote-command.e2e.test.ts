@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { setTimeout as delay } from "node:timers/promises";
 import { OlympusClient, resolveMaster } from "../control/client/client.js";
 import type { Target } from "../control/client/remote-command.js";
 import { controlIn, makeApp, nodes, startLocal, waitForStates, writeApp } from "./helpers/app.js";
@@ -236,6 +237,34 @@ describe("commands on one slave", () => {
     );
     child.kill("SIGKILL");
     await eventually(() => !isAlive(pid), 3000, `remote pid ${pid} to be gone`);
+  });
+
+  it("delivers output written after the command's exit while the agent's loop stalled past the drain wait", async () => {
+    // The shell exits at once; a background child keeps its stdout and writes once the agent is stopped.
+    const [go, written, shell] = ["stall.go", "stall.written", "stall.pid"].map((name) => join(app, name));
+    const script = `echo $$ > ${shell}; (while [ ! -e ${go} ]; do sleep 0.02; done; head -c 30000 /dev/zero | tr '\\0' x; touch ${written}) & exit 3`;
+    const child = spawn(process.execPath, [controlBin, "exec", "-T", "--", "sh", "-c", script], {
+      cwd: app,
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    const closed = new Promise((resolve) => child.on("close", resolve));
+    await eventually(() => existsSync(shell) && readFileSync(shell, "utf8").endsWith("\n"), 10_000, "the shell's pid");
+    const pid = Number(readFileSync(shell, "utf8"));
+    await eventually(() => !existsSync(`/proc/${pid}`), 10_000, "the shell reaped by the agent");
+    const agentPid = agent.child.pid as number;
+    process.kill(agentPid, "SIGSTOP");
+    try {
+      writeFileSync(go, "");
+      await eventually(() => existsSync(written), 10_000, "the background child's output");
+      await delay(800); // the stall itself: longer than the agent's 500 ms drain wait
+    } finally {
+      process.kill(agentPid, "SIGCONT");
+    }
+    assert.equal(await closed, 3);
+    assert.equal(output.length, 30000, "every byte the background child wrote");
+    assert.match(output, /^x+$/);
   });
 
   it("keeps a running command alive when its node restarts", async () => {

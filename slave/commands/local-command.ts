@@ -230,6 +230,8 @@ export class LocalCommand {
     if (this.exitStatus === null || this.finished) return;
     if (this.idleTimer !== null) clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => {
+      // A loop that stalled runs this before the reads behind it: output still on its way is waited for.
+      if (!this.io.idle || this.stderr?.idle === false) return this.armIdleTimer();
       if (this.unacknowledged < COMMAND_WINDOW_BYTES) this.finish();
     }, DRAIN_IDLE_MS);
   }

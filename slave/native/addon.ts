@@ -55,6 +55,8 @@ export type ReadResult = Buffer | null | Error;
 export interface Reader {
   pause(): void;
   resume(): void;
+  /** No output on its way: none read and undelivered, none waiting in the fd. */
+  idle(): boolean;
   close(): void;
 }
 

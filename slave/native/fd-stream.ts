@@ -46,6 +46,11 @@ export class FdStream extends EventEmitter<StreamEvents> {
     return this.#closed;
   }
 
+  /** Nothing is on its way to 'data': no bytes held, read, or waiting in the fd (see reader.c). */
+  get idle(): boolean {
+    return this.#closed || (this.#held.length === 0 && this.#reader.idle());
+  }
+
   pause(): void {
     this.#paused = true;
     this.#watch();

@@ -3,6 +3,7 @@
  *
  *   const reader = new Reader(fd, (chunk) => { ... });  // borrows fd
  *   reader.pause(); reader.resume();
+ *   reader.idle();   // nothing read and undelivered, nothing waiting in the fd
  *   reader.close();  // joins the thread; the caller may then close fd
  *
  * `chunk` is a Buffer, null at end of input (0 bytes, or EIO from a PTY
@@ -61,6 +62,7 @@ typedef struct {
   size_t queued_bytes;
   bool paused;
   bool stopping;
+  bool gathering; /* the thread holds bytes it has not delivered yet */
   /* loop thread only */
   bool finished; /* end or error delivered: the thread has returned */
   bool closed;
@@ -77,6 +79,7 @@ static void deliver(reader_t* reader, chunk_t* chunk) {
   }
   reader->tail = chunk;
   reader->queued_bytes += chunk->size;
+  reader->gathering = false;
   pthread_mutex_unlock(&reader->lock);
   uv_async_send(&reader->async);
 }
@@ -89,6 +92,12 @@ static void deliver_status(reader_t* reader, bool end, int error) {
   chunk->end = end;
   chunk->error = error;
   deliver(reader, chunk);
+}
+
+static void set_gathering(reader_t* reader, bool gathering) {
+  pthread_mutex_lock(&reader->lock);
+  reader->gathering = gathering;
+  pthread_mutex_unlock(&reader->lock);
 }
 
 /* Waits until reading may go on; false when stopping. */
@@ -131,6 +140,7 @@ static void* read_loop(void* argument) {
     if (ready == 0) {
       continue; /* asked to stop: wait_for_turn says so */
     }
+    set_gathering(reader, true);
     chunk_t* chunk = malloc(sizeof *chunk + CHUNK_BYTES);
     if (chunk == NULL) {
       abort();
@@ -165,6 +175,7 @@ static void* read_loop(void* argument) {
       deliver(reader, chunk);
     } else {
       free(chunk);
+      set_gathering(reader, false);
     }
     if (end || error != 0) {
       deliver_status(reader, end, error);
@@ -290,6 +301,29 @@ static napi_value reader_resume(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * Whether no output is on its way: none in the thread's hands or queued for
+ * the loop, and none in the fd (not even an end of input). A loop that
+ * stalled runs its expired timers before the reads behind them; a timer that
+ * takes silence for the end asks this first.
+ */
+static napi_value reader_idle(napi_env env, napi_callback_info info) {
+  reader_t* reader = unwrap_this(env, info, 0, NULL, NULL, "Reader");
+  if (reader == NULL) {
+    return NULL;
+  }
+  bool idle = reader->closed || reader->finished;
+  if (!idle) {
+    pthread_mutex_lock(&reader->lock);
+    bool busy = reader->head != NULL || reader->gathering;
+    pthread_mutex_unlock(&reader->lock);
+    struct pollfd entry = {.fd = reader->fd, .events = POLLIN};
+    idle = !busy && TEMP_FAILURE_RETRY(poll(&entry, 1, 0)) == 0;
+  }
+  napi_value value;
+  return napi_get_boolean(env, idle, &value) == napi_ok ? value : NULL;
+}
+
 static napi_value reader_close(napi_env env, napi_callback_info info) {
   napi_value self;
   reader_t* reader = unwrap_this(env, info, 0, NULL, &self, "Reader");
@@ -364,6 +398,6 @@ static napi_value reader_new(napi_env env, napi_callback_info info) {
 }
 
 napi_value define_reader_class(napi_env env) {
-  static const method_t methods[] = {{"pause", reader_pause}, {"resume", reader_resume}, {"close", reader_close}};
+  static const method_t methods[] = {{"pause", reader_pause}, {"resume", reader_resume}, {"idle", reader_idle}, {"close", reader_close}};
   return define_class(env, "Reader", reader_new, methods, sizeof methods / sizeof methods[0]);
 }
