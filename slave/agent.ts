@@ -90,6 +90,7 @@ export class Agent {
     const workers = (this.supervisor?.tree.snapshot().nodes ?? []).filter((node) => node.pid !== null);
     const url = this.connection.url;
     this.commands.stopAll();
+    this.commands.close();
     this.connection.stop(reason);
     this.supervisor?.stop();
     this.guardian.close();

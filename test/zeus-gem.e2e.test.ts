@@ -124,11 +124,7 @@ for (const generation of ["modern", "classic"] as const) {
       assert.deepEqual(wrong, []);
       assert.equal(agent.child.exitCode, null, `the agent exited: ${agent.output}`);
       assert.ok(isAlive(agentPid));
-      await eventually(
-        () => childrenNamed(agentPid, "olympus-client").length === 0,
-        5000,
-        "every stand-in client to be reaped",
-      );
+      assert.equal(childrenNamed(agentPid, "olympus-client").length, 1, "one stand-in client serves every command");
       await eventually(() => orphanedRunners(app).length === 0, 5000, "no runner left behind");
     });
   });

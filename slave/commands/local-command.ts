@@ -15,6 +15,9 @@ import { closeQuietly, killQuietly } from "../quietly.js";
 /** After the process exits, output stops being awaited once it has been idle this long (a background child may hold the terminal). */
 const DRAIN_IDLE_MS = 500;
 
+/** How long a hung-up command has before SIGKILL. */
+const HANG_UP_GRACE_MS = 1000;
+
 /** Keystrokes a command without a controlling terminal gets as signals, as Zeus's client does. */
 const SIGNAL_KEYS = new Map<number, NodeJS.Signals>([
   [0x03, "SIGINT"],
@@ -191,12 +194,23 @@ export class LocalCommand {
     this.stderr?.close();
   }
 
+  /** Its control is gone: SIGHUP, and SIGKILL a second later if it ignored that. */
+  hangUp(): void {
+    this.signal("SIGHUP");
+    const pid = this.pid;
+    setTimeout(() => {
+      if (this.exitStatus !== null || pid === null) return;
+      killQuietly(-pid, "SIGKILL"); // its group, when it leads one, as a runner's watchdog kills
+      killQuietly(pid, "SIGKILL");
+    }, HANG_UP_GRACE_MS).unref();
+  }
+
   /** The agent is stopping: hang up, then make sure. */
   abort(): void {
     this.signal("SIGHUP");
     if (this.pid !== null) {
       const pid = this.pid;
-      setTimeout(() => killQuietly(pid, "SIGKILL"), 1000).unref();
+      setTimeout(() => killQuietly(pid, "SIGKILL"), HANG_UP_GRACE_MS).unref();
     }
     this.processExited(null, "SIGHUP", "aborted");
     this.finish();

@@ -45,7 +45,7 @@ export class LocalCommands {
   private readonly commands = new Map<string, Entry>();
   private readonly ended = new Map<string, Entry>();
   private readonly groups = new Map<string, number>();
-  private readonly clients = new Map<string, ClientStandIn>();
+  private readonly standIn = new ClientStandIn();
   private readonly exitWaits = new ExitWaits();
 
   constructor(
@@ -87,9 +87,10 @@ export class LocalCommands {
     );
     link.onEvent(commandSignalEvent, ({ command_id, signal }) => {
       if (this.exitWaits.cancel(command_id, `${signal} before it started`)) return;
-      this.commands.get(command_id)?.command.signal(signal);
-      // A hangup means the control is gone: so is the client a Zeus runner watches.
-      if (signal === "SIGHUP") this.clients.get(command_id)?.end();
+      const command = this.commands.get(command_id)?.command;
+      // A hangup means the control is gone: a command that ignores it is killed, as a Zeus runner's watchdog would.
+      if (signal === "SIGHUP") command?.hangUp();
+      else command?.signal(signal);
     });
   }
 
@@ -97,6 +98,11 @@ export class LocalCommands {
   stopAll(): void {
     this.exitWaits.cancelAll("the slave is stopping");
     for (const { command } of this.commands.values()) command.abort();
+  }
+
+  /** The agent is stopping, after stopAll(). */
+  close(): void {
+    this.standIn.close();
   }
 
   /**
@@ -129,8 +135,6 @@ export class LocalCommands {
     if (this.supervisor === null)
       throw new Error("this slave has no plan (zeus.json), so it has no commands; use exec");
     const command = this.open(link, id, terminal, ["run", name, ...args]);
-    const client = new ClientStandIn();
-    this.clients.set(id, client);
     if (after !== undefined) this.exitWaits.hold(id);
     let runner: number | null = null;
     try {
@@ -148,7 +152,7 @@ export class LocalCommands {
       runner = null; // startRunner owns it now
       const { commandPid } = await startRunner(socket, {
         generation,
-        clientPid: client.pid,
+        clientPid: this.standIn.pid,
         args,
         stdio: command.childStdio,
         onExit: (code) => command.processExited(code, null),
@@ -232,12 +236,10 @@ export class LocalCommands {
     this.groups.set(id, group);
   }
 
-  /** The command is over, or never started: its stand-in client and guarded group go. */
+  /** The command is over, or never started: its guarded group goes. */
   private forget(id: string): void {
     this.commands.delete(id);
     this.exitWaits.exited(id);
-    this.clients.get(id)?.end();
-    this.clients.delete(id);
     const group = this.groups.get(id);
     if (group !== undefined) this.guardian.release(group);
     this.groups.delete(id);
