@@ -301,12 +301,9 @@ static napi_value reader_resume(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/*
- * Whether no output is on its way: none in the thread's hands or queued for
- * the loop, and none in the fd (not even an end of input). A loop that
- * stalled runs its expired timers before the reads behind them; a timer that
- * takes silence for the end asks this first.
- */
+/* Whether no output is on its way: none in the thread's hands, queued for the
+ * loop, or in the fd (not even an end). A stalled loop runs expired timers
+ * before the reads behind them: a timer that takes silence for the end asks. */
 static napi_value reader_idle(napi_env env, napi_callback_info info) {
   reader_t* reader = unwrap_this(env, info, 0, NULL, NULL, "Reader");
   if (reader == NULL) {
