@@ -151,6 +151,8 @@ describe("dashboard terminals in headless Chromium", () => {
     await page.locator("#history tr", { hasText: "console" }).waitFor();
     await page.fill("#history-filter", "hello");
     await row.locator("button[data-history]").click();
+    // The hello tab opened by the first test is selected and shows the same: wait for the recorded one.
+    await page.locator('.tab.selected[data-terminal^="history-"]').waitFor();
     await selectedTab().locator(".tab-status", { hasText: "exit 0" }).waitFor();
     await waitForText("hello ['one', 'two words']");
     assert.equal(await page.locator(".tab").count(), 4);
