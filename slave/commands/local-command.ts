@@ -116,7 +116,9 @@ export class LocalCommand {
   input(data: Buffer): void {
     const bytes = data.length;
     this.inputReceived += bytes;
-    const forTerminal = this.terminalMode && this.hasNoControllingTerminal() ? this.keysToSignals(data) : data;
+    // The terminal's owner is asked only when a signal key came: a syscall per keystroke otherwise.
+    const forTerminal =
+      this.terminalMode && hasSignalKey(data) && this.hasNoControllingTerminal() ? this.keysToSignals(data) : data;
     if (forTerminal.length === 0) return this.sink.inputConsumed(bytes);
     this.pendingWrites++;
     this.io.write(forTerminal, (error) => {
@@ -278,6 +280,11 @@ export class LocalCommand {
     }
     return kept.length === data.length ? data : Buffer.from(kept);
   }
+}
+
+function hasSignalKey(data: Buffer): boolean {
+  for (const byte of data) if (SIGNAL_KEYS.has(byte)) return true;
+  return false;
 }
 
 /** The exit code a shell would show: the code, or 128 + the signal's number. */

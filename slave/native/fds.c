@@ -113,19 +113,21 @@ napi_value js_write(napi_env env, napi_callback_info info) {
     return NULL;
   }
 
-  int ready = poll_now(fd, POLLOUT);
-  if (ready < 0) {
-    return throw_errno(env, "write", fd, errno);
-  }
-  if (ready == 0) {
-    return make_int(env, -1);
-  }
-
-  /* A blocking write larger than the free space would wait for the reader;
-   * PIPE_BUF bytes always fit once poll says writable. */
+  /* A non-blocking fd (our PTY master) just writes: one syscall per keystroke. */
   int flags = fcntl(fd, F_GETFL);
-  if (flags >= 0 && !(flags & O_NONBLOCK) && length > PIPE_BUF) {
-    length = PIPE_BUF;
+  if (flags < 0 || !(flags & O_NONBLOCK)) {
+    int ready = poll_now(fd, POLLOUT);
+    if (ready < 0) {
+      return throw_errno(env, "write", fd, errno);
+    }
+    if (ready == 0) {
+      return make_int(env, -1);
+    }
+    /* A blocking write larger than the free space would wait for the reader;
+     * PIPE_BUF bytes always fit once poll says writable. */
+    if (length > PIPE_BUF) {
+      length = PIPE_BUF;
+    }
   }
 
   return make_sent(env, TEMP_FAILURE_RETRY(write(fd, data, length)), "write", fd);
