@@ -43,6 +43,11 @@ const plan = [
   "    sys.stdout.buffer.flush()",
   "def sleepy():",
   "    print('sleeping', flush=True); time.sleep(float(sys.argv[1])); print('slept', flush=True)",
+  "def die():",
+  "    print('dying', flush=True)",
+  "    while len(sys.argv) > 2 and not os.path.exists(sys.argv[2]): time.sleep(0.05)",
+  "    os.kill(os.getpid(), int(sys.argv[1]))",
+  "def bail(): os._exit(int(sys.argv[1]))",
   "",
 ].join("\n");
 
@@ -50,7 +55,7 @@ function pythonApp(extra: Record<string, string> = {}): string {
   return makeApp({
     "zeus.json": JSON.stringify({
       command: "python3 -m olympus_zeus plan",
-      plan: { boot: { work: { cat: [], emit: [], sleepy: ["s"] } } },
+      plan: { boot: { work: { cat: [], emit: [], sleepy: ["s"], die: [], bail: [] } } },
     }),
     "plan.py": plan,
     "work_lib.py": "VERSION = 1\n",
@@ -287,6 +292,26 @@ describe("commands on one slave", () => {
     running.child.stdin?.end("after\n");
     assert.equal((await running.exited).code, 0, running.output);
     assert.equal(running.output, "before\nafter\n");
+  });
+
+  it("tells how a forked command ended that reported no code: a signal, os._exit, after its node restarted", async () => {
+    for (const [args, code] of [
+      [["run", "die", "9"], 137],
+      [["run", "die", "15"], 143],
+      [["run", "bail", "5"], 5],
+    ] as const) {
+      const result = await controlIn(app, [...args]);
+      assert.equal(result.code, code, `${args.join(" ")}: ${result.stderr}`);
+    }
+    // Its node gone, the command's parent is another process, which may or may not reap it.
+    const before = (await waitForStates(app, { work: "ready" })).get("work")?.pid;
+    const go = join(app, "die-now");
+    const running = start(process.execPath, [controlBin, "run", "-T", "die", "9", go], { cwd: app });
+    await running.waitFor(/dying/);
+    writeApp(app, "work_lib.py", "VERSION = 3\n");
+    await eventually(async () => (await nodes(app)).get("work")?.pid !== before, 15_000, "work to restart");
+    writeFileSync(go, "");
+    assert.equal((await running.exited).code, 137, running.output);
   });
 
   it("prints a crashed node's report and exits 1", async () => {

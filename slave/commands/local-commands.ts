@@ -156,6 +156,7 @@ export class LocalCommands {
         args,
         stdio: command.childStdio,
         onExit: (code) => command.processExited(code, null),
+        onDied: ({ code, signal }) => command.processExited(exitCode(code, signal), signal),
         onLost: (reason) => command.processExited(null, null, reason),
       });
       command.started(commandPid);

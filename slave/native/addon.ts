@@ -41,6 +41,8 @@ export type PollCallback = (status: number, readable: boolean, writable: boolean
  */
 export interface Poller {
   start(readable: boolean, writable: boolean, callback: PollCallback): void;
+  /** Calls back on hang-up alone: a pidfd's once its process has been reaped. */
+  startHangup(callback: PollCallback): void;
   stop(): void;
   close(): void;
 }
@@ -75,6 +77,8 @@ interface Native {
   getWindowSize(fd: number): WindowSize;
   foregroundProcessGroup(fd: number): number;
   pidfdOpen(pid: number): number;
+  exitStatus(pidfd: number, pid: number): { code: number | null; signal: number | null } | null;
+  exitStatusByPidfd(): boolean;
   startGuardian(): number;
   peerPid(fd: number): number;
   startStandIn(): number;

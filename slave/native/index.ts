@@ -40,4 +40,4 @@ export {
 } from "./addon.js";
 export { FdChannel } from "./fd-channel.js";
 export { FdStream, type WriteCallback } from "./fd-stream.js";
-export { watchProcessExit } from "./process-exit.js";
+export { type ExitStatus, exitStatusKnown, type ProcessWatch, watchProcessExit } from "./process-exit.js";

@@ -108,6 +108,8 @@ napi_value define_class(napi_env env, const char* name, napi_callback constructo
   X("foregroundProcessGroup", js_foreground_process_group)    \
   /* process.c: process lifetime */                           \
   X("pidfdOpen", js_pidfd_open)                               \
+  X("exitStatus", js_exit_status)                             \
+  X("exitStatusByPidfd", js_exit_status_by_pidfd)             \
   X("startGuardian", js_start_guardian)                       \
   X("peerPid", js_peer_pid)                                   \
   X("startStandIn", js_start_stand_in)                        \

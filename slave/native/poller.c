@@ -3,6 +3,7 @@
  *
  *   const poller = new Poller(fd);  // takes ownership of fd
  *   poller.start(readable, writable, (status, readable, writable) => { ... });
+ *   poller.startHangup(callback);  // hang-up alone (a reaped process's pidfd)
  *   poller.stop();   // keeps the handle, stops watching; the loop may exit
  *   poller.close();  // for good: stops watching, then closes the fd
  *
@@ -172,33 +173,23 @@ static napi_value poller_new(napi_env env, napi_callback_info info) {
   return self;
 }
 
-/* start(readable, writable, callback): replaces any earlier start(). */
-static napi_value poller_start(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  poller_t* poller = unwrap_this(env, info, 3, argv, NULL, "Poller");
-  if (poller == NULL) {
-    return NULL;
-  }
+/* Watches `events` with `callback`, replacing any earlier start(). */
+static napi_value start_watching(napi_env env, poller_t* poller, int events, napi_value callback, const char* method) {
   if (poller->closing) {
-    napi_throw_error(env, NULL, "Poller.start: the poller is closed");
+    napi_throw_error(env, NULL, method);
     return NULL;
   }
-  bool readable = false, writable = false;
   napi_valuetype type;
-  CHECK(env, napi_get_value_bool(env, argv[0], &readable));
-  CHECK(env, napi_get_value_bool(env, argv[1], &writable));
-  CHECK(env, napi_typeof(env, argv[2], &type));
+  CHECK(env, napi_typeof(env, callback, &type));
   if (type != napi_function) {
-    napi_throw_type_error(env, NULL, "Poller.start: callback must be a function");
+    napi_throw_type_error(env, NULL, "Poller: callback must be a function");
     return NULL;
   }
-  if (!readable && !writable) {
+  if (events == 0) {
     uv_poll_stop(&poller->handle);
     mark_stopped(poller);
     return NULL;
   }
-
-  int events = (readable ? UV_READABLE : 0) | (writable ? UV_WRITABLE : 0);
   int err = uv_poll_start(&poller->handle, events, on_poll);
   if (err != 0) {
     return throw_errno(env, "uv_poll_start", poller->fd, -err);
@@ -206,12 +197,38 @@ static napi_value poller_start(napi_env env, napi_callback_info info) {
   if (poller->callback != NULL) {
     napi_delete_reference(env, poller->callback);
   }
-  CHECK(env, napi_create_reference(env, argv[2], 1, &poller->callback));
+  CHECK(env, napi_create_reference(env, callback, 1, &poller->callback));
   if (!poller->started) {
     poller->started = true;
     napi_reference_ref(env, poller->self, NULL);
   }
   return NULL;
+}
+
+/* start(readable, writable, callback) */
+static napi_value poller_start(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  poller_t* poller = unwrap_this(env, info, 3, argv, NULL, "Poller");
+  if (poller == NULL) {
+    return NULL;
+  }
+  bool readable = false, writable = false;
+  CHECK(env, napi_get_value_bool(env, argv[0], &readable));
+  CHECK(env, napi_get_value_bool(env, argv[1], &writable));
+  int events = (readable ? UV_READABLE : 0) | (writable ? UV_WRITABLE : 0);
+  return start_watching(env, poller, events, argv[2], "Poller.start: the poller is closed");
+}
+
+/* startHangup(callback): calls back on hang-up alone, which epoll always
+ * reports. A pidfd hangs up when its process has been reaped; it never has
+ * the priority data asked for, so nothing else wakes the callback. */
+static napi_value poller_start_hangup(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  poller_t* poller = unwrap_this(env, info, 1, argv, NULL, "Poller");
+  if (poller == NULL) {
+    return NULL;
+  }
+  return start_watching(env, poller, UV_PRIORITIZED, argv[0], "Poller.startHangup: the poller is closed");
 }
 
 static napi_value poller_stop(napi_env env, napi_callback_info info) {
@@ -232,6 +249,7 @@ static napi_value poller_close(napi_env env, napi_callback_info info) {
 }
 
 napi_value define_poller_class(napi_env env) {
-  static const method_t methods[] = {{"start", poller_start}, {"stop", poller_stop}, {"close", poller_close}};
+  static const method_t methods[] = {
+      {"start", poller_start}, {"startHangup", poller_start_hangup}, {"stop", poller_stop}, {"close", poller_close}};
   return define_class(env, "Poller", poller_new, methods, sizeof methods / sizeof methods[0]);
 }

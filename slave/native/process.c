@@ -5,6 +5,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -33,6 +39,129 @@ napi_value js_pidfd_open(napi_env env, napi_callback_info info) {
     return throw_errno(env, "pidfd_open", -1, errno);
   }
   return make_int(env, fd);
+}
+
+/* How a process that is not our child ended. While it is a zombie,
+ * /proc/PID/stat shows its wait status (Linux 3.5). Once its parent has
+ * reaped it, a pidfd opened before then tells it (PIDFD_INFO_EXIT, Linux
+ * 6.15). The pidfd's hang-up marks the reaping, after which the pid may be
+ * another process's. */
+struct pidfd_info_exit {
+  uint64_t mask;
+  uint64_t cgroupid;
+  uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+  int32_t exit_code;
+  uint32_t coredump_mask;
+  uint32_t spare;
+};
+#define PIDFD_GET_INFO _IOWR(0xFF, 11, struct pidfd_info_exit)
+#define PIDFD_INFO_EXIT (1UL << 3)
+
+static bool reaped(int pidfd) {
+  struct pollfd entry = {.fd = pidfd, .events = POLLIN};
+  return TEMP_FAILURE_RETRY(poll(&entry, 1, 0)) > 0 && (entry.revents & POLLHUP);
+}
+
+/* 1 with *status set if the process is a zombie, 0 if not. */
+static int zombie_status(int pid, int* status) {
+  char path[64], text[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return 0;
+  }
+  ssize_t length = TEMP_FAILURE_RETRY(read(fd, text, sizeof text - 1));
+  close(fd);
+  char* field = length > 0 ? (text[length] = '\0', strrchr(text, ')')) : NULL;
+  if (field == NULL || field[1] != ' ' || field[2] != 'Z') {
+    return 0;
+  }
+  /* After "pid (comm)", fields 3 to 52: the state first, the exit code last.
+   * Each pass steps to the space before field `number`. */
+  for (int number = 3; number <= 52; number++) {
+    field = strchr(field + 1, ' ');
+    if (field == NULL) {
+      return 0;
+    }
+  }
+  *status = atoi(field + 1);
+  return 1;
+}
+
+/* 1 with *status set if the process has ended and we can tell how, 0 if not
+ * (still running, or a kernel that keeps no status for a pidfd), -1 on error. */
+static int exit_status_of(int pidfd, int pid, int* status) {
+  if (!reaped(pidfd)) {
+    if (zombie_status(pid, status) == 0) {
+      return 0;
+    }
+    if (!reaped(pidfd)) {
+      return 1; /* still the zombie we read, not a later process with its pid */
+    }
+  }
+  struct pidfd_info_exit info = {.mask = PIDFD_INFO_EXIT};
+  if (ioctl(pidfd, PIDFD_GET_INFO, &info) < 0) {
+    return errno == ENOTTY || errno == EINVAL ? 0 : -1;
+  }
+  if (!(info.mask & PIDFD_INFO_EXIT)) {
+    return 0;
+  }
+  *status = info.exit_code;
+  return 1;
+}
+
+/* exitStatus(pidfd, pid) -> {code, signal} once the process has ended and we
+ * can tell how, null before then or where the kernel cannot tell. */
+napi_value js_exit_status(napi_env env, napi_callback_info info) {
+  napi_value argv[2], result, code, signal_number;
+  int fd, pid, status;
+  if (!get_args(env, info, 2, argv) || !get_fd(env, argv[0], &fd) ||
+      !get_int(env, argv[1], "pid", 1, INT32_MAX, &pid)) {
+    return NULL;
+  }
+  int known = exit_status_of(fd, pid, &status);
+  if (known < 0) {
+    return throw_errno(env, "ioctl(PIDFD_GET_INFO)", fd, errno);
+  }
+  if (known == 0) {
+    CHECK(env, napi_get_null(env, &result));
+    return result;
+  }
+  CHECK(env, napi_create_object(env, &result));
+  if (WIFSIGNALED(status)) {
+    CHECK(env, napi_get_null(env, &code));
+    CHECK(env, napi_create_int32(env, WTERMSIG(status), &signal_number));
+  } else {
+    CHECK(env, napi_create_int32(env, WEXITSTATUS(status), &code));
+    CHECK(env, napi_get_null(env, &signal_number));
+  }
+  CHECK(env, napi_set_named_property(env, result, "code", code));
+  CHECK(env, napi_set_named_property(env, result, "signal", signal_number));
+  return result;
+}
+
+/* exitStatusByPidfd() -> whether this kernel keeps a reaped process's
+ * status for its pidfds: a vforked child that exits at once is reaped, then
+ * asked about. */
+napi_value js_exit_status_by_pidfd(napi_env env, napi_callback_info info) {
+  (void)info;
+  bool supported = false;
+  pid_t child = vfork();
+  if (child == 0) {
+    _exit(0);
+  }
+  if (child > 0) {
+    long fd = syscall(SYS_pidfd_open, child, 0); /* a zombie until reaped below */
+    TEMP_FAILURE_RETRY(waitpid(child, NULL, 0));
+    struct pidfd_info_exit exit_info = {.mask = PIDFD_INFO_EXIT};
+    supported = fd >= 0 && ioctl((int)fd, PIDFD_GET_INFO, &exit_info) == 0 && (exit_info.mask & PIDFD_INFO_EXIT);
+    if (fd >= 0) {
+      close((int)fd);
+    }
+  }
+  napi_value result;
+  CHECK(env, napi_get_boolean(env, supported, &result));
+  return result;
 }
 
 /* The guardian: a forked child that outlives a SIGKILLed agent by a moment

@@ -1,12 +1,22 @@
 import { closeSync } from "node:fs";
 import type { ChildStdio } from "../commands/local-command.js";
-import { FdStream, peerPid, pipe, socketType, watchProcessExit } from "../native/index.js";
+import {
+  type ExitStatus,
+  exitStatusKnown,
+  FdStream,
+  peerPid,
+  pipe,
+  socketType,
+  watchProcessExit,
+} from "../native/index.js";
 import { closeQuietly, killQuietly } from "../quietly.js";
 import type { Generation } from "./worker.js";
 import { WorkerSocket } from "./worker-socket.js";
 
 /** How long the command process has to answer `P:` once it was sent its stdio (an app's after-fork hook runs first). */
 const IDENTITY_TIMEOUT_MS = 30_000;
+/** A dead process's parent reaps it at once; one that does not (stopped, say) leaves its exit unknown. */
+const REAP_TIMEOUT_MS = 5_000;
 /** A classic runner reads its first message with `recv(1024)`; a longer one would be cut. */
 const CLASSIC_FIRST_MESSAGE_BYTES = 1024;
 
@@ -18,6 +28,8 @@ export interface RunnerOptions {
   stdio: ChildStdio;
   /** The runner reported the command's exit code. */
   onExit: (code: number) => void;
+  /** The command, run by the runner itself, died without reporting a code (a signal, say); its parent's wait tells how. */
+  onDied: (status: ExitStatus) => void;
   /** The runner went away, or broke the protocol, without an exit code. */
   onLost: (reason: string) => void;
 }
@@ -36,7 +48,10 @@ export interface StartedCommand {
  *   classic: `<client pid>:<JSON array of arguments>`, one terminal fd.
  * The runner forks the command process, which takes the fds and answers
  * `P:<command pid>:…`; the runner sends `<exit code>` once it has waited for
- * the command. Resolves when the command process has answered.
+ * the command. The Python shim's runner may run the command itself (one fork
+ * less), answering with its own pid: when it dies without a code, the wait
+ * status its parent reaped tells how it ended. Resolves when the command
+ * process has answered.
  */
 export function startRunner(fd: number, options: RunnerOptions): Promise<StartedCommand> {
   return new Promise((resolve, reject) => {
@@ -48,11 +63,13 @@ export function startRunner(fd: number, options: RunnerOptions): Promise<Started
       return reject(error as Error);
     }
     let commandPid: number | null = null;
+    let reapTimer: NodeJS.Timeout | undefined;
     let done = false;
     const end = (report: () => void, refusal: string) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
+      clearTimeout(reapTimer);
       runnerWatch.close();
       socket.close();
       if (commandPid === null) {
@@ -81,18 +98,36 @@ export function startRunner(fd: number, options: RunnerOptions): Promise<Started
         lost(`the command runner (pid ${runnerPid}) sent a file descriptor nobody asked for`);
       },
       failed: lost,
-      ended: () => lost(`the command runner (pid ${runnerPid}) closed its socket without an exit code`),
+      ended: () => {
+        // A command run by the runner itself closes the socket as it dies: its exit tells the rest.
+        if (commandPid !== runnerPid || !exitStatusKnown())
+          lost(`the command runner (pid ${runnerPid}) closed its socket without an exit code`);
+      },
     });
     // The runner's last word is read in the same turn of the loop as its exit, so look after the reads.
-    const runnerWatch = watchProcessExit(runnerPid, () =>
+    const runnerWatch = watchProcessExit(runnerPid, () => {
+      if (commandPid === runnerPid && exitStatusKnown()) return readExitStatus();
       setImmediate(() =>
         lost(
           commandPid === null
             ? `the command runner (pid ${runnerPid}) exited before it started the command`
             : `the command runner (pid ${runnerPid}) died without an exit code`,
         ),
-      ),
-    );
+      );
+    });
+    /** A runner that ran the command itself and died without a word: its wait status tells how it ended. */
+    const readExitStatus = () => {
+      reapTimer = setTimeout(
+        () => lost(`the command process (pid ${runnerPid}) died and was not reaped within ${REAP_TIMEOUT_MS} ms`),
+        REAP_TIMEOUT_MS,
+      );
+      runnerWatch.exitStatus((status) =>
+        setImmediate(() => {
+          if (status === null) return lost(`the command process (pid ${runnerPid}) died without an exit code`);
+          end(() => options.onDied(status), "");
+        }),
+      );
+    };
     const timer = setTimeout(
       () => lost(`the command process did not answer P: within ${IDENTITY_TIMEOUT_MS} ms`),
       IDENTITY_TIMEOUT_MS,

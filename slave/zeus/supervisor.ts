@@ -5,7 +5,7 @@ import { createInterface } from "node:readline";
 import type { NodeState } from "../../shared/protocol/messages.js";
 import type { Logger } from "../../shared/runtime/log.js";
 import type { Guardian } from "../guardian.js";
-import { FdChannel, socketpair, socketType } from "../native/index.js";
+import { exitStatusKnown, FdChannel, socketpair, socketType } from "../native/index.js";
 import { closeQuietly, killQuietly } from "../quietly.js";
 import { declaredFiles, type Plan, type PlanCommand, samePlan } from "./config.js";
 import { ProcessTree, type TreeNode } from "./process-tree.js";
@@ -182,6 +182,8 @@ export class Supervisor {
     const plan = this.plan;
     const env: NodeJS.ProcessEnv = { ...process.env, ZEUS_MASTER_FD: "3" };
     env.PYTHONPATH = [...pythonPath, ...(env.PYTHONPATH ? [env.PYTHONPATH] : [])].join(delimiter);
+    // The Python shim's runner then runs the command in its own process, a fork less (see command-runner.ts).
+    if (env.OLYMPUS_RUNNER_RUNS_COMMAND !== "0") env.OLYMPUS_RUNNER_RUNS_COMMAND = exitStatusKnown() ? "1" : "0";
     // Its own process group, so stop() can reach every forked worker at once.
     const child = spawn("/bin/sh", ["-c", plan.command], {
       cwd: plan.directory,

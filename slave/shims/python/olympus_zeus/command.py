@@ -22,6 +22,13 @@ and SIGUSR2 to the command's process group, and runs the watchdog: every
 sends SIGHUP, then SIGKILL a second later. A client pid of 0 turns the
 watchdog off. The runner does not die with its node: a command keeps running
 when its node is restarted.
+
+With OLYMPUS_RUNNER_RUNS_COMMAND=1 (set by an agent that learns how a
+process it did not fork ended) step 4 is one process: the runner becomes the
+command and sends its own code, a fork and an exit less per command. A death
+by a signal sends nothing; the agent reads it from the wait status the node
+reaps. The agent hangs the command up when its control leaves, and its
+guardian kills the command's group if the agent dies, so no watchdog runs.
 """
 
 import atexit
@@ -40,6 +47,7 @@ from .process import die_with_parent, exit_code, fork, flush_stdio, is_alive, st
 from .wire import Inbox, send_fd, send_text
 
 HANDSHAKE_SECONDS = 30    # the agent must complete steps 2-3 within this time
+RUNNER_RUNS_COMMAND = os.environ.pop("OLYMPUS_RUNNER_RUNS_COMMAND", "0") == "1"  # read by the root, not passed on
 WATCHDOG_SECONDS = 0.5
 KILL_AFTER_SECONDS = 1.0
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP,
@@ -72,13 +80,19 @@ def run_runner(node, identifier, node_pid):
         os.write(stderr_fd, f"olympus: expected {count} arguments, received {len(args)}\n".encode())
         send_exit_code(cmd_local, 1)
         os._exit(0)
+    if RUNNER_RUNS_COMMAND:
+        run_command_process(node.plan, identifier, args, terminal_fd, stderr_fd,
+                            lambda code: send_exit_code(cmd_local, code))
     runner_pid = os.getpid()
     report_r, report_w = os.pipe()
     pid = fork()
     if pid == 0:
         cmd_local.close()
         os.close(report_r)
-        run_command_process(node.plan, identifier, args, terminal_fd, stderr_fd, runner_pid, report_w)
+        os.setsid()
+        die_with_parent(runner_pid)
+        run_command_process(node.plan, identifier, args, terminal_fd, stderr_fd,
+                            lambda code: report_to_runner(report_w, code))
     os.close(terminal_fd)
     os.close(stderr_fd)
     os.close(report_w)
@@ -165,12 +179,17 @@ def reap(pid):
         pass
 
 
-def run_command_process(plan, identifier, args, terminal_fd, stderr_fd, runner_pid, report_fd):
-    """The command process: wire up the terminal, run the plan's function,
-    report its code to the runner and exit."""
+def report_to_runner(report_fd, code):
     try:
-        os.setsid()
-        die_with_parent(runner_pid)
+        os.write(report_fd, str(code).encode())
+    except OSError:
+        pass
+
+
+def run_command_process(plan, identifier, args, terminal_fd, stderr_fd, report):
+    """The command process, leading its own session: wire up the terminal,
+    run the plan's function, report(code) and exit."""
+    try:
         signal.set_wakeup_fd(-1)
         for signum in FORWARDED_SIGNALS + (signal.SIGCHLD,):
             signal.signal(signum, signal.SIG_DFL)
@@ -203,10 +222,7 @@ def run_command_process(plan, identifier, args, terminal_fd, stderr_fd, runner_p
             pass
     flush_stdio()
     os.closerange(0, 3)  # the agent's end of output: now, not after the teardown
-    try:
-        os.write(report_fd, str(code).encode())
-    except OSError:
-        pass
+    report(code)
     os._exit(code)
 
 
