@@ -15,7 +15,7 @@ import { WorkerSocket } from "./worker-socket.js";
 
 /** How long the command process has to answer `P:` once it was sent its stdio (an app's after-fork hook runs first). */
 const IDENTITY_TIMEOUT_MS = 30_000;
-/** A dead process's parent reaps it at once; one that does not (stopped, say) leaves its exit unknown. */
+/** Past this, a dead command process whose status no zombie or reaping told ends as lost. */
 const REAP_TIMEOUT_MS = 5_000;
 /** A classic runner reads its first message with `recv(1024)`; a longer one would be cut. */
 const CLASSIC_FIRST_MESSAGE_BYTES = 1024;
@@ -28,7 +28,7 @@ export interface RunnerOptions {
   stdio: ChildStdio;
   /** The runner reported the command's exit code. */
   onExit: (code: number) => void;
-  /** The command, run by the runner itself, died without reporting a code (a signal, say); its parent's wait tells how. */
+  /** The command, run by the runner itself, died without reporting a code (a signal, say): how, by its wait status. */
   onDied: (status: ExitStatus) => void;
   /** The runner went away, or broke the protocol, without an exit code. */
   onLost: (reason: string) => void;

@@ -26,9 +26,9 @@ when its node is restarted.
 With OLYMPUS_RUNNER_RUNS_COMMAND=1 (set by an agent that learns how a
 process it did not fork ended) step 4 is one process: the runner becomes the
 command and sends its own code, a fork and an exit less per command. A death
-by a signal sends nothing; the agent reads it from the wait status the node
-reaps. The agent hangs the command up when its control leaves, and its
-guardian kills the command's group if the agent dies, so no watchdog runs.
+by a signal sends nothing; the agent reads the process's wait status. The
+agent hangs the command up when its control leaves, and its guardian kills
+the command's group if the agent dies, so no watchdog runs.
 """
 
 import atexit
