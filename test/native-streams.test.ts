@@ -9,6 +9,8 @@ import { test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
 
 import {
+  type ExitStatus,
+  exitStatusKnown,
   FdChannel,
   FdStream,
   foregroundProcessGroup,
@@ -265,6 +267,28 @@ test("watchProcessExit fires when a process exits, and for one already gone", LI
   later.kill();
   await laterGone;
   assert.equal(fired, false, "close() cancels");
+});
+
+test("exitStatus tells how a process that is not our child ended: from its zombie, or once reaped", LIMIT, async () => {
+  const statusOf = (pid: number) =>
+    new Promise<ExitStatus | null>((resolve) => {
+      const watch = watchProcessExit(pid, () => watch.exitStatus(resolve));
+    });
+  // A zombie: the shell starts `sleep`, then becomes a perl that reaps it only when told.
+  const parent = spawn("sh", ["-c", "sleep 30 & echo $!; exec perl -e '<STDIN>; exit(wait() > 0 ? 0 : 1)'"]);
+  const [line] = (await once(parent.stdout, "data")) as [Buffer];
+  const sleeper = Number(line.toString().trim());
+  const fromZombie = statusOf(sleeper);
+  process.kill(sleeper, "SIGTERM");
+  assert.deepEqual(await fromZombie, { code: null, signal: "SIGTERM" });
+  parent.stdin.end("reap\n");
+  assert.deepEqual(await once(parent, "exit"), [0, null]);
+
+  // Node reaps its own children at once: once reaped, only the pidfd can tell (Linux 6.15).
+  const quick = spawn("sh", ["-c", "exit 7"]);
+  const status = await statusOf(quick.pid as number);
+  if (exitStatusKnown()) assert.deepEqual(status, { code: 7, signal: null });
+  else assert.ok(status === null || status.code === 7, JSON.stringify(status));
 });
 
 test("Poller: stopped ones let the process exit; close() inside the callback is safe", LIMIT, async () => {
