@@ -89,7 +89,15 @@ export async function runStart(options: StartOptions): Promise<void> {
     plan,
     fileChangeDelayMs: options.fileChangeDelayMs,
     bootTimeoutMs: options.bootTimeoutMs,
-    master: { urls: [master.url], token, ca: readCa(ca), name, id: idForName(name) },
+    // In this process: no socket between the master and its own slave.
+    master: {
+      urls: [master.url],
+      token,
+      ca: readCa(ca),
+      name,
+      id: idForName(name),
+      openSocket: () => master.connectInProcess(),
+    },
     log,
     onRefused: (reason) => log(`agent refused by its own master: ${reason}`),
     onNodeChange: (node) => (live ? redraw() : console.log(renderChange(name, node.snapshot(), false))),

@@ -5,6 +5,7 @@ import type { WebSocket } from "ws";
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, MAX_WEBSOCKET_PAYLOAD_BYTES } from "../shared/protocol/limits.js";
 import { DEFAULT_REQUEST_TIMEOUT_MS } from "../shared/protocol/link.js";
 import type { Logger } from "../shared/runtime/log.js";
+import { MemorySocket } from "../shared/runtime/memory-socket.js";
 import { SOCKET_PATH } from "../shared/runtime/url.js";
 import { Authenticator } from "./auth/auth.js";
 import { STATE_DIRECTORY, TokenStore } from "./auth/tokens.js";
@@ -52,6 +53,8 @@ export interface Master {
   auth: Authenticator;
   /** `ws://host:port/api/socket` (or `wss://`) as bound. */
   url: string;
+  /** A connection from this same process (the embedded slave of `olympus start`): the client's end. */
+  connectInProcess(): MemorySocket;
   stop(reason?: string): Promise<void>;
 }
 
@@ -135,6 +138,11 @@ export async function startMaster(options: MasterOptions): Promise<Master> {
     registry,
     auth,
     url,
+    connectInProcess() {
+      const [client, master] = MemorySocket.pair();
+      new PeerConnection(master, master, "in-process", context);
+      return client;
+    },
     async stop(reason = "master shutting down") {
       stopEndingRevokedSessions();
       // Controls first: their commands end with the master's reason, not with their slaves' loss.

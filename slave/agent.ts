@@ -21,7 +21,7 @@ export interface AgentOptions {
   plan: Plan | null;
   fileChangeDelayMs: number;
   bootTimeoutMs: number;
-  master: Pick<MasterConnectionOptions, "urls" | "token" | "ca" | "name" | "id" | "replace">;
+  master: Pick<MasterConnectionOptions, "urls" | "token" | "ca" | "name" | "id" | "replace" | "openSocket">;
   log: Logger;
   /** The master refused this agent; retrying will not help. */
   onRefused: (reason: string) => void;

@@ -3,6 +3,7 @@ import type { Link } from "../shared/protocol/link.js";
 import { ping } from "../shared/protocol/messages.js";
 import { ConnectError, connect, type Session } from "../shared/runtime/connect.js";
 import type { Logger } from "../shared/runtime/log.js";
+import type { FrameSocket } from "../shared/runtime/memory-socket.js";
 
 export const AGENT_NAME = "Olympus slave agent";
 
@@ -16,6 +17,8 @@ export interface MasterConnectionOptions {
   id: number;
   /** Take the name from another agent connected under it (the first registration only). */
   replace?: boolean;
+  /** Opens each connection in this process instead of a WebSocket (see memory-socket.ts). */
+  openSocket?: () => FrameSocket;
   /** Registers this agent's handlers on every new session. */
   setup?: (link: Link) => void;
   /** Called once each new session is ready. */
@@ -75,6 +78,7 @@ export class MasterConnection {
         urls,
         token,
         ca,
+        openSocket: this.options.openSocket,
         agent: AGENT_NAME,
         registration: { role: "slave", name, id, replace: this.replace },
         setup: (link) => {

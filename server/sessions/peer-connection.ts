@@ -1,5 +1,4 @@
 import type { Duplex } from "node:stream";
-import type { WebSocket } from "ws";
 import { BINARY_FRAMES } from "../../shared/protocol/binary-frame.js";
 import { decodeFrame, describeIssue, encodeFrame } from "../../shared/protocol/codec.js";
 import type { Role } from "../../shared/protocol/definitions.js";
@@ -8,6 +7,7 @@ import { MAX_FRAME_BYTES } from "../../shared/protocol/limits.js";
 import { close, continueSession, hello, invalidate, resume } from "../../shared/protocol/messages.js";
 import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
 import { CoalescingSender } from "../../shared/runtime/coalesce.js";
+import type { FrameSocket } from "../../shared/runtime/memory-socket.js";
 import type { Authenticator } from "../auth/auth.js";
 import { MAX_UNSENT_BYTES_PER_PEER } from "../limits.js";
 import { parseRegistration } from "./handshake.js";
@@ -56,8 +56,8 @@ export class PeerConnection implements Carrier {
   private readonly sender: CoalescingSender;
 
   constructor(
-    private readonly socket: WebSocket,
-    transport: Duplex,
+    private readonly socket: FrameSocket,
+    transport: Pick<Duplex, "cork" | "uncork">,
     readonly address: string,
     private readonly context: PeerContext,
   ) {

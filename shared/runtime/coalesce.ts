@@ -1,5 +1,5 @@
 import type { Duplex } from "node:stream";
-import type WebSocket from "ws";
+import type { FrameSocket } from "./memory-socket.js";
 
 /**
  * Sends on a WebSocket so that frames sent within one tick leave in one write
@@ -13,8 +13,8 @@ export class CoalescingSender {
   private corked = false;
 
   constructor(
-    private readonly socket: WebSocket,
-    private readonly transport: Duplex,
+    private readonly socket: Pick<FrameSocket, "send">,
+    private readonly transport: Pick<Duplex, "cork" | "uncork">,
   ) {}
 
   readonly send = (frame: string | Buffer): void => {

@@ -23,6 +23,7 @@ import { PROTOCOL_VERSION, versionMismatch } from "../protocol/version.js";
 import { CoalescingSender } from "./coalesce.js";
 import { diagnoseConnectError } from "./connect-errors.js";
 import { maskKeyFor } from "./frame-mask.js";
+import type { FrameSocket } from "./memory-socket.js";
 
 export type Registration = { role: "slave"; name: string; id: number; replace?: boolean } | { role: "control" };
 
@@ -38,6 +39,8 @@ export interface ConnectOptions {
   ca?: Buffer;
   /** Take the master's offer of binary frames for command bytes (the default); false keeps them JSON with base64. */
   binaryFrames?: boolean;
+  /** Opens each socket instead of a WebSocket to the URL: a master in this same process (see memory-socket.ts). */
+  openSocket?: () => FrameSocket;
   /** Registers handlers before `ready`, so no early frame finds the link unprepared. */
   setup?: (link: Link) => void;
   log?: (line: string) => void;
@@ -86,7 +89,7 @@ class ClientSession implements Session {
   private markEnded: (reason: string) => void = () => {};
   private resolveOpened: (session: Session) => void = () => {};
   private rejectOpened: (error: Error) => void = () => {};
-  private socket: WebSocket | null = null;
+  private socket: FrameSocket | null = null;
   /** Sends on the current socket; set once its upgrade succeeded, which comes before any frame. */
   private sender: CoalescingSender | null = null;
   private endReason: string | null = null;
@@ -142,13 +145,15 @@ class ClientSession implements Session {
   }
 
   private open(): void {
-    const socket = new WebSocket(this.url, {
-      maxPayload: MAX_WEBSOCKET_PAYLOAD_BYTES,
-      ca: this.options.ca,
-      generateMask: maskKeyFor(this.url),
-      // Text frames are JSON, parsed and validated anyway.
-      skipUTF8Validation: true,
-    });
+    const socket: FrameSocket =
+      this.options.openSocket?.() ??
+      new WebSocket(this.url, {
+        maxPayload: MAX_WEBSOCKET_PAYLOAD_BYTES,
+        ca: this.options.ca,
+        generateMask: maskKeyFor(this.url),
+        // Text frames are JSON, parsed and validated anyway.
+        skipUTF8Validation: true,
+      });
     this.socket = socket;
     socket.once("upgrade", (response) => (this.sender = new CoalescingSender(socket, response.socket)));
     const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
