@@ -274,10 +274,16 @@ test("exitStatus tells how a process that is not our child ended: from its zombi
     new Promise<ExitStatus | null>((resolve) => {
       const watch = watchProcessExit(pid, () => watch.exitStatus(resolve));
     });
-  // A zombie: the shell starts `sleep`, then becomes a perl that reaps it only when told.
-  const parent = spawn("sh", ["-c", "sleep 30 & echo $!; exec perl -e '<STDIN>; exit(wait() > 0 ? 0 : 1)'"]);
-  const [line] = (await once(parent.stdout, "data")) as [Buffer];
-  const sleeper = Number(line.toString().trim());
+  // A zombie: the shell starts `sleep`, then becomes a perl that reaps it only when told. The sleep
+  // dies once perl runs: a shell that saw it die first might reap it itself.
+  const perl = "$| = 1; print qq(ready $ARGV[0]\\n); <STDIN>; exit(wait() > 0 ? 0 : 1)";
+  const parent = spawn("sh", ["-c", `sleep 30 & exec perl -e '${perl}' $!`]);
+  let said = "";
+  for await (const chunk of parent.stdout) {
+    said += chunk;
+    if (said.endsWith("\n")) break;
+  }
+  const sleeper = Number(/^ready (\d+)\n$/.exec(said)?.[1]);
   const fromZombie = statusOf(sleeper);
   process.kill(sleeper, "SIGTERM");
   assert.deepEqual(await fromZombie, { code: null, signal: "SIGTERM" });
