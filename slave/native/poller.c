@@ -174,9 +174,9 @@ static napi_value poller_new(napi_env env, napi_callback_info info) {
 }
 
 /* Watches `events` with `callback`, replacing any earlier start(). */
-static napi_value start_watching(napi_env env, poller_t* poller, int events, napi_value callback, const char* method) {
+static napi_value start_watching(napi_env env, poller_t* poller, int events, napi_value callback, const char* closed_message) {
   if (poller->closing) {
-    napi_throw_error(env, NULL, method);
+    napi_throw_error(env, NULL, closed_message);
     return NULL;
   }
   napi_valuetype type;

@@ -82,6 +82,8 @@ export function startRunner(fd: number, options: RunnerOptions): Promise<Started
       setImmediate(report);
     };
     const lost = (reason: string) => end(() => options.onLost(reason), reason);
+    /** The runner answered `P:` with its own pid and the kernel can tell how a process ended: its wait status speaks for it. */
+    const runsCommandItself = () => commandPid === runnerPid && exitStatusKnown();
 
     const socket = new WorkerSocket(fd, socketType(fd), {
       message: (message) => {
@@ -100,13 +102,12 @@ export function startRunner(fd: number, options: RunnerOptions): Promise<Started
       failed: lost,
       ended: () => {
         // A command run by the runner itself closes the socket as it dies: its exit tells the rest.
-        if (commandPid !== runnerPid || !exitStatusKnown())
-          lost(`the command runner (pid ${runnerPid}) closed its socket without an exit code`);
+        if (!runsCommandItself()) lost(`the command runner (pid ${runnerPid}) closed its socket without an exit code`);
       },
     });
     // The runner's last word is read in the same turn of the loop as its exit, so look after the reads.
     const runnerWatch = watchProcessExit(runnerPid, () => {
-      if (commandPid === runnerPid && exitStatusKnown()) return readExitStatus();
+      if (runsCommandItself()) return readExitStatus();
       setImmediate(() =>
         lost(
           commandPid === null
